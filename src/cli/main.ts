@@ -1,0 +1,210 @@
+/**
+ * The command line: flags compatible with the Go zetcd (`--zkaddr`,
+ * `--endpoints`, `--certfile`, `--keyfile`, `--cafile`) plus our own.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { configure, getConsoleSink, getJsonLinesFormatter, getLogger } from "@logtape/logtape";
+import { ZetcdServer } from "../server/server.ts";
+import { VERSION } from "../version.ts";
+import { EtcdNotFoundError, type LocalEtcd, startLocalEtcd } from "./local_etcd.ts";
+
+const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etcd
+
+Usage: zetcd [flags]
+
+  --zkaddr HOST:PORT          address for ZooKeeper clients (default 127.0.0.1:2181)
+  --endpoints URLS            comma-separated etcd endpoints; without it a local etcd
+                              is started with its data under --data-dir
+  --certfile FILE             client certificate for etcd (TLS)
+  --keyfile FILE              client key for etcd (TLS)
+  --cafile FILE               CA bundle to verify etcd (TLS)
+  --prefix PREFIX             etcd key prefix of this namespace (default /zk/)
+  --min-session-timeout MS    lowest session timeout granted (default 4000)
+  --max-session-timeout MS    highest session timeout granted (default 40000)
+  --max-frame BYTES           largest request frame accepted (default 1114112)
+  --etcd-bin PATH             etcd binary for the local default (default: etcd on PATH)
+  --data-dir DIR              data directory of the local etcd (default ./zetcd-data)
+  --log-level LEVEL           trace, debug, info, warning, error (default info)
+  --log-format FORMAT         text or json (default text)
+  --help                      print this help
+  --version                   print the version
+`;
+
+/** Thrown for a command line that cannot be used; exit code 2. */
+class UsageError extends Error {}
+
+interface Config {
+  hostname: string;
+  port: number;
+  endpoints: string[];
+  tls?: { ca?: Uint8Array; cert?: Uint8Array; key?: Uint8Array };
+  prefix: string;
+  minSessionTimeout: number;
+  maxSessionTimeout: number;
+  maxFrame: number;
+  etcdBin?: string;
+  dataDir: string;
+  logLevel: "trace" | "debug" | "info" | "warning" | "error";
+  logFormat: "text" | "json";
+}
+
+function parseConfig(args: string[]): Config | "help" | "version" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        zkaddr: { type: "string", default: "127.0.0.1:2181" },
+        endpoints: { type: "string" },
+        certfile: { type: "string" },
+        keyfile: { type: "string" },
+        cafile: { type: "string" },
+        prefix: { type: "string", default: "/zk/" },
+        "min-session-timeout": { type: "string", default: "4000" },
+        "max-session-timeout": { type: "string", default: "40000" },
+        "max-frame": { type: "string", default: "1114112" },
+        "etcd-bin": { type: "string" },
+        "data-dir": { type: "string", default: "./zetcd-data" },
+        "log-level": { type: "string", default: "info" },
+        "log-format": { type: "string", default: "text" },
+        help: { type: "boolean", default: false },
+        version: { type: "boolean", default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return "help";
+  if (v.version) return "version";
+  const m = /^(.*):(\d+)$/.exec(v.zkaddr!);
+  if (!m || Number(m[2]) > 65535) {
+    throw new UsageError(`--zkaddr must be HOST:PORT, got "${v.zkaddr}"`);
+  }
+  const int = (name: string, value: string) => {
+    if (!/^\d+$/.test(value)) {
+      throw new UsageError(`--${name} must be a whole number, got "${value}"`);
+    }
+    return Number(value);
+  };
+  const minSessionTimeout = int("min-session-timeout", v["min-session-timeout"]!);
+  const maxSessionTimeout = int("max-session-timeout", v["max-session-timeout"]!);
+  if (minSessionTimeout > maxSessionTimeout) {
+    throw new UsageError("--min-session-timeout must not exceed --max-session-timeout");
+  }
+  const logLevel = v["log-level"]!;
+  if (!["trace", "debug", "info", "warning", "error"].includes(logLevel)) {
+    throw new UsageError(
+      `--log-level must be trace, debug, info, warning or error, got "${logLevel}"`,
+    );
+  }
+  const logFormat = v["log-format"]!;
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new UsageError(`--log-format must be text or json, got "${logFormat}"`);
+  }
+  let prefix = v.prefix!;
+  if (!prefix.endsWith("/")) prefix += "/";
+  const readPem = (flag: string, file?: string) => {
+    if (file === undefined) return undefined;
+    try {
+      return Deno.readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`--${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  const cert = readPem("certfile", v.certfile);
+  const key = readPem("keyfile", v.keyfile);
+  const ca = readPem("cafile", v.cafile);
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--certfile and --keyfile go together");
+  }
+  return {
+    hostname: m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0",
+    port: Number(m[2]),
+    endpoints: v.endpoints ? v.endpoints.split(",").map((e) => e.trim()).filter(Boolean) : [],
+    tls: cert || ca ? { cert, key, ca } : undefined,
+    prefix,
+    minSessionTimeout,
+    maxSessionTimeout,
+    maxFrame: int("max-frame", v["max-frame"]!),
+    etcdBin: v["etcd-bin"],
+    dataDir: v["data-dir"]!,
+    logLevel: logLevel as Config["logLevel"],
+    logFormat,
+  };
+}
+
+/** Runs the server until SIGINT or SIGTERM; resolves to the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  let config;
+  try {
+    config = parseConfig(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`zetcd: ${err.message} (see --help)`);
+    return 2;
+  }
+  if (config === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  if (config === "version") {
+    console.log(`zetcd ${VERSION}`);
+    return 0;
+  }
+  await configure({
+    sinks: {
+      console: config.logFormat === "json"
+        ? getConsoleSink({ formatter: getJsonLinesFormatter() })
+        : getConsoleSink(),
+    },
+    loggers: [
+      { category: ["zetcd"], lowestLevel: config.logLevel, sinks: ["console"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["console"] },
+    ],
+  });
+  const log = getLogger(["zetcd", "cli"]);
+  let local: LocalEtcd | undefined;
+  let server: ZetcdServer | undefined;
+  try {
+    if (config.endpoints.length === 0) {
+      local = await startLocalEtcd(config.etcdBin, config.dataDir);
+      log.info("started a local etcd on {endpoint} with data in {dir}", {
+        endpoint: local.endpoint,
+        dir: config.dataDir,
+      });
+      config.endpoints = [local.endpoint];
+    }
+    server = await ZetcdServer.start({
+      endpoints: config.endpoints,
+      etcdTls: config.tls,
+      hostname: config.hostname,
+      port: config.port,
+      prefix: config.prefix,
+      minSessionTimeout: config.minSessionTimeout,
+      maxSessionTimeout: config.maxSessionTimeout,
+      maxFrame: config.maxFrame,
+    });
+  } catch (err) {
+    const message = err instanceof EtcdNotFoundError || err instanceof Deno.errors.AddrInUse
+      ? (err as Error).message
+      : `cannot start: ${(err as Error).message}`;
+    log.error(message);
+    await local?.stop();
+    return 1;
+  }
+  const { promise: stopped, resolve } = Promise.withResolvers<string>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => resolve(signal));
+  }
+  const signal = await stopped;
+  log.info("{signal}: stopping", { signal });
+  await server.close();
+  await local?.stop();
+  return 0;
+}

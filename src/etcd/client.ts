@@ -1,0 +1,334 @@
+/**
+ * The only module that talks to etcd. It offers exactly what the
+ * translation layer needs — ranges, transactions with compares, one watch
+ * stream from a revision, and leases — with revisions as bigints and keys as
+ * strings, so nothing else depends on the etcd3 library's types.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { Etcd3, type IOptions } from "etcd3";
+import type * as RPC from "etcd3/lib/rpc";
+
+/** One key as stored in etcd, with the metadata the layout relies on. */
+export interface KeyValue {
+  key: string;
+  value: Uint8Array;
+  createRevision: bigint;
+  modRevision: bigint;
+  /** Number of puts since the key was (re)created: 1 after its creation. */
+  version: bigint;
+  /** Lease the key is attached to, 0n for none. */
+  lease: bigint;
+}
+
+/** A read inside a transaction: one key, or every key under a prefix. */
+export interface GetOp {
+  get: string;
+  /** Read every key starting with `get`. */
+  prefix?: boolean;
+  /** Return metadata only. */
+  keysOnly?: boolean;
+  /** Return only the number of keys. */
+  countOnly?: boolean;
+  /** At most this many keys. */
+  limit?: number;
+}
+
+/** A write of one key. */
+export interface PutOp {
+  put: string;
+  value?: Uint8Array;
+  /** Attach to this lease. */
+  lease?: bigint;
+  /** Keep the key's current value (bumps its version and mod revision). */
+  ignoreValue?: boolean;
+  /** Keep the key's current lease. */
+  ignoreLease?: boolean;
+}
+
+/** A delete of one key, or every key under a prefix. */
+export interface DeleteOp {
+  del: string;
+  prefix?: boolean;
+}
+
+/** One operation of a transaction branch. */
+export type Op = GetOp | PutOp | DeleteOp;
+
+/** What a compare looks at: a key's create/mod revision, version or lease. */
+export type CompareTarget = "create" | "mod" | "version" | "lease";
+
+/** A precondition of a transaction. */
+export interface Compare {
+  key: string;
+  target: CompareTarget;
+  op: "==" | "!=" | ">" | "<";
+  value: bigint;
+  /** Compare every key under `key` as a prefix (true when there are none). */
+  prefix?: boolean;
+}
+
+/** The answer to one `get` of a transaction (null for puts and deletes). */
+export interface RangeResult {
+  kvs: KeyValue[];
+  count: number;
+}
+
+/** The outcome of a transaction. */
+export interface TxnResult {
+  succeeded: boolean;
+  /** etcd's revision after the transaction (its own revision if it wrote). */
+  revision: bigint;
+  /** One entry per operation of the branch that ran. */
+  results: (RangeResult | null)[];
+}
+
+/** One change seen by the watch stream. */
+export interface WatchEvent {
+  type: "put" | "delete";
+  kv: KeyValue;
+}
+
+/** A batch of changes that etcd delivered together, all at or below `revision`. */
+export interface WatchBatch {
+  revision: bigint;
+  events: WatchEvent[];
+}
+
+/** Connection settings for {@link EtcdClient.connect}. */
+export interface EtcdOptions {
+  /** `host:port` or URLs. */
+  endpoints: string[];
+  /** PEM contents for TLS. */
+  tls?: { ca?: Uint8Array; cert?: Uint8Array; key?: Uint8Array };
+}
+
+/** The narrow etcd API used by the rest of the server. */
+export class EtcdClient {
+  readonly #etcd: Etcd3;
+  #keepAlive?: Promise<RPC.IDuplexStream<RPC.ILeaseKeepAliveRequest, RPC.ILeaseKeepAliveResponse>>;
+  #keepAliveWaiters = new Map<string, PromiseWithResolvers<bigint>[]>();
+
+  private constructor(etcd: Etcd3) {
+    this.#etcd = etcd;
+  }
+
+  /** Connects (lazily: the first call fails if etcd is unreachable). */
+  static connect(options: EtcdOptions): EtcdClient {
+    const secure = options.tls !== undefined;
+    const hosts = options.endpoints.map((e) =>
+      e.includes("://") ? e : `${secure ? "https" : "http"}://${e}`
+    );
+    const opts: IOptions = { hosts, dialTimeout: 5000 };
+    if (options.tls) {
+      opts.credentials = {
+        rootCertificate: options.tls.ca ? Buffer.from(options.tls.ca) : Buffer.alloc(0),
+        certChain: options.tls.cert ? Buffer.from(options.tls.cert) : undefined,
+        privateKey: options.tls.key ? Buffer.from(options.tls.key) : undefined,
+      };
+    }
+    return new EtcdClient(new Etcd3(opts));
+  }
+
+  /** Runs one transaction: `success` if every compare holds, else `failure`. */
+  async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
+    const res = await this.#etcd.kv.txn({
+      compare: compare.map(toCompare),
+      success: success.map(toRequestOp),
+      failure: failure.map(toRequestOp),
+    });
+    return {
+      succeeded: res.succeeded,
+      revision: BigInt(res.header.revision),
+      results: res.responses.map((r) =>
+        r.response_range
+          ? { kvs: (r.response_range.kvs ?? []).map(fromKv), count: Number(r.response_range.count) }
+          : null
+      ),
+    };
+  }
+
+  /** Runs reads only; shorthand for an unconditional transaction. */
+  read(ops: GetOp[]): Promise<TxnResult> {
+    return this.txn([], ops);
+  }
+
+  /**
+   * Watches every key under `prefix` from revision `fromRevision` on, calling
+   * `onBatch` for each batch in revision order. Returns a function that stops it.
+   */
+  async watchPrefix(
+    prefix: string,
+    fromRevision: bigint,
+    onBatch: (batch: WatchBatch) => void,
+    onError: (err: Error) => void,
+  ): Promise<() => Promise<void>> {
+    const watcher = await this.#etcd.watch().prefix(prefix).startRevision(String(fromRevision))
+      .create();
+    watcher.on("data", (res: RPC.IWatchResponse) => {
+      onBatch({
+        revision: BigInt(res.header.revision),
+        events: (res.events ?? []).map((e) => ({
+          type: e.type === "Delete" ? "delete" : "put",
+          kv: fromKv(e.kv),
+        })),
+      });
+    });
+    watcher.on("error", onError);
+    return () => watcher.cancel();
+  }
+
+  /** Grants a lease of `ttlSeconds`; returns its id. */
+  async grantLease(ttlSeconds: number): Promise<bigint> {
+    const res = await this.#etcd.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    return BigInt(res.ID);
+  }
+
+  /** Revokes a lease, deleting every key attached to it. Unknown leases are ignored. */
+  async revokeLease(id: bigint): Promise<void> {
+    try {
+      await this.#etcd.leaseClient.leaseRevoke({ ID: String(id) });
+    } catch (err) {
+      if (!/lease not found/i.test(String(err))) throw err;
+    }
+  }
+
+  /** Remaining TTL of a lease in seconds (≤ 0 when gone) and the keys attached to it. */
+  async leaseInfo(id: bigint): Promise<{ ttl: bigint; keys: string[] }> {
+    const res = await this.#etcd.leaseClient.leaseTimeToLive({ ID: String(id), keys: true });
+    return {
+      ttl: BigInt(res.TTL),
+      keys: (res.keys ?? []).map((k: Buffer) => k.toString("utf8")),
+    };
+  }
+
+  /** Renews a lease once; resolves to its new TTL in seconds (≤ 0 when it is gone). */
+  async keepAliveOnce(id: bigint): Promise<bigint> {
+    const stream = await this.#keepAliveStream();
+    const key = String(id);
+    const waiter = Promise.withResolvers<bigint>();
+    const waiters = this.#keepAliveWaiters.get(key) ?? [];
+    waiters.push(waiter);
+    this.#keepAliveWaiters.set(key, waiters);
+    stream.write({ ID: key });
+    return await waiter.promise;
+  }
+
+  #keepAliveStream(): Promise<
+    RPC.IDuplexStream<RPC.ILeaseKeepAliveRequest, RPC.ILeaseKeepAliveResponse>
+  > {
+    if (this.#keepAlive) return this.#keepAlive;
+    const opening = this.#etcd.leaseClient.leaseKeepAlive().then((stream) => {
+      stream.on("data", (res: RPC.ILeaseKeepAliveResponse) => {
+        const key = String(res.ID);
+        const waiters = this.#keepAliveWaiters.get(key);
+        this.#keepAliveWaiters.delete(key);
+        for (const w of waiters ?? []) w.resolve(BigInt(res.TTL));
+      });
+      const reset = (err?: Error) => {
+        if (this.#keepAlive === opening) this.#keepAlive = undefined;
+        const waiting = [...this.#keepAliveWaiters.values()].flat();
+        this.#keepAliveWaiters.clear();
+        const why = err ?? new Error("etcd lease keep-alive stream ended");
+        for (const w of waiting) w.reject(why);
+      };
+      stream.on("error", reset);
+      stream.on("end", () => reset());
+      return stream;
+    });
+    this.#keepAlive = opening;
+    opening.catch(() => {
+      if (this.#keepAlive === opening) this.#keepAlive = undefined;
+    });
+    return opening;
+  }
+
+  /** Closes every connection to etcd. */
+  close(): void {
+    this.#keepAlive?.then((s) => s.end()).catch(() => {});
+    this.#etcd.close();
+  }
+}
+
+const encoder = new TextEncoder();
+
+function keyBytes(key: string): Buffer {
+  return Buffer.from(encoder.encode(key));
+}
+
+/** The smallest key greater than every key starting with `prefix`. */
+export function prefixEnd(prefix: string): Buffer {
+  const bytes = Buffer.from(encoder.encode(prefix));
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if (bytes[i] < 0xff) {
+      const end = Buffer.from(bytes.subarray(0, i + 1));
+      end[i]++;
+      return end;
+    }
+  }
+  return Buffer.from([0]);
+}
+
+const COMPARE_TARGET = { create: 1, mod: 2, version: 0, lease: 4 } as const;
+const COMPARE_FIELD = {
+  create: "create_revision",
+  mod: "mod_revision",
+  version: "version",
+  lease: "lease",
+} as const;
+const COMPARE_RESULT = { "==": 0, ">": 1, "<": 2, "!=": 3 } as const;
+
+function toCompare(c: Compare): RPC.ICompare {
+  const out: RPC.ICompare = {
+    key: keyBytes(c.key),
+    target: COMPARE_TARGET[c.target],
+    result: COMPARE_RESULT[c.op],
+    [COMPARE_FIELD[c.target]]: String(c.value),
+  };
+  if (c.prefix) out.range_end = prefixEnd(c.key);
+  return out;
+}
+
+function toRequestOp(op: Op): RPC.IRequestOp {
+  if ("get" in op) {
+    return {
+      request_range: {
+        key: keyBytes(op.get),
+        range_end: op.prefix ? prefixEnd(op.get) : undefined,
+        keys_only: op.keysOnly ?? false,
+        count_only: op.countOnly ?? false,
+        limit: op.limit ?? 0,
+      },
+    };
+  }
+  if ("put" in op) {
+    return {
+      request_put: {
+        key: keyBytes(op.put),
+        value: op.ignoreValue ? undefined : Buffer.from(op.value ?? new Uint8Array()),
+        lease: op.lease === undefined ? undefined : String(op.lease),
+        ignore_value: op.ignoreValue ?? false,
+        ignore_lease: op.ignoreLease ?? false,
+      },
+    };
+  }
+  return {
+    request_delete_range: {
+      key: keyBytes(op.del),
+      range_end: op.prefix ? prefixEnd(op.del) : undefined,
+    },
+  };
+}
+
+function fromKv(kv: RPC.IKeyValue): KeyValue {
+  return {
+    key: kv.key.toString("utf8"),
+    value: kv.value ? new Uint8Array(kv.value) : new Uint8Array(),
+    createRevision: BigInt(kv.create_revision ?? 0),
+    modRevision: BigInt(kv.mod_revision ?? 0),
+    version: BigInt(kv.version ?? 0),
+    lease: BigInt(kv.lease ?? 0),
+  };
+}

@@ -1,0 +1,381 @@
+/**
+ * The ZooKeeper data tree on etcd: each ZooKeeper operation becomes one etcd
+ * round trip where it can (a transaction whose compares carry the
+ * preconditions; the failure branch reads what is needed to name the error).
+ * Sequential creates first read the parent's counter, then write with a
+ * compare on it, retrying if another create got in between.
+ *
+ * @module
+ */
+
+import { Code } from "../zk/constants.ts";
+import { Errors, ZkError } from "../zk/errors.ts";
+import { baseName, parentOf, sequenceSuffix, SYSTEM_PATHS } from "../zk/path.ts";
+import type { ACL, Stat } from "../zk/records.ts";
+import type { Compare, EtcdClient, GetOp, Op, RangeResult } from "./client.ts";
+import { type Keys, LAYOUT_VERSION } from "./keys.ts";
+import {
+  decodeAcl,
+  decodeExtra,
+  decodeMeta,
+  decodeNode,
+  encodeAcl,
+  encodeMeta,
+  encodeNode,
+} from "./values.ts";
+
+/** World-readable-and-writable ACL (`OPEN_ACL_UNSAFE`). */
+export const OPEN_ACL: ACL[] = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
+const READ_ACL: ACL[] = [{ perms: 1, id: { scheme: "world", id: "anyone" } }];
+
+/** A znode as read at one revision. */
+export interface NodeSnapshot {
+  path: string;
+  data: Uint8Array | null;
+  acl: ACL[];
+  stat: Stat;
+}
+
+/** Every successful answer carries the etcd revision it was read or written at. */
+export interface AtRevision {
+  zxid: bigint;
+}
+
+/** How many times a sequential create retries when other creates race it. */
+const MAX_SEQUENCE_ATTEMPTS = 64;
+
+/** Number of reads {@link EtcdTree.statReads} adds to a transaction. */
+const STAT_READS = 6;
+
+/** The data tree of one namespace (key prefix) in etcd. */
+export class EtcdTree {
+  readonly etcd: EtcdClient;
+  readonly keys: Keys;
+  /** Clock for ctime/mtime; replaceable in tests. */
+  now: () => bigint = () => BigInt(Date.now());
+
+  /** A tree stored under `keys.prefix`. */
+  constructor(etcd: EtcdClient, keys: Keys) {
+    this.etcd = etcd;
+    this.keys = keys;
+  }
+
+  /**
+   * Creates the root and ZooKeeper's system nodes the first time any server
+   * uses this prefix; refuses a prefix written by a newer layout.
+   */
+  async init(): Promise<void> {
+    const k = this.keys;
+    const now = this.now();
+    const success: Op[] = [{
+      put: k.layout(),
+      value: new TextEncoder().encode(`${LAYOUT_VERSION}`),
+    }];
+    const system: [string, ACL[]][] = [
+      ["/", OPEN_ACL],
+      ["/zookeeper", OPEN_ACL],
+      ["/zookeeper/quota", OPEN_ACL],
+      ["/zookeeper/config", READ_ACL],
+    ];
+    for (const [path, acl] of system) {
+      success.push(...this.#nodeWrites(path, new Uint8Array(), acl, 0, 0n, 0n, now));
+    }
+    const res = await this.etcd.txn(
+      [{ key: k.layout(), target: "create", op: "==", value: 0n }],
+      success,
+      [{ get: k.layout() }],
+    );
+    if (res.succeeded) return;
+    const stored = new TextDecoder().decode(res.results[0]!.kvs[0]?.value);
+    if (Number(stored) > LAYOUT_VERSION) {
+      throw new Error(
+        `etcd prefix ${k.prefix} holds layout version ${stored}; this server reads up to ${LAYOUT_VERSION}`,
+      );
+    }
+  }
+
+  /** The puts that create a node (not its parent's counter). */
+  #nodeWrites(
+    path: string,
+    data: Uint8Array | null,
+    acl: ACL[],
+    mode: number,
+    owner: bigint,
+    lease: bigint,
+    now: bigint,
+  ): Op[] {
+    const k = this.keys;
+    const ephemeral = owner !== 0n;
+    const ops: Op[] = [
+      { put: k.node(path), value: encodeNode({ data, mtime: now }), lease },
+      { put: k.meta(path), value: encodeMeta({ ctime: now, mode, owner }), lease },
+      { put: k.acl(path), value: encodeAcl(acl), lease },
+    ];
+    if (!ephemeral) ops.push({ put: k.kids(path) });
+    return ops;
+  }
+
+  /** The reads from which {@link snapshotAt} builds a node's Stat, data and ACL. */
+  statReads(path: string): GetOp[] {
+    const k = this.keys;
+    return [
+      { get: k.node(path) },
+      { get: k.meta(path) },
+      { get: k.acl(path) },
+      { get: k.kids(path) },
+      { get: k.gone(path), keysOnly: true },
+      { get: k.children(path), prefix: true, countOnly: true },
+    ];
+  }
+
+  /** Builds the snapshot from the results of {@link statReads} at `offset`. */
+  snapshotAt(path: string, results: (RangeResult | null)[], offset: number): NodeSnapshot | null {
+    const [nodeR, metaR, aclR, kidsR, goneR, countR] = results.slice(offset, offset + STAT_READS);
+    const node = nodeR?.kvs[0];
+    const metaKv = metaR?.kvs[0];
+    if (!node || !metaKv) return null;
+    const { data, mtime } = decodeNode(node.value);
+    const meta = decodeMeta(metaKv.value);
+    const aclKv = aclR?.kvs[0];
+    const kids = kidsR?.kvs[0];
+    const gone = goneR?.kvs[0];
+    const numChildren = countR?.count ?? 0;
+    const creates = kids ? Number(kids.version - 1n) + decodeExtra(kids.value) : 0;
+    let pzxid = node.createRevision;
+    if (kids && kids.modRevision > pzxid) pzxid = kids.modRevision;
+    if (gone && gone.modRevision > pzxid) pzxid = gone.modRevision;
+    return {
+      path,
+      data,
+      acl: aclKv ? decodeAcl(aclKv.value) : OPEN_ACL,
+      stat: {
+        czxid: node.createRevision,
+        mzxid: node.modRevision,
+        ctime: meta.ctime,
+        mtime,
+        version: Number(node.version - 1n) | 0,
+        cversion: (2 * creates - numChildren) | 0,
+        aversion: aclKv ? Number(aclKv.version - 1n) | 0 : 0,
+        ephemeralOwner: meta.owner,
+        dataLength: data?.byteLength ?? 0,
+        numChildren,
+        pzxid,
+      },
+    };
+  }
+
+  /** Reads one node; null when it does not exist. */
+  async get(path: string): Promise<AtRevision & { node: NodeSnapshot | null }> {
+    const res = await this.etcd.read(this.statReads(path));
+    return { zxid: res.revision, node: this.snapshotAt(path, res.results, 0) };
+  }
+
+  /** Reads several nodes at one revision (used by SetWatches). */
+  async getMany(paths: string[]): Promise<AtRevision & { nodes: (NodeSnapshot | null)[] }> {
+    const res = await this.etcd.read(paths.flatMap((p) => this.statReads(p)));
+    return {
+      zxid: res.revision,
+      nodes: paths.map((p, i) => this.snapshotAt(p, res.results, i * STAT_READS)),
+    };
+  }
+
+  /** A node's children's names and its own snapshot. */
+  async getChildren(
+    path: string,
+  ): Promise<AtRevision & { node: NodeSnapshot; children: string[] }> {
+    const res = await this.etcd.read([
+      { get: this.keys.children(path), prefix: true, keysOnly: true },
+      ...this.statReads(path),
+    ]);
+    const node = this.snapshotAt(path, res.results, 1);
+    if (!node) throw Errors.noNode(path);
+    const children = res.results[0]!.kvs.map((kv) => baseName(this.keys.pathOfNode(kv.key)!));
+    return { zxid: res.revision, node, children };
+  }
+
+  /** The current revision, read linearizably (ZooKeeper's sync). */
+  async sync(): Promise<AtRevision> {
+    const res = await this.etcd.read([{ get: this.keys.layout(), keysOnly: true }]);
+    return { zxid: res.revision };
+  }
+
+  /**
+   * Creates a node. `path` is the requested path (before any sequence
+   * suffix); `owner` is the session id for ephemerals (0n otherwise) and
+   * `lease` the lease the ephemeral keys are attached to.
+   */
+  async create(
+    req: { path: string; data: Uint8Array | null; acl: ACL[]; flags: number },
+    owner: bigint,
+    lease: bigint,
+  ): Promise<AtRevision & { path: string; stat: Stat }> {
+    const k = this.keys;
+    const sequential = (req.flags & 2) !== 0;
+    const parent = parentOf(req.path);
+    for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
+      const compare: Compare[] = [];
+      let path = req.path;
+      if (sequential) {
+        const r = await this.etcd.read([
+          { get: k.node(parent), keysOnly: true },
+          { get: k.kids(parent) },
+        ]);
+        if (r.results[0]!.kvs.length === 0) throw Errors.noNode(parent);
+        const kids = r.results[1]!.kvs[0];
+        if (!kids) throw Errors.noChildrenForEphemerals(parent);
+        const counter = Number(kids.version - 1n) + decodeExtra(kids.value);
+        path = req.path + sequenceSuffix(counter);
+        compare.push({ key: k.kids(parent), target: "version", op: "==", value: kids.version });
+      } else {
+        compare.push({ key: k.kids(parent), target: "create", op: ">", value: 0n });
+      }
+      compare.push({ key: k.node(path), target: "create", op: "==", value: 0n });
+      const now = this.now();
+      const res = await this.etcd.txn(
+        compare,
+        [
+          ...this.#nodeWrites(path, req.data, req.acl, req.flags, owner, lease, now),
+          { put: k.kids(parent), ignoreValue: true },
+        ],
+        [
+          { get: k.node(parent), keysOnly: true },
+          { get: k.kids(parent), keysOnly: true },
+          { get: k.node(path), keysOnly: true },
+        ],
+      );
+      if (res.succeeded) {
+        const zxid = res.revision;
+        return {
+          zxid,
+          path,
+          stat: {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: now,
+            mtime: now,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeralOwner: owner,
+            dataLength: req.data?.byteLength ?? 0,
+            numChildren: 0,
+            pzxid: zxid,
+          },
+        };
+      }
+      const [parentR, kidsR, nodeR] = res.results;
+      if (parentR!.kvs.length === 0) throw Errors.noNode(parent);
+      if (nodeR!.kvs.length > 0) throw Errors.nodeExists(path);
+      if (kidsR!.kvs.length === 0) throw Errors.noChildrenForEphemerals(parent);
+      // Another create moved the parent's sequence counter: try again.
+    }
+    throw new ZkError(Code.SYSTEMERROR, req.path, "sequential create kept racing; giving up");
+  }
+
+  /** Deletes a node (version −1 matches any version). */
+  async delete(path: string, version: number): Promise<AtRevision> {
+    if (SYSTEM_PATHS.includes(path)) throw Errors.badArguments(path, "cannot delete a system node");
+    const k = this.keys;
+    const compare: Compare[] = [
+      { key: k.node(path), target: "create", op: ">", value: 0n },
+      { key: k.children(path), target: "create", op: "==", value: 0n, prefix: true },
+    ];
+    if (version !== -1) {
+      compare.push({ key: k.node(path), target: "version", op: "==", value: BigInt(version) + 1n });
+    }
+    const res = await this.etcd.txn(
+      compare,
+      [...this.#nodeDeletes(path), { put: k.gone(parentOf(path)) }],
+      [
+        { get: k.node(path), keysOnly: true },
+        { get: k.children(path), prefix: true, countOnly: true },
+      ],
+    );
+    if (res.succeeded) return { zxid: res.revision };
+    const node = res.results[0]!.kvs[0];
+    if (!node) throw Errors.noNode(path);
+    if (version !== -1 && node.version !== BigInt(version) + 1n) throw Errors.badVersion(path);
+    if (res.results[1]!.count > 0) throw Errors.notEmpty(path);
+    throw new ZkError(Code.SYSTEMERROR, path, "delete failed for no known reason");
+  }
+
+  #nodeDeletes(path: string): Op[] {
+    const k = this.keys;
+    return [
+      { del: k.node(path) },
+      { del: k.meta(path) },
+      { del: k.acl(path) },
+      { del: k.kids(path) },
+      { del: k.gone(path) },
+    ];
+  }
+
+  /** Replaces a node's data (version −1 matches any version). */
+  async setData(
+    path: string,
+    data: Uint8Array | null,
+    version: number,
+  ): Promise<AtRevision & { stat: Stat }> {
+    const k = this.keys;
+    const compare: Compare[] = [{ key: k.node(path), target: "create", op: ">", value: 0n }];
+    if (version !== -1) {
+      compare.push({ key: k.node(path), target: "version", op: "==", value: BigInt(version) + 1n });
+    }
+    const res = await this.etcd.txn(
+      compare,
+      [
+        { put: k.node(path), value: encodeNode({ data, mtime: this.now() }), ignoreLease: true },
+        ...this.statReads(path),
+      ],
+      [{ get: k.node(path), keysOnly: true }],
+    );
+    if (!res.succeeded) {
+      if (res.results[0]!.kvs.length === 0) throw Errors.noNode(path);
+      throw Errors.badVersion(path);
+    }
+    return { zxid: res.revision, stat: this.snapshotAt(path, res.results, 1)!.stat };
+  }
+
+  /** Replaces a node's ACL (version is the expected aversion; −1 matches any). */
+  async setACL(path: string, acl: ACL[], version: number): Promise<AtRevision & { stat: Stat }> {
+    const k = this.keys;
+    const compare: Compare[] = [{ key: k.node(path), target: "create", op: ">", value: 0n }];
+    if (version !== -1) {
+      compare.push({ key: k.acl(path), target: "version", op: "==", value: BigInt(version) + 1n });
+    }
+    const res = await this.etcd.txn(
+      compare,
+      [{ put: k.acl(path), value: encodeAcl(acl), ignoreLease: true }, ...this.statReads(path)],
+      [{ get: k.node(path), keysOnly: true }],
+    );
+    if (!res.succeeded) {
+      if (res.results[0]!.kvs.length === 0) throw Errors.noNode(path);
+      throw Errors.badVersion(path);
+    }
+    return { zxid: res.revision, stat: this.snapshotAt(path, res.results, 1)!.stat };
+  }
+
+  /**
+   * Deletes the ephemeral nodes attached to `lease` in one transaction,
+   * touching each parent's pzxid, then revokes the lease. Returns the
+   * revision of the deletion (or of the revoke when there was nothing).
+   */
+  async deleteEphemerals(lease: bigint): Promise<AtRevision & { paths: string[] }> {
+    const { keys } = await this.etcd.leaseInfo(lease);
+    const paths = keys.map((key) => this.keys.pathOfNode(key)).filter((p): p is string =>
+      p !== null
+    );
+    let zxid = 0n;
+    if (paths.length > 0) {
+      const parents = new Set(paths.map(parentOf));
+      const res = await this.etcd.txn([], [
+        ...paths.flatMap((p) => this.#nodeDeletes(p)),
+        ...[...parents].map((p) => ({ put: this.keys.gone(p) })),
+      ]);
+      zxid = res.revision;
+    }
+    await this.etcd.revokeLease(lease);
+    if (zxid === 0n) zxid = (await this.sync()).zxid;
+    return { zxid, paths };
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Encodings of the values stored under the layout's keys (see `keys.ts`).
+ * Each starts with or carries a format version so that later releases can
+ * read what this one wrote.
+ *
+ * @module
+ */
+
+import type { ACL } from "../zk/records.ts";
+
+const NODE_FORMAT = 1;
+const NULL_DATA = 1;
+
+/** The node record: the znode's data and its last modification time. */
+export interface NodeValue {
+  data: Uint8Array | null;
+  mtime: bigint;
+}
+
+/** `[format 1][flags: bit 0 = null data][mtime int64 ms][data bytes]`. */
+export function encodeNode(v: NodeValue): Uint8Array {
+  const data = v.data ?? new Uint8Array();
+  const out = new Uint8Array(10 + data.byteLength);
+  out[0] = NODE_FORMAT;
+  out[1] = v.data === null ? NULL_DATA : 0;
+  new DataView(out.buffer).setBigInt64(2, v.mtime);
+  out.set(data, 10);
+  return out;
+}
+
+/** Reads a node record written by any release so far. */
+export function decodeNode(bytes: Uint8Array): NodeValue {
+  if (bytes.byteLength < 10 || bytes[0] !== NODE_FORMAT) {
+    throw new Error(`unknown node record format ${bytes[0]}`);
+  }
+  const mtime = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigInt64(2);
+  const data = (bytes[1] & NULL_DATA) ? null : bytes.slice(10);
+  return { data, mtime };
+}
+
+/** Immutable facts about a znode, fixed when it is created. */
+export interface MetaValue {
+  /** Creation time, ms since the epoch. */
+  ctime: bigint;
+  /** The create flags (`CreateMode`) it was created with. */
+  mode: number;
+  /** Owning session for ephemerals, else 0n. */
+  owner: bigint;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** JSON `{"v":1,"ctime":"…","mode":n,"owner":"<hex>"}`. */
+export function encodeMeta(v: MetaValue): Uint8Array {
+  return encoder.encode(JSON.stringify({
+    v: 1,
+    ctime: String(v.ctime),
+    mode: v.mode,
+    owner: BigInt.asUintN(64, v.owner).toString(16),
+  }));
+}
+
+/** Reads a meta record. */
+export function decodeMeta(bytes: Uint8Array): MetaValue {
+  const j = JSON.parse(decoder.decode(bytes));
+  return {
+    ctime: BigInt(j.ctime),
+    mode: j.mode,
+    owner: BigInt.asIntN(64, BigInt(`0x${j.owner}`)),
+  };
+}
+
+/** JSON list of `{"perms":n,"scheme":"…","id":"…"}`. */
+export function encodeAcl(acl: ACL[]): Uint8Array {
+  return encoder.encode(
+    JSON.stringify(acl.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id }))),
+  );
+}
+
+/** Reads an ACL list. */
+export function decodeAcl(bytes: Uint8Array): ACL[] {
+  const list = JSON.parse(decoder.decode(bytes)) as { perms: number; scheme: string; id: string }[];
+  return list.map((a) => ({ perms: a.perms, id: { scheme: a.scheme, id: a.id } }));
+}
+
+/** A session as stored in etcd. */
+export interface SessionValue {
+  /** The 16-byte password clients resume with. */
+  passwd: Uint8Array;
+  /** Negotiated timeout, ms. */
+  timeout: number;
+}
+
+/** JSON `{"v":1,"passwd":"<hex>","timeout":n}`. */
+export function encodeSession(v: SessionValue): Uint8Array {
+  const hex = Array.from(v.passwd, (b) => b.toString(16).padStart(2, "0")).join("");
+  return encoder.encode(JSON.stringify({ v: 1, passwd: hex, timeout: v.timeout }));
+}
+
+/** Reads a session record. */
+export function decodeSession(bytes: Uint8Array): SessionValue {
+  const j = JSON.parse(decoder.decode(bytes));
+  const hex: string = j.passwd;
+  const passwd = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < passwd.length; i++) passwd[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return { passwd, timeout: j.timeout };
+}
+
+/** The `kids` counter's value: extra creates counted beyond its version. */
+export function decodeExtra(bytes: Uint8Array): number {
+  return bytes.byteLength === 0 ? 0 : Number(decoder.decode(bytes));
+}

@@ -1,0 +1,201 @@
+/**
+ * One client TCP connection: the handshake, then requests served strictly
+ * one after another (ZooKeeper's per-session FIFO order), with watch
+ * notifications interleaved on the same ordered writer.
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import { answerFourLetterWord, fourLetterWord } from "../admin/four_letter.ts";
+import { readFrames } from "../jute/frame.ts";
+import { JuteDecodeError, JuteReader } from "../jute/reader.ts";
+import { JuteWriter } from "../jute/writer.ts";
+import { VERSION } from "../version.ts";
+import { Code, codeName, type EventType, KeeperState, opName, Xid } from "../zk/constants.ts";
+import { ZkError } from "../zk/errors.ts";
+import { HANDLERS, type Reply, type RequestContext } from "../zk/handlers.ts";
+import * as R from "../zk/records.ts";
+import type { ServerState } from "./state.ts";
+import type { Session } from "./sessions.ts";
+import type { WatchSink } from "./watches.ts";
+
+const EMPTY_PASSWD = new Uint8Array(16);
+
+/** Serves one accepted connection until it closes. Never throws. */
+export async function serveConnection(conn: Deno.Conn, state: ServerState): Promise<void> {
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  const peer = `${remote.hostname}:${remote.port}`;
+  const log = state.log.with({ peer });
+  const writer = conn.writable.getWriter();
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    writer.close().catch(() => {});
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+  const send = (frame: Uint8Array) => {
+    if (!closed) writer.write(frame).catch(() => close());
+  };
+  let word: string | null = null;
+  const frames = readFrames(conn.readable, {
+    maxFrame: state.maxFrame,
+    peekFirst: (first4) => (word = fourLetterWord(first4)) !== null,
+  });
+  state.connections.add(close);
+  let session: Session | undefined;
+  const sink: WatchSink = {
+    notify(type: EventType, path: string) {
+      send(JuteWriter.frame((w) => {
+        R.ReplyHeader.write(w, { xid: Xid.notification, zxid: -1n, err: 0 });
+        R.WatcherEvent.write(w, { type, state: KeeperState.SyncConnected, path });
+      }));
+    },
+  };
+  try {
+    const first = await frames.next();
+    if (word !== null) {
+      const text = answerFourLetterWord(word, {
+        version: VERSION,
+        connections: state.connections.size,
+        zxid: state.watches.revision,
+      });
+      await writer.write(new TextEncoder().encode(text));
+      return;
+    }
+    if (first.done) return;
+    session = await handshake(first.value, state, send, log);
+    if (!session) return;
+    const owned = session;
+    owned.detach?.();
+    owned.detach = () => {
+      log.info("session {session} moved to another connection or expired; closing", {
+        session: hex(owned.id),
+      });
+      close();
+    };
+    const ctx: RequestContext = {
+      tree: state.tree,
+      session: owned,
+      watches: state.watches,
+      sink,
+      closeSession: async () => {
+        state.sessions.forget(owned);
+        const { zxid } = await state.tree.deleteEphemerals(owned.lease);
+        await state.watches.waitFor(zxid);
+        log.info("session {session} closed by client", { session: hex(owned.id) });
+        return zxid;
+      },
+    };
+    for await (const frame of frames) {
+      owned.lastHeard = Date.now();
+      const done = await serveRequest(frame, ctx, send, log);
+      if (done) break;
+    }
+  } catch (err) {
+    if (!closed) log.warn("closing connection: {reason}", { reason: describe(err) });
+  } finally {
+    state.connections.delete(close);
+    state.watches.removeAll(sink);
+    if (session && !session.closed) session.lastHeard = Date.now();
+    if (session?.detach) session.detach = undefined;
+    close();
+  }
+}
+
+/** Answers the ConnectRequest; returns the session, or undefined after refusing it. */
+async function handshake(
+  frame: Uint8Array,
+  state: ServerState,
+  send: (frame: Uint8Array) => void,
+  log: Logger,
+): Promise<Session | undefined> {
+  const r = new JuteReader(frame);
+  const req = R.ConnectRequest.read(r);
+  if (r.remaining > 0) r.readBool(); // readOnly: we are never a read-only server
+  const refuse = (why: string) => {
+    log.info("refusing session {session}: {why}", { session: hex(req.sessionId), why });
+    send(connectResponse(0, 0n, EMPTY_PASSWD));
+    return undefined;
+  };
+  if (req.protocolVersion !== 0) return refuse(`protocol version ${req.protocolVersion}`);
+  if (req.lastZxidSeen > state.watches.revision) {
+    const { zxid } = await state.tree.sync();
+    if (req.lastZxidSeen > zxid) {
+      log.info("refusing client: it has seen zxid {seen}, newer than ours {ours}", {
+        seen: req.lastZxidSeen,
+        ours: zxid,
+      });
+      return undefined;
+    }
+  }
+  const timeout = state.sessions.negotiate(req.timeOut);
+  let session: Session | null;
+  if (req.sessionId === 0n) {
+    session = await state.sessions.create(timeout);
+    log.info("session {session} created, timeout {timeout} ms", {
+      session: hex(session.id),
+      timeout,
+    });
+  } else {
+    session = await state.sessions.resume(req.sessionId, req.passwd, timeout);
+    if (!session) return refuse("unknown, expired or wrong password");
+    log.info("session {session} resumed", { session: hex(session.id) });
+  }
+  send(connectResponse(session.timeout, session.id, session.passwd));
+  return session;
+}
+
+function connectResponse(timeOut: number, sessionId: bigint, passwd: Uint8Array): Uint8Array {
+  return JuteWriter.frame((w) => {
+    R.ConnectResponse.write(w, { protocolVersion: 0, timeOut, sessionId, passwd });
+    w.writeBool(false);
+  });
+}
+
+/** Serves one request; returns true when the connection should close. */
+async function serveRequest(
+  frame: Uint8Array,
+  ctx: RequestContext,
+  send: (frame: Uint8Array) => void,
+  log: Logger,
+): Promise<boolean> {
+  const r = new JuteReader(frame);
+  const header = R.RequestHeader.read(r);
+  const handler = HANDLERS.get(header.type);
+  let out: Reply;
+  if (!handler) {
+    log.debug("unimplemented opcode {op}", { op: header.type });
+    out = { zxid: ctx.watches.revision, err: Code.UNIMPLEMENTED };
+  } else {
+    try {
+      out = await handler.run(ctx, r);
+    } catch (err) {
+      if (!(err instanceof ZkError)) throw err;
+      log.debug("{op} {path}: {code}", {
+        op: opName(header.type),
+        path: err.path,
+        code: codeName(err.code),
+      });
+      out = { zxid: ctx.watches.revision, err: err.code };
+    }
+  }
+  send(JuteWriter.frame((w) => {
+    R.ReplyHeader.write(w, { xid: header.xid, zxid: out.zxid, err: out.err ?? 0 });
+    if (!out.err && out.body) w.writeRaw(out.body);
+  }));
+  return out.close === true;
+}
+
+function hex(id: bigint): string {
+  return `0x${BigInt.asUintN(64, id).toString(16)}`;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof JuteDecodeError) return `undecodable request: ${err.message}`;
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}

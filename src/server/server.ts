@@ -1,0 +1,141 @@
+/**
+ * The ZooKeeper server: a TCP listener whose connections are translated
+ * onto one etcd namespace.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { EtcdClient, type EtcdOptions } from "../etcd/client.ts";
+import { Keys } from "../etcd/keys.ts";
+import { EtcdTree } from "../etcd/tree.ts";
+import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
+import { serveConnection } from "./connection.ts";
+import { SessionManager } from "./sessions.ts";
+import type { ServerState } from "./state.ts";
+import { WatchHub } from "./watches.ts";
+
+/** Settings of {@link ZetcdServer.start}; all but `endpoints` have defaults. */
+export interface ServerOptions {
+  /** etcd endpoints (`host:port` or URLs). */
+  endpoints: string[];
+  /** TLS material for etcd. */
+  etcdTls?: EtcdOptions["tls"];
+  /** Address to serve ZooKeeper clients on (default 127.0.0.1:2181; port 0 picks one). */
+  hostname?: string;
+  port?: number;
+  /** etcd key prefix of this ZooKeeper namespace (default `/zk/`). */
+  prefix?: string;
+  /** Session timeout bounds in ms (defaults 4000 and 40000). */
+  minSessionTimeout?: number;
+  maxSessionTimeout?: number;
+  /** Largest request frame in bytes. */
+  maxFrame?: number;
+}
+
+/** A running server. */
+export class ZetcdServer {
+  readonly #listener: Deno.Listener;
+  readonly #state: ServerState;
+  readonly #etcd: EtcdClient;
+  readonly #serving: Promise<void>;
+  readonly #tasks = new Set<Promise<void>>();
+
+  private constructor(listener: Deno.Listener, state: ServerState, etcd: EtcdClient) {
+    this.#listener = listener;
+    this.#state = state;
+    this.#etcd = etcd;
+    this.#serving = this.#accept();
+  }
+
+  /**
+   * Connects to etcd, initialises the namespace if it is new, opens the
+   * watch stream and starts listening.
+   *
+   * @example
+   * ```ts
+   * const server = await ZetcdServer.start({ endpoints: ["127.0.0.1:2379"], port: 2181 });
+   * // … later
+   * await server.close();
+   * ```
+   */
+  static async start(options: ServerOptions): Promise<ZetcdServer> {
+    const log = getLogger(["zetcd", "server"]);
+    const etcd = EtcdClient.connect({ endpoints: options.endpoints, tls: options.etcdTls });
+    const keys = new Keys(options.prefix ?? "/zk/");
+    const tree = new EtcdTree(etcd, keys);
+    try {
+      await tree.init();
+      const { zxid } = await tree.sync();
+      const watches = new WatchHub(keys, (err) => log.error("etcd watch failed: {err}", { err }));
+      await watches.start(etcd, zxid);
+      const state: ServerState = {
+        tree,
+        watches,
+        log,
+        maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
+        connections: new Set(),
+        sessions: new SessionManager(etcd, keys, {
+          minSessionTimeout: options.minSessionTimeout ?? 4000,
+          maxSessionTimeout: options.maxSessionTimeout ?? 40000,
+          onExpired(session) {
+            log.info("session 0x{session} expired", { session: session.id.toString(16) });
+            session.detach?.();
+          },
+        }),
+      };
+      state.sessions.start();
+      const listener = Deno.listen({
+        hostname: options.hostname ?? "127.0.0.1",
+        port: options.port ?? 2181,
+        transport: "tcp",
+      });
+      const server = new ZetcdServer(listener, state, etcd);
+      log.info("serving ZooKeeper clients on {addr}, etcd {endpoints} prefix {prefix}", {
+        addr: server.address,
+        endpoints: options.endpoints.join(","),
+        prefix: keys.prefix,
+      });
+      return server;
+    } catch (err) {
+      etcd.close();
+      throw err;
+    }
+  }
+
+  /** `host:port` the server listens on. */
+  get address(): string {
+    const a = this.#listener.addr as Deno.NetAddr;
+    return `${a.hostname}:${a.port}`;
+  }
+
+  /** Port the server listens on. */
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  async #accept(): Promise<void> {
+    for await (const conn of this.#listener) {
+      const task = serveConnection(conn, this.#state);
+      this.#tasks.add(task);
+      task.finally(() => this.#tasks.delete(task));
+    }
+  }
+
+  /**
+   * Stops accepting, closes every client connection and the etcd client.
+   * Sessions are not ended: clients can resume them on another server
+   * within their timeout.
+   */
+  async close(): Promise<void> {
+    try {
+      this.#listener.close();
+    } catch { /* already closed */ }
+    await this.#serving.catch(() => {});
+    for (const close of [...this.#state.connections]) close();
+    await Promise.allSettled([...this.#tasks]);
+    this.#state.sessions.stop();
+    await this.#state.watches.stop();
+    this.#etcd.close();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * ZooKeeper's one-shot watches, fed by this server's single etcd watch
+ * stream over the namespace prefix. Each etcd change to a node key becomes
+ * the ZooKeeper events it stands for and is delivered to the connections
+ * that registered a matching watch before that change happened.
+ *
+ * @module
+ */
+
+import type { EtcdClient, WatchBatch } from "../etcd/client.ts";
+import type { Keys } from "../etcd/keys.ts";
+import { EventType } from "../zk/constants.ts";
+import { parentOf } from "../zk/path.ts";
+
+/** Where a connection receives notifications. */
+export interface WatchSink {
+  /** Called once per triggered watch; must not throw. */
+  notify(type: EventType, path: string): void;
+}
+
+/** The two ZooKeeper watch tables: data (getData, exists) and child (getChildren). */
+export type WatchTable = "data" | "child";
+
+type Registrations = Map<string, Map<WatchSink, bigint>>;
+
+/** How long a reply waits for the watch stream to catch up before going anyway. */
+const CATCH_UP_LIMIT_MS = 2000;
+
+/** Watches of every connection of one server. */
+export class WatchHub {
+  readonly #tables: Record<WatchTable, Registrations> = { data: new Map(), child: new Map() };
+  #revision = 0n;
+  #waiters: { revision: bigint; resolve: () => void }[] = [];
+  #stop?: () => Promise<void>;
+  readonly #keys: Keys;
+  readonly #onError: (err: Error) => void;
+
+  /** A hub for the namespace of `keys`. */
+  constructor(keys: Keys, onError: (err: Error) => void) {
+    this.#keys = keys;
+    this.#onError = onError;
+  }
+
+  /** Opens the etcd watch stream, starting after revision `after`. */
+  async start(etcd: EtcdClient, after: bigint): Promise<void> {
+    this.#revision = after;
+    this.#stop = await etcd.watchPrefix(
+      this.#keys.prefix,
+      after + 1n,
+      (batch) => this.#apply(batch),
+      this.#onError,
+    );
+  }
+
+  /** Closes the etcd watch stream and releases every waiter. */
+  async stop(): Promise<void> {
+    await this.#stop?.();
+    for (const w of this.#waiters) w.resolve();
+    this.#waiters = [];
+  }
+
+  /** Highest revision whose events have been delivered. */
+  get revision(): bigint {
+    return this.#revision;
+  }
+
+  /**
+   * Registers a watch on `path` for `sink`, seen at `revision`: only changes
+   * after that revision trigger it. Registering twice keeps one watch.
+   */
+  add(table: WatchTable, path: string, sink: WatchSink, revision: bigint): void {
+    const byPath = this.#tables[table];
+    let sinks = byPath.get(path);
+    if (!sinks) byPath.set(path, sinks = new Map());
+    const prev = sinks.get(sink);
+    if (prev === undefined || revision < prev) sinks.set(sink, revision);
+  }
+
+  /** Drops every watch of `sink` (its connection closed). */
+  removeAll(sink: WatchSink): void {
+    for (const byPath of Object.values(this.#tables)) {
+      for (const [path, sinks] of byPath) {
+        if (sinks.delete(sink) && sinks.size === 0) byPath.delete(path);
+      }
+    }
+  }
+
+  /** Number of registered watches (path × connection × table). */
+  count(): number {
+    let n = 0;
+    for (const byPath of Object.values(this.#tables)) for (const s of byPath.values()) n += s.size;
+    return n;
+  }
+
+  /**
+   * Resolves once every event up to `revision` has been delivered, so a reply
+   * that reflects a change never overtakes the change's notifications.
+   */
+  waitFor(revision: bigint): Promise<void> {
+    if (revision <= this.#revision) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, CATCH_UP_LIMIT_MS);
+    this.#waiters.push({
+      revision,
+      resolve: () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    });
+    return promise;
+  }
+
+  #apply(batch: WatchBatch): void {
+    for (const { type, kv } of batch.events) {
+      const at = kv.modRevision;
+      if (at > this.#revision) this.#revision = at;
+      const path = this.#keys.pathOfNode(kv.key);
+      if (path === null) continue;
+      if (type === "delete") {
+        this.#fire(at, path, EventType.NodeDeleted, ["data", "child"]);
+        if (path !== "/") this.#fire(at, parentOf(path), EventType.NodeChildrenChanged, ["child"]);
+      } else if (kv.version === 1n) {
+        this.#fire(at, path, EventType.NodeCreated, ["data"]);
+        if (path !== "/") this.#fire(at, parentOf(path), EventType.NodeChildrenChanged, ["child"]);
+      } else {
+        this.#fire(at, path, EventType.NodeDataChanged, ["data"]);
+      }
+    }
+    const ready = this.#waiters.filter((w) => w.revision <= this.#revision);
+    if (ready.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.revision > this.#revision);
+    for (const w of ready) w.resolve();
+  }
+
+  /** Fires and removes the watches on `path` in `tables` set before revision `at`. */
+  #fire(at: bigint, path: string, type: EventType, tables: WatchTable[]): void {
+    const notified = new Set<WatchSink>();
+    for (const table of tables) {
+      const sinks = this.#tables[table].get(path);
+      if (!sinks) continue;
+      for (const [sink, since] of sinks) {
+        if (since >= at) continue;
+        sinks.delete(sink);
+        if (!notified.has(sink)) {
+          notified.add(sink);
+          sink.notify(type, path);
+        }
+      }
+      if (sinks.size === 0) this.#tables[table].delete(path);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * ACL validation and the digest scheme (`DigestAuthenticationProvider`).
+ * ACLs are stored and returned; enforcement comes with the ACL issue.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { isIP } from "node:net";
+import { Errors } from "./errors.ts";
+import type { ACL } from "./records.ts";
+
+/** An identity a session has authenticated as. */
+export interface AuthId {
+  scheme: string;
+  id: string;
+}
+
+/** `user:base64(sha1("user:password"))`, the digest id of a credential. */
+export function digestId(credential: string): string {
+  const user = credential.slice(0, credential.indexOf(":"));
+  const hash = createHash("sha1").update(credential).digest("base64");
+  return `${user}:${hash}`;
+}
+
+/**
+ * The identity a setAuth packet adds, or null when the scheme is unknown or
+ * the credential malformed (AuthFailed).
+ */
+export function authenticate(scheme: string | null, auth: Uint8Array | null): AuthId | null {
+  if (scheme !== "digest" || auth === null) return null;
+  let credential: string;
+  try {
+    credential = new TextDecoder("utf-8", { fatal: true }).decode(auth);
+  } catch {
+    return null;
+  }
+  if (credential.indexOf(":") <= 0) return null;
+  return { scheme: "digest", id: digestId(credential) };
+}
+
+function validId(scheme: string, id: string): boolean {
+  switch (scheme) {
+    case "world":
+      return id === "anyone";
+    case "digest":
+      return id.split(":").length === 2;
+    case "ip": {
+      const [addr, bits, extra] = id.split("/");
+      if (extra !== undefined || !isIP(addr)) return false;
+      if (bits === undefined) return true;
+      const max = isIP(addr) === 4 ? 32 : 128;
+      return /^\d+$/.test(bits) && Number(bits) <= max;
+    }
+    case "x509":
+    case "sasl":
+    case "super":
+      return id.length > 0;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Checks an ACL list from create or setACL and expands `auth` entries into
+ * the session's identities, as ZooKeeper's `fixupACL` does.
+ *
+ * @throws {ZkError} InvalidACL for an empty list, an unknown scheme, a
+ * malformed id, or `auth` when the session has no identity.
+ */
+export function fixupACL(path: string, acl: ACL[], authIds: AuthId[]): ACL[] {
+  if (acl.length === 0) throw Errors.invalidACL(path);
+  const out: ACL[] = [];
+  for (const entry of acl) {
+    const scheme = entry.id.scheme ?? "";
+    const id = entry.id.id ?? "";
+    if (scheme === "auth") {
+      if (authIds.length === 0) throw Errors.invalidACL(path);
+      for (const a of authIds) out.push({ perms: entry.perms, id: { scheme: a.scheme, id: a.id } });
+    } else if (validId(scheme, id)) {
+      out.push({ perms: entry.perms, id: { scheme, id } });
+    } else {
+      throw Errors.invalidACL(path);
+    }
+  }
+  return out;
+}

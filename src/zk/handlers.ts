@@ -1,0 +1,281 @@
+/**
+ * One handler per opcode: each decodes its request record, translates it
+ * into data-tree operations, and encodes its response record. This table is
+ * the only place an opcode is interpreted; an opcode missing from it is
+ * answered `UNIMPLEMENTED` by the connection.
+ *
+ * @module
+ */
+
+import type { EtcdTree, NodeSnapshot } from "../etcd/tree.ts";
+import type { JuteReader } from "../jute/reader.ts";
+import { encode, type JuteType } from "../jute/schema.ts";
+import type { Session } from "../server/sessions.ts";
+import type { WatchHub, WatchSink } from "../server/watches.ts";
+import { authenticate, fixupACL } from "./acl.ts";
+import { Code, CreateFlag, EventType, OpCode } from "./constants.ts";
+import { Errors } from "./errors.ts";
+import { invalidPathReason } from "./path.ts";
+import * as R from "./records.ts";
+
+/** What a handler may use while serving one request. */
+export interface RequestContext {
+  tree: EtcdTree;
+  session: Session;
+  watches: WatchHub;
+  /** Where this connection's notifications go. */
+  sink: WatchSink;
+  /** Ends the session: deletes its ephemerals and revokes its lease. */
+  closeSession(): Promise<bigint>;
+}
+
+/** A handler's answer: the reply header's zxid and the response body, if any. */
+export interface Reply {
+  zxid: bigint;
+  body?: Uint8Array;
+  /** Error code for the header (default 0); the body is then omitted. */
+  err?: number;
+  /** Close the connection after sending this reply. */
+  close?: boolean;
+}
+
+/** Serves one opcode. */
+export interface OpHandler {
+  /** Reads the request from `r` (positioned after the header) and answers it. */
+  run(ctx: RequestContext, r: JuteReader): Promise<Reply>;
+}
+
+function op<T>(
+  request: JuteType<T> | null,
+  run: (ctx: RequestContext, req: T) => Promise<Reply>,
+): OpHandler {
+  return {
+    run: (ctx, r) => run(ctx, (request ? request.read(r) : undefined) as T),
+  };
+}
+
+function reply<T>(zxid: bigint, type: JuteType<T>, value: T): Reply {
+  return { zxid, body: encode(type, value) };
+}
+
+/** Checks a request path; BadArguments when ZooKeeper would reject it. */
+function checkPath(path: string | null, sequential = false): string {
+  const reason = invalidPathReason(sequential && path !== null ? `${path}0` : path);
+  if (reason !== null) throw Errors.badArguments(path ?? "", reason);
+  return path!;
+}
+
+/** Waits until notifications up to the node's last change went out first. */
+async function caughtUp(ctx: RequestContext, node: NodeSnapshot | null): Promise<void> {
+  if (!node) return;
+  const { mzxid, pzxid } = node.stat;
+  await ctx.watches.waitFor(mzxid > pzxid ? mzxid : pzxid);
+}
+
+async function create(
+  ctx: RequestContext,
+  req: R.CreateRequestT,
+): Promise<{ zxid: bigint; path: string; stat: R.Stat }> {
+  const { flags } = req;
+  if (
+    flags === CreateFlag.CONTAINER || flags === CreateFlag.PERSISTENT_WITH_TTL ||
+    flags === CreateFlag.PERSISTENT_SEQUENTIAL_WITH_TTL
+  ) {
+    throw Errors.unimplemented(`create mode ${flags}`);
+  }
+  if (flags < 0 || flags > 3) {
+    throw Errors.badArguments(req.path ?? "", `unknown create flags ${flags}`);
+  }
+  const path = checkPath(req.path, (flags & 2) !== 0);
+  const acl = fixupACL(path, req.acl, ctx.session.authIds);
+  const ephemeral = (flags & 1) !== 0;
+  const owner = ephemeral ? ctx.session.id : 0n;
+  const out = await ctx.tree.create(
+    { path, data: req.data, acl, flags },
+    owner,
+    ephemeral ? ctx.session.lease : 0n,
+  );
+  await ctx.watches.waitFor(out.zxid);
+  return out;
+}
+
+async function readNode(
+  ctx: RequestContext,
+  path: string | null,
+): Promise<{ zxid: bigint; node: NodeSnapshot }> {
+  const p = checkPath(path);
+  const { zxid, node } = await ctx.tree.get(p);
+  if (!node) throw Errors.noNode(p);
+  await caughtUp(ctx, node);
+  return { zxid, node };
+}
+
+async function getChildren(ctx: RequestContext, req: { path: string | null; watch: boolean }) {
+  const path = checkPath(req.path);
+  const out = await ctx.tree.getChildren(path);
+  if (req.watch) ctx.watches.add("child", path, ctx.sink, out.zxid);
+  await caughtUp(ctx, out.node);
+  return out;
+}
+
+async function setWatches(
+  ctx: RequestContext,
+  req: {
+    relativeZxid: bigint;
+    dataWatches: (string | null)[];
+    existWatches: (string | null)[];
+    childWatches: (string | null)[];
+  },
+): Promise<Reply> {
+  const lists: [("data" | "exist" | "child"), (string | null)[]][] = [
+    ["data", req.dataWatches],
+    ["exist", req.existWatches],
+    ["child", req.childWatches],
+  ];
+  let zxid = ctx.watches.revision;
+  for (const [kind, paths] of lists) {
+    const valid = paths.filter((p): p is string => p !== null && invalidPathReason(p) === null);
+    for (let i = 0; i < valid.length; i += 20) {
+      const chunk = valid.slice(i, i + 20);
+      const read = await ctx.tree.getMany(chunk);
+      zxid = read.zxid;
+      chunk.forEach((path, j) => {
+        const node = read.nodes[j];
+        const rel = req.relativeZxid;
+        if (kind === "data") {
+          if (!node) ctx.sink.notify(EventType.NodeDeleted, path);
+          else if (node.stat.mzxid > rel) ctx.sink.notify(EventType.NodeDataChanged, path);
+          else ctx.watches.add("data", path, ctx.sink, read.zxid);
+        } else if (kind === "exist") {
+          if (node) ctx.sink.notify(EventType.NodeCreated, path);
+          else ctx.watches.add("data", path, ctx.sink, read.zxid);
+        } else {
+          if (!node) ctx.sink.notify(EventType.NodeDeleted, path);
+          else if (node.stat.pzxid > rel) ctx.sink.notify(EventType.NodeChildrenChanged, path);
+          else ctx.watches.add("child", path, ctx.sink, read.zxid);
+        }
+      });
+    }
+  }
+  return { zxid };
+}
+
+/** The handler of every implemented opcode. */
+export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandler>([
+  [
+    OpCode.create,
+    op(R.CreateRequest, async (ctx, req) => {
+      const out = await create(ctx, req);
+      return reply(out.zxid, R.CreateResponse, { path: out.path });
+    }),
+  ],
+  [
+    OpCode.create2,
+    op(R.CreateRequest, async (ctx, req) => {
+      const out = await create(ctx, req);
+      return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
+    }),
+  ],
+  [
+    OpCode.delete,
+    op(R.DeleteRequest, async (ctx, req) => {
+      const { zxid } = await ctx.tree.delete(checkPath(req.path), req.version);
+      await ctx.watches.waitFor(zxid);
+      return { zxid };
+    }),
+  ],
+  [
+    OpCode.exists,
+    op(R.ExistsRequest, async (ctx, req) => {
+      const path = checkPath(req.path);
+      const { zxid, node } = await ctx.tree.get(path);
+      if (req.watch) ctx.watches.add("data", path, ctx.sink, zxid);
+      if (!node) throw Errors.noNode(path);
+      await caughtUp(ctx, node);
+      return reply(zxid, R.ExistsResponse, { stat: node.stat });
+    }),
+  ],
+  [
+    OpCode.getData,
+    op(R.GetDataRequest, async (ctx, req) => {
+      const { zxid, node } = await readNode(ctx, req.path);
+      if (req.watch) ctx.watches.add("data", node.path, ctx.sink, zxid);
+      return reply(zxid, R.GetDataResponse, { data: node.data, stat: node.stat });
+    }),
+  ],
+  [
+    OpCode.setData,
+    op(R.SetDataRequest, async (ctx, req) => {
+      const { zxid, stat } = await ctx.tree.setData(checkPath(req.path), req.data, req.version);
+      await ctx.watches.waitFor(zxid);
+      return reply(zxid, R.SetDataResponse, { stat });
+    }),
+  ],
+  [
+    OpCode.getACL,
+    op(R.GetACLRequest, async (ctx, req) => {
+      const { zxid, node } = await readNode(ctx, req.path);
+      return reply(zxid, R.GetACLResponse, { acl: node.acl, stat: node.stat });
+    }),
+  ],
+  [
+    OpCode.setACL,
+    op(R.SetACLRequest, async (ctx, req) => {
+      const path = checkPath(req.path);
+      const acl = fixupACL(path, req.acl, ctx.session.authIds);
+      const { zxid, stat } = await ctx.tree.setACL(path, acl, req.version);
+      return reply(zxid, R.SetACLResponse, { stat });
+    }),
+  ],
+  [
+    OpCode.getChildren,
+    op(R.GetChildrenRequest, async (ctx, req) => {
+      const out = await getChildren(ctx, req);
+      return reply(out.zxid, R.GetChildrenResponse, { children: out.children });
+    }),
+  ],
+  [
+    OpCode.getChildren2,
+    op(R.GetChildren2Request, async (ctx, req) => {
+      const out = await getChildren(ctx, req);
+      return reply(out.zxid, R.GetChildren2Response, {
+        children: out.children,
+        stat: out.node.stat,
+      });
+    }),
+  ],
+  [
+    OpCode.sync,
+    op(R.SyncRequest, async (ctx, req) => {
+      const path = checkPath(req.path);
+      const { zxid } = await ctx.tree.sync();
+      await ctx.watches.waitFor(zxid);
+      return reply(zxid, R.SyncResponse, { path });
+    }),
+  ],
+  [
+    OpCode.check,
+    op(R.CheckVersionRequest, async (ctx, req) => {
+      const { zxid, node } = await readNode(ctx, req.path);
+      if (req.version !== -1 && node.stat.version !== req.version) {
+        throw Errors.badVersion(node.path);
+      }
+      return { zxid };
+    }),
+  ],
+  [OpCode.ping, op(null, (ctx) => Promise.resolve({ zxid: ctx.watches.revision }))],
+  [OpCode.closeSession, op(null, async (ctx) => ({ zxid: await ctx.closeSession(), close: true }))],
+  [
+    OpCode.auth,
+    op(R.AuthPacket, (ctx, req) => {
+      const id = authenticate(req.scheme, req.auth);
+      if (!id) return Promise.resolve({ zxid: 0n, err: Code.AUTHFAILED, close: true });
+      if (!ctx.session.authIds.some((a) => a.scheme === id.scheme && a.id === id.id)) {
+        ctx.session.authIds.push(id);
+      }
+      return Promise.resolve({ zxid: 0n });
+    }),
+  ],
+  [OpCode.setWatches, op(R.SetWatches, setWatches)],
+  [OpCode.setWatches2, op(R.SetWatches2, setWatches)],
+]);
