@@ -16,7 +16,11 @@ import { authenticate, fixupACL } from "./acl.ts";
 import { Code, CreateFlag, EventType, OpCode } from "./constants.ts";
 import { Errors } from "./errors.ts";
 import { invalidPathReason } from "./path.ts";
+import { PROTOCOL } from "./protocol.ts";
 import * as R from "./records.ts";
+
+/** The decoded type of record `K`. */
+type Req<K extends keyof typeof R> = (typeof R)[K] extends JuteType<infer T> ? T : never;
 
 /** What a handler may use while serving one request. */
 export interface RequestContext {
@@ -45,13 +49,16 @@ export interface OpHandler {
   run(ctx: RequestContext, r: JuteReader): Promise<Reply>;
 }
 
+/**
+ * A handler for `code`: its request is decoded with the record the protocol
+ * table lists for that opcode.
+ */
 function op<T>(
-  request: JuteType<T> | null,
+  code: number,
   run: (ctx: RequestContext, req: T) => Promise<Reply>,
-): OpHandler {
-  return {
-    run: (ctx, r) => run(ctx, (request ? request.read(r) : undefined) as T),
-  };
+): [number, OpHandler] {
+  const request = PROTOCOL.get(code)?.request ?? null;
+  return [code, { run: (ctx, r) => run(ctx, (request ? request.read(r) : undefined) as T) }];
 }
 
 function reply<T>(zxid: bigint, type: JuteType<T>, value: T): Reply {
@@ -162,120 +169,81 @@ async function setWatches(
 
 /** The handler of every implemented opcode. */
 export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandler>([
-  [
-    OpCode.create,
-    op(R.CreateRequest, async (ctx, req) => {
-      const out = await create(ctx, req);
-      return reply(out.zxid, R.CreateResponse, { path: out.path });
-    }),
-  ],
-  [
-    OpCode.create2,
-    op(R.CreateRequest, async (ctx, req) => {
-      const out = await create(ctx, req);
-      return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
-    }),
-  ],
-  [
-    OpCode.delete,
-    op(R.DeleteRequest, async (ctx, req) => {
-      const { zxid } = await ctx.tree.delete(checkPath(req.path), req.version);
-      await ctx.watches.waitFor(zxid);
-      return { zxid };
-    }),
-  ],
-  [
-    OpCode.exists,
-    op(R.ExistsRequest, async (ctx, req) => {
-      const path = checkPath(req.path);
-      const { zxid, node } = await ctx.tree.get(path);
-      if (req.watch) ctx.watches.add("data", path, ctx.sink, zxid);
-      if (!node) throw Errors.noNode(path);
-      await caughtUp(ctx, node);
-      return reply(zxid, R.ExistsResponse, { stat: node.stat });
-    }),
-  ],
-  [
-    OpCode.getData,
-    op(R.GetDataRequest, async (ctx, req) => {
-      const { zxid, node } = await readNode(ctx, req.path);
-      if (req.watch) ctx.watches.add("data", node.path, ctx.sink, zxid);
-      return reply(zxid, R.GetDataResponse, { data: node.data, stat: node.stat });
-    }),
-  ],
-  [
-    OpCode.setData,
-    op(R.SetDataRequest, async (ctx, req) => {
-      const { zxid, stat } = await ctx.tree.setData(checkPath(req.path), req.data, req.version);
-      await ctx.watches.waitFor(zxid);
-      return reply(zxid, R.SetDataResponse, { stat });
-    }),
-  ],
-  [
-    OpCode.getACL,
-    op(R.GetACLRequest, async (ctx, req) => {
-      const { zxid, node } = await readNode(ctx, req.path);
-      return reply(zxid, R.GetACLResponse, { acl: node.acl, stat: node.stat });
-    }),
-  ],
-  [
-    OpCode.setACL,
-    op(R.SetACLRequest, async (ctx, req) => {
-      const path = checkPath(req.path);
-      const acl = fixupACL(path, req.acl, ctx.session.authIds);
-      const { zxid, stat } = await ctx.tree.setACL(path, acl, req.version);
-      return reply(zxid, R.SetACLResponse, { stat });
-    }),
-  ],
-  [
-    OpCode.getChildren,
-    op(R.GetChildrenRequest, async (ctx, req) => {
-      const out = await getChildren(ctx, req);
-      return reply(out.zxid, R.GetChildrenResponse, { children: out.children });
-    }),
-  ],
-  [
-    OpCode.getChildren2,
-    op(R.GetChildren2Request, async (ctx, req) => {
-      const out = await getChildren(ctx, req);
-      return reply(out.zxid, R.GetChildren2Response, {
-        children: out.children,
-        stat: out.node.stat,
-      });
-    }),
-  ],
-  [
-    OpCode.sync,
-    op(R.SyncRequest, async (ctx, req) => {
-      const path = checkPath(req.path);
-      const { zxid } = await ctx.tree.sync();
-      await ctx.watches.waitFor(zxid);
-      return reply(zxid, R.SyncResponse, { path });
-    }),
-  ],
-  [
-    OpCode.check,
-    op(R.CheckVersionRequest, async (ctx, req) => {
-      const { zxid, node } = await readNode(ctx, req.path);
-      if (req.version !== -1 && node.stat.version !== req.version) {
-        throw Errors.badVersion(node.path);
-      }
-      return { zxid };
-    }),
-  ],
-  [OpCode.ping, op(null, (ctx) => Promise.resolve({ zxid: ctx.watches.revision }))],
-  [OpCode.closeSession, op(null, async (ctx) => ({ zxid: await ctx.closeSession(), close: true }))],
-  [
-    OpCode.auth,
-    op(R.AuthPacket, (ctx, req) => {
-      const id = authenticate(req.scheme, req.auth);
-      if (!id) return Promise.resolve({ zxid: 0n, err: Code.AUTHFAILED, close: true });
-      if (!ctx.session.authIds.some((a) => a.scheme === id.scheme && a.id === id.id)) {
-        ctx.session.authIds.push(id);
-      }
-      return Promise.resolve({ zxid: 0n });
-    }),
-  ],
-  [OpCode.setWatches, op(R.SetWatches, setWatches)],
-  [OpCode.setWatches2, op(R.SetWatches2, setWatches)],
+  op<Req<"CreateRequest">>(OpCode.create, async (ctx, req) => {
+    const out = await create(ctx, req);
+    return reply(out.zxid, R.CreateResponse, { path: out.path });
+  }),
+  op<Req<"CreateRequest">>(OpCode.create2, async (ctx, req) => {
+    const out = await create(ctx, req);
+    return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
+  }),
+  op<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
+    const { zxid } = await ctx.tree.delete(checkPath(req.path), req.version);
+    await ctx.watches.waitFor(zxid);
+    return { zxid };
+  }),
+  op<Req<"ExistsRequest">>(OpCode.exists, async (ctx, req) => {
+    const path = checkPath(req.path);
+    const { zxid, node } = await ctx.tree.get(path);
+    if (req.watch) ctx.watches.add("data", path, ctx.sink, zxid);
+    if (!node) throw Errors.noNode(path);
+    await caughtUp(ctx, node);
+    return reply(zxid, R.ExistsResponse, { stat: node.stat });
+  }),
+  op<Req<"GetDataRequest">>(OpCode.getData, async (ctx, req) => {
+    const { zxid, node } = await readNode(ctx, req.path);
+    if (req.watch) ctx.watches.add("data", node.path, ctx.sink, zxid);
+    return reply(zxid, R.GetDataResponse, { data: node.data, stat: node.stat });
+  }),
+  op<Req<"SetDataRequest">>(OpCode.setData, async (ctx, req) => {
+    const { zxid, stat } = await ctx.tree.setData(checkPath(req.path), req.data, req.version);
+    await ctx.watches.waitFor(zxid);
+    return reply(zxid, R.SetDataResponse, { stat });
+  }),
+  op<Req<"GetACLRequest">>(OpCode.getACL, async (ctx, req) => {
+    const { zxid, node } = await readNode(ctx, req.path);
+    return reply(zxid, R.GetACLResponse, { acl: node.acl, stat: node.stat });
+  }),
+  op<Req<"SetACLRequest">>(OpCode.setACL, async (ctx, req) => {
+    const path = checkPath(req.path);
+    const acl = fixupACL(path, req.acl, ctx.session.authIds);
+    const { zxid, stat } = await ctx.tree.setACL(path, acl, req.version);
+    return reply(zxid, R.SetACLResponse, { stat });
+  }),
+  op<Req<"GetChildrenRequest">>(OpCode.getChildren, async (ctx, req) => {
+    const out = await getChildren(ctx, req);
+    return reply(out.zxid, R.GetChildrenResponse, { children: out.children });
+  }),
+  op<Req<"GetChildren2Request">>(OpCode.getChildren2, async (ctx, req) => {
+    const out = await getChildren(ctx, req);
+    return reply(out.zxid, R.GetChildren2Response, {
+      children: out.children,
+      stat: out.node.stat,
+    });
+  }),
+  op<Req<"SyncRequest">>(OpCode.sync, async (ctx, req) => {
+    const path = checkPath(req.path);
+    const { zxid } = await ctx.tree.sync();
+    await ctx.watches.waitFor(zxid);
+    return reply(zxid, R.SyncResponse, { path });
+  }),
+  op<Req<"CheckVersionRequest">>(OpCode.check, async (ctx, req) => {
+    const { zxid, node } = await readNode(ctx, req.path);
+    if (req.version !== -1 && node.stat.version !== req.version) {
+      throw Errors.badVersion(node.path);
+    }
+    return { zxid };
+  }),
+  op<void>(OpCode.ping, (ctx) => Promise.resolve({ zxid: ctx.watches.revision })),
+  op<void>(OpCode.closeSession, async (ctx) => ({ zxid: await ctx.closeSession(), close: true })),
+  op<Req<"AuthPacket">>(OpCode.auth, (ctx, req) => {
+    const id = authenticate(req.scheme, req.auth);
+    if (!id) return Promise.resolve({ zxid: 0n, err: Code.AUTHFAILED, close: true });
+    if (!ctx.session.authIds.some((a) => a.scheme === id.scheme && a.id === id.id)) {
+      ctx.session.authIds.push(id);
+    }
+    return Promise.resolve({ zxid: 0n });
+  }),
+  op<Req<"SetWatches">>(OpCode.setWatches, setWatches),
+  op<Req<"SetWatches2">>(OpCode.setWatches2, setWatches),
 ]);
