@@ -1,0 +1,133 @@
+/**
+ * One-shot watches through a stock client, run against our server and
+ * against the ZooKeeper 3.8 oracle.
+ */
+
+import assert from "node:assert/strict";
+import { startStack } from "../_util/zetcd.ts";
+import { startZooKeeper } from "../_util/zookeeper.ts";
+import { EventQueue, Nzk } from "../_util/nzk.ts";
+
+const NodeCreated = 1;
+const NodeDeleted = 2;
+const NodeDataChanged = 3;
+const NodeChildrenChanged = 4;
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+async function assertQuiet(q: EventQueue, ms = 400): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  assert.deepEqual(q.events, [], "no event expected");
+}
+
+async function watchSpec(t: Deno.TestContext, address: string): Promise<void> {
+  const zk = await Nzk.connect(address);
+  const other = await Nzk.connect(address);
+  try {
+    await t.step("a data watch fires NodeDataChanged once on setData", async () => {
+      await zk.create("/w1", bytes("a"));
+      const q = new EventQueue();
+      await zk.getData("/w1", q.watcher);
+      await other.setData("/w1", bytes("b"));
+      assert.deepEqual(await q.next(), {
+        type: NodeDataChanged,
+        name: "NODE_DATA_CHANGED",
+        path: "/w1",
+      });
+      await other.setData("/w1", bytes("c"));
+      await assertQuiet(q);
+    });
+
+    await t.step("an exists watch on a missing node fires NodeCreated", async () => {
+      const q = new EventQueue();
+      assert.equal(await zk.exists("/w2", q.watcher), null);
+      await other.create("/w2");
+      assert.equal((await q.next()).type, NodeCreated);
+    });
+
+    await t.step("a data watch fires NodeDeleted when the node goes", async () => {
+      const q = new EventQueue();
+      await zk.getData("/w2", q.watcher);
+      await other.remove("/w2");
+      assert.equal((await q.next()).type, NodeDeleted);
+    });
+
+    await t.step("a child watch fires NodeChildrenChanged on child create and delete", async () => {
+      await zk.create("/w3");
+      const q = new EventQueue();
+      await zk.getChildren("/w3", q.watcher);
+      await other.create("/w3/kid");
+      assert.deepEqual(await q.next(), {
+        type: NodeChildrenChanged,
+        name: "NODE_CHILDREN_CHANGED",
+        path: "/w3",
+      });
+      await zk.getChildren("/w3", q.watcher);
+      await other.remove("/w3/kid");
+      assert.equal((await q.next()).type, NodeChildrenChanged);
+    });
+
+    await t.step("setData on a child does not fire the parent's child watch", async () => {
+      await zk.create("/w3/kid2");
+      const q = new EventQueue();
+      await zk.getChildren("/w3", q.watcher);
+      await other.setData("/w3/kid2", bytes("x"));
+      await assertQuiet(q);
+    });
+
+    await t.step("a child watch fires NodeDeleted when its node is deleted", async () => {
+      await zk.create("/w4");
+      const q = new EventQueue();
+      await zk.getChildren("/w4", q.watcher);
+      await other.remove("/w4");
+      assert.equal((await q.next()).type, NodeDeleted);
+    });
+
+    await t.step("a failed getData leaves no watch behind", async () => {
+      const q = new EventQueue();
+      await assert.rejects(zk.getData("/w5", q.watcher));
+      await other.create("/w5");
+      await assertQuiet(q);
+    });
+
+    await t.step("the writer's own notification arrives before its reply", async () => {
+      await zk.create("/w6");
+      const order: string[] = [];
+      await zk.getData("/w6", () => order.push("event"));
+      await zk.setData("/w6", bytes("y"));
+      order.push("reply");
+      assert.deepEqual(order, ["event", "reply"]);
+    });
+
+    await t.step("a watch set by one client is not fired for another", async () => {
+      await zk.create("/w7");
+      const mine = new EventQueue();
+      await zk.getData("/w7", mine.watcher);
+      const theirs = new EventQueue();
+      await other.exists("/w7-missing", theirs.watcher);
+      await other.setData("/w7", bytes("z"));
+      assert.equal((await mine.next()).type, NodeDataChanged);
+      await assertQuiet(theirs);
+    });
+  } finally {
+    await zk.close();
+    await other.close();
+  }
+}
+
+Deno.test({
+  name: "watches fire exactly as ZooKeeper's (zetcd)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  await using stack = await startStack();
+  await watchSpec(t, stack.address);
+});
+
+Deno.test({
+  name: "watches fire exactly as ZooKeeper's (the ZooKeeper 3.8 oracle, checking the spec)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  await using zookeeper = await startZooKeeper();
+  await watchSpec(t, zookeeper.hostPort);
+});
