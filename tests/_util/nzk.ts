@@ -168,7 +168,9 @@ export class Nzk {
     return this.#call((cb) => this.raw.remove(path, version, cb), () => undefined);
   }
 
-  getACL(path: string): Promise<{ acls: { perms: number; scheme: string; id: string }[]; stat: NzkStat }> {
+  getACL(
+    path: string,
+  ): Promise<{ acls: { perms: number; scheme: string; id: string }[]; stat: NzkStat }> {
     return this.#call(
       (cb) => this.raw.getACL(path, cb),
       (acls: Raw[], s: Raw) => ({

@@ -149,7 +149,8 @@ const CLI_MT_BARRIER_PATH = "/zetcd-test-harness-barrier";
  * each one it is sent `ls` of a missing path, and the next command is only
  * sent once that listing's answer (`<path>: rc = ...`) was printed. As the
  * server answers a session's requests in order, the command's own output
- * comes before it.
+ * comes before it. When the first such listing does not answer ZNONODE
+ * (-101), e.g. -4 (connection loss) because nothing listens, it throws.
  *
  * Note cli_mt's own syntax: `create [+e|+s|+es] <path>` always stores the
  * data "new" (the rest of the line is the path), `set <path> <data>`,
@@ -208,6 +209,14 @@ export async function runCliMt(
   try {
     await send(`ls ${CLI_MT_BARRIER_PATH}`);
     await waitForBarriers(1);
+    const firstAnswer = stdout.text().split("\n").find(isBarrierLine);
+    if (firstAnswer !== `${CLI_MT_BARRIER_PATH}: rc = -101`) {
+      throw new Error(
+        `could not talk to the server: listing the missing path ` +
+          `${CLI_MT_BARRIER_PATH} answered "${firstAnswer}" instead of ` +
+          `rc = -101 (ZNONODE)`,
+      );
+    }
     for (const [index, command] of commands.entries()) {
       await send(command);
       await send(`ls ${CLI_MT_BARRIER_PATH}`);
