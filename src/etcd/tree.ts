@@ -41,6 +41,16 @@ export interface AtRevision {
   zxid: bigint;
 }
 
+/** Who owns a new node, and how its final path is checked. */
+export interface CreateOptions {
+  /** Owning session id for ephemerals, else 0n. */
+  owner: bigint;
+  /** Lease the ephemeral's keys are attached to, else 0n. */
+  lease: bigint;
+  /** Why a final path is invalid, or null (ZooKeeper's full path rules). */
+  validate: (path: string) => string | null;
+}
+
 /** How many times a sequential create retries when other creates race it. */
 const MAX_SEQUENCE_ATTEMPTS = 64;
 
@@ -200,18 +210,28 @@ export class EtcdTree {
   }
 
   /**
-   * Creates a node. `path` is the requested path (before any sequence
-   * suffix); `owner` is the session id for ephemerals (0n otherwise) and
-   * `lease` the lease the ephemeral keys are attached to.
+   * Creates a node, checking in ZooKeeper's order: parent exists (NoNode),
+   * final path valid (BadArguments, via `validate`), node absent
+   * (NodeExists), parent not ephemeral (NoChildrenForEphemerals). `path` is
+   * the requested path, before any sequence suffix.
    */
   async create(
     req: { path: string; data: Uint8Array | null; acl: ACL[]; flags: number },
-    owner: bigint,
-    lease: bigint,
+    opts: CreateOptions,
   ): Promise<AtRevision & { path: string; stat: Stat }> {
     const k = this.keys;
+    const { owner, lease } = opts;
     const sequential = (req.flags & 2) !== 0;
     const parent = parentOf(req.path);
+    const checkFinal = (path: string) => {
+      const reason = opts.validate(path);
+      if (reason !== null) throw Errors.badArguments(path, reason);
+    };
+    if (!sequential && opts.validate(req.path) !== null) {
+      const r = await this.etcd.read([{ get: k.node(parent), keysOnly: true }]);
+      if (r.results[0]!.kvs.length === 0) throw Errors.noNode(parent);
+      checkFinal(req.path);
+    }
     for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
       const compare: Compare[] = [];
       let path = req.path;
@@ -222,9 +242,10 @@ export class EtcdTree {
         ]);
         if (r.results[0]!.kvs.length === 0) throw Errors.noNode(parent);
         const kids = r.results[1]!.kvs[0];
-        if (!kids) throw Errors.noChildrenForEphemerals(parent);
-        const counter = Number(kids.version - 1n) + decodeExtra(kids.value);
+        const counter = kids ? Number(kids.version - 1n) + decodeExtra(kids.value) : 0;
         path = req.path + sequenceSuffix(counter);
+        checkFinal(path);
+        if (!kids) throw Errors.noChildrenForEphemerals(parent);
         compare.push({ key: k.kids(parent), target: "version", op: "==", value: kids.version });
       } else {
         compare.push({ key: k.kids(parent), target: "create", op: ">", value: 0n });

@@ -65,11 +65,35 @@ function reply<T>(zxid: bigint, type: JuteType<T>, value: T): Reply {
   return { zxid, body: encode(type, value) };
 }
 
-/** Checks a request path; BadArguments when ZooKeeper would reject it. */
-function checkPath(path: string | null, sequential = false): string {
-  const reason = invalidPathReason(sequential && path !== null ? `${path}0` : path);
+/**
+ * Full path validation, as ZooKeeper applies it to setData and setACL:
+ * BadArguments for an invalid path.
+ */
+function checkPath(path: string | null): string {
+  const reason = invalidPathReason(path);
   if (reason !== null) throw Errors.badArguments(path ?? "", reason);
   return path!;
+}
+
+/**
+ * The only check ZooKeeper makes before looking a create or delete path up:
+ * it must contain a `/` and no NUL. Anything else wrong with it shows as
+ * NoNode (its parent cannot exist) or, for create, BadArguments later.
+ */
+function checkSlash(path: string | null): string {
+  if (path === null || !path.includes("/") || path.includes("\0")) {
+    throw Errors.badArguments(path ?? "", "path needs a / and no NUL");
+  }
+  return path;
+}
+
+/**
+ * Reads do no validation in ZooKeeper: a path that cannot exist is simply
+ * not found.
+ */
+function readPath(path: string | null): string {
+  if (path === null) throw Errors.badArguments("", "null path");
+  return path;
 }
 
 /** Waits until notifications up to the node's last change went out first. */
@@ -93,14 +117,13 @@ async function create(
   if (flags < 0 || flags > 3) {
     throw Errors.badArguments(req.path ?? "", `unknown create flags ${flags}`);
   }
-  const path = checkPath(req.path, (flags & 2) !== 0);
+  const path = checkSlash(req.path);
   const acl = fixupACL(path, req.acl, ctx.session.authIds);
   const ephemeral = (flags & 1) !== 0;
   const owner = ephemeral ? ctx.session.id : 0n;
   const out = await ctx.tree.create(
     { path, data: req.data, acl, flags },
-    owner,
-    ephemeral ? ctx.session.lease : 0n,
+    { owner, lease: ephemeral ? ctx.session.lease : 0n, validate: invalidPathReason },
   );
   await ctx.watches.waitFor(out.zxid);
   return out;
@@ -110,7 +133,7 @@ async function readNode(
   ctx: RequestContext,
   path: string | null,
 ): Promise<{ zxid: bigint; node: NodeSnapshot }> {
-  const p = checkPath(path);
+  const p = readPath(path);
   const { zxid, node } = await ctx.tree.get(p);
   if (!node) throw Errors.noNode(p);
   await caughtUp(ctx, node);
@@ -118,7 +141,7 @@ async function readNode(
 }
 
 async function getChildren(ctx: RequestContext, req: { path: string | null; watch: boolean }) {
-  const path = checkPath(req.path);
+  const path = readPath(req.path);
   const out = await ctx.tree.getChildren(path);
   if (req.watch) ctx.watches.add("child", path, ctx.sink, out.zxid);
   await caughtUp(ctx, out.node);
@@ -178,12 +201,12 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
   }),
   op<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
-    const { zxid } = await ctx.tree.delete(checkPath(req.path), req.version);
+    const { zxid } = await ctx.tree.delete(checkSlash(req.path), req.version);
     await ctx.watches.waitFor(zxid);
     return { zxid };
   }),
   op<Req<"ExistsRequest">>(OpCode.exists, async (ctx, req) => {
-    const path = checkPath(req.path);
+    const path = readPath(req.path);
     const { zxid, node } = await ctx.tree.get(path);
     if (req.watch) ctx.watches.add("data", path, ctx.sink, zxid);
     if (!node) throw Errors.noNode(path);
@@ -222,7 +245,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     });
   }),
   op<Req<"SyncRequest">>(OpCode.sync, async (ctx, req) => {
-    const path = checkPath(req.path);
+    const path = readPath(req.path);
     const { zxid } = await ctx.tree.sync();
     await ctx.watches.waitFor(zxid);
     return reply(zxid, R.SyncResponse, { path });
