@@ -36,33 +36,68 @@ export async function* readFrames(
   options: ReadFramesOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
-  let buf: Uint8Array = new Uint8Array(0);
+  // Received bytes not yet yielded, kept as a list of copies so that a frame
+  // arriving in many small chunks is joined once, not once per chunk.
+  const pending = new Pending();
   let first = true;
+  let need = 4; // bytes wanted before the next step: a length, or a whole frame
+  let length = -1; // payload length of the frame being received, -1 before its prefix
   for await (const chunk of chunks) {
-    buf = buf.byteLength === 0 ? chunk : concat(buf, chunk);
-    while (buf.byteLength >= 4) {
-      if (first) {
-        first = false;
-        if (options.peekFirst?.(buf.subarray(0, 4))) return;
+    pending.push(chunk);
+    while (pending.size >= need) {
+      if (length < 0) {
+        const prefix = pending.take(4);
+        if (first) {
+          first = false;
+          if (options.peekFirst?.(prefix)) return;
+        }
+        length = new DataView(prefix.buffer, prefix.byteOffset, 4).getInt32(0);
+        if (length < 0) throw new FrameError(`negative frame length ${length}`);
+        if (length > maxFrame) {
+          throw new FrameError(`frame length ${length} exceeds the maximum of ${maxFrame}`);
+        }
+        need = length;
+      } else {
+        yield pending.take(length);
+        length = -1;
+        need = 4;
       }
-      const len = new DataView(buf.buffer, buf.byteOffset, 4).getInt32(0);
-      if (len < 0) throw new FrameError(`negative frame length ${len}`);
-      if (len > maxFrame) {
-        throw new FrameError(`frame length ${len} exceeds the maximum of ${maxFrame}`);
-      }
-      if (buf.byteLength < 4 + len) break;
-      yield buf.slice(4, 4 + len);
-      buf = buf.subarray(4 + len);
     }
   }
-  if (buf.byteLength > 0) {
-    throw new FrameError(`stream ended inside a frame (${buf.byteLength} bytes pending)`);
+  if (pending.size > 0 || length >= 0) {
+    throw new FrameError(`stream ended inside a frame (${pending.size} bytes pending)`);
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
+/** A byte queue: push chunks, take exact counts. */
+class Pending {
+  #chunks: Uint8Array[] = [];
+  size = 0;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    this.#chunks.push(chunk.slice());
+    this.size += chunk.byteLength;
+  }
+
+  /** Removes and returns the first `n` bytes (n ≤ size) as a fresh array. */
+  take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.#chunks[0];
+      const want = n - filled;
+      if (head.byteLength <= want) {
+        out.set(head, filled);
+        filled += head.byteLength;
+        this.#chunks.shift();
+      } else {
+        out.set(head.subarray(0, want), filled);
+        this.#chunks[0] = head.subarray(want);
+        filled += want;
+      }
+    }
+    this.size -= n;
+    return out;
+  }
 }

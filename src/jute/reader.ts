@@ -12,7 +12,7 @@ export class JuteDecodeError extends Error {
   override name = "JuteDecodeError";
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Reads jute primitives (big-endian) from a byte array, front to back. */
 export class JuteReader {

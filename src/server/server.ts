@@ -109,6 +109,11 @@ export class ZetcdServer {
     return `${a.hostname}:${a.port}`;
   }
 
+  /** Number of open client connections. */
+  get connectionCount(): number {
+    return this.#state.connections.size;
+  }
+
   /** Port the server listens on. */
   get port(): number {
     return (this.#listener.addr as Deno.NetAddr).port;
