@@ -2,20 +2,24 @@
  * The etcd key layout, version 1 — the only module that builds or parses
  * keys. README.md documents the same table.
  *
- * Every key starts with the configured prefix `P` (default `/zk/`):
+ * Every key starts with the configured prefix `P` (default `/zk/`). `<d>` is
+ * the number of segments of the path in decimal (`/` → 0, `/a/b` → 2):
  *
- * | key                       | value                               | etcd metadata used                                      |
- * |---------------------------|-------------------------------------|---------------------------------------------------------|
- * | `P layout`                | layout version, `"1"`               | written once when the tree is initialised               |
- * | `P node/<depth><path>`    | node record: data + mtime           | create rev = czxid, mod rev = mzxid, version−1 = version, lease = ephemeral session |
- * | `P meta<path>`            | JSON: ctime, mode, owner (immutable)| lease = ephemeral session                               |
- * | `P acl<path>`             | JSON ACL list                       | version−1 = aversion                                    |
- * | `P kids<path>`            | decimal "extra" child-create count  | version−1+extra = child creates (sequence counter); mod rev ∈ pzxid; absent on ephemerals |
- * | `P gone<path>`            | empty                               | mod rev = last child delete (∈ pzxid)                   |
- * | `P session/<16 hex id>`   | JSON: password, timeout             | lease = the session's lease (session id = lease id)     |
+ * | key                          | value                                 | etcd metadata used |
+ * |------------------------------|---------------------------------------|--------------------|
+ * | `P layout`                   | layout version, `1`                   | written once, when the namespace is initialised |
+ * | `P node/<d><path>`           | node record: mtime + data             | create rev = czxid; mod rev = mzxid; version − 1 (+ `vbias`) = version; lease = owning session of an ephemeral |
+ * | `P attr/<d><path>/meta`      | JSON: ctime, create mode, owner       | written once at create; lease as the node |
+ * | `P attr/<d><path>/acl`       | JSON ACL list                         | version − 1 = aversion; lease as the node |
+ * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter); mod rev ∈ pzxid; absent on ephemerals |
+ * | `P attr/<d><path>/gone`      | empty                                 | mod rev = last child delete (∈ pzxid) |
+ * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (only a multi that writes one node twice needs it) |
+ * | `P session/<16 hex digits>`  | JSON: password, timeout               | lease = the session's lease; session id = lease id |
  *
- * `<depth>` is the number of path segments in decimal, so the children of
- * `/a` are exactly the keys under `P node/2/a/`.
+ * The children of `/a` are exactly the keys under `P node/2/a/`, and every
+ * attribute of `/a` is under `P attr/1/a/`, so a node is deleted with two
+ * operations and read with three. Depth prefixes keep both ranges from
+ * catching other nodes' keys.
  *
  * @module
  */
@@ -25,16 +29,21 @@ import { depthOf } from "../zk/path.ts";
 /** Version of this layout, stored under `P layout`. */
 export const LAYOUT_VERSION = 1;
 
+/** The attribute keys of a node, by name. */
+export type Attr = "meta" | "acl" | "kids" | "gone" | "vbias";
+
 /** Builds and parses the keys of one ZooKeeper namespace under a prefix. */
 export class Keys {
   /** The namespace prefix, e.g. `/zk/`. */
   readonly prefix: string;
   readonly #node: string;
+  readonly #attr: string;
 
   /** Keys under `prefix` (which should end with `/`). */
   constructor(prefix: string) {
     this.prefix = prefix;
     this.#node = `${prefix}node/`;
+    this.#attr = `${prefix}attr/`;
   }
 
   /** Layout version marker. */
@@ -42,7 +51,7 @@ export class Keys {
     return `${this.prefix}layout`;
   }
 
-  /** The znode's data record (existence marker). */
+  /** The znode's record (also its existence marker). */
   node(path: string): string {
     return `${this.#node}${depthOf(path)}${path}`;
   }
@@ -52,11 +61,6 @@ export class Keys {
     return `${this.#node}${depthOf(path) + 1}${path === "/" ? "/" : `${path}/`}`;
   }
 
-  /** Prefix of every node key. */
-  allNodes(): string {
-    return this.#node;
-  }
-
   /** The path of a node key, or null if `key` is not a node key. */
   pathOfNode(key: string): string | null {
     if (!key.startsWith(this.#node)) return null;
@@ -64,24 +68,19 @@ export class Keys {
     return slash < 0 ? null : key.slice(slash);
   }
 
-  /** The znode's immutable metadata. */
-  meta(path: string): string {
-    return `${this.prefix}meta${path}`;
+  /** Prefix of every attribute key of `path`. */
+  attrs(path: string): string {
+    return `${this.#attr}${depthOf(path)}${path}/`;
   }
 
-  /** The znode's ACL. */
-  acl(path: string): string {
-    return `${this.prefix}acl${path}`;
+  /** One attribute key of `path`. */
+  attr(path: string, name: Attr): string {
+    return `${this.attrs(path)}${name}`;
   }
 
-  /** The znode's child-create counter (absent on ephemerals). */
-  kids(path: string): string {
-    return `${this.prefix}kids${path}`;
-  }
-
-  /** The znode's last-child-delete marker. */
-  gone(path: string): string {
-    return `${this.prefix}gone${path}`;
+  /** The attribute name of a key under {@link attrs}. */
+  attrName(key: string): string {
+    return key.slice(key.lastIndexOf("/") + 1);
   }
 
   /** A session record. */

@@ -10,13 +10,13 @@
 
 import { Code } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
-import { baseName, parentOf, sequenceSuffix, SYSTEM_PATHS } from "../zk/path.ts";
+import { baseName, parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
-import type { Compare, EtcdClient, GetOp, Op, RangeResult } from "./client.ts";
+import type { Compare, EtcdClient, GetOp, KeyValue, Op, RangeResult, TxnResult } from "./client.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
 import {
   decodeAcl,
-  decodeExtra,
+  decodeBias,
   decodeMeta,
   decodeNode,
   encodeAcl,
@@ -34,6 +34,12 @@ export interface NodeSnapshot {
   data: Uint8Array | null;
   acl: ACL[];
   stat: Stat;
+  /** The create flags it was made with. */
+  mode: number;
+  /** Children ever created (the sequence counter). */
+  creates: number;
+  /** The etcd keys that multi compares against. */
+  kvs: { node: KeyValue; kids?: KeyValue; gone?: KeyValue };
 }
 
 /** Every successful answer carries the etcd revision it was read or written at. */
@@ -55,7 +61,10 @@ export interface CreateOptions {
 const MAX_SEQUENCE_ATTEMPTS = 64;
 
 /** Number of reads {@link EtcdTree.statReads} adds to a transaction. */
-const STAT_READS = 6;
+const STAT_READS = 3;
+
+/** Paths read per transaction, so a read stays under etcd's default of 128 operations. */
+const PATHS_PER_READ = 40;
 
 /** The data tree of one namespace (key prefix) in etcd. */
 export class EtcdTree {
@@ -88,7 +97,9 @@ export class EtcdTree {
       ["/zookeeper/config", READ_ACL],
     ];
     for (const [path, acl] of system) {
-      success.push(...this.#nodeWrites(path, new Uint8Array(), acl, 0, 0n, 0n, now));
+      success.push(
+        ...nodeWrites(k, { path, data: new Uint8Array(), acl, mode: 0, owner: 0n, lease: 0n, now }),
+      );
     }
     const res = await this.etcd.txn(
       [{ key: k.layout(), target: "create", op: "==", value: 0n }],
@@ -104,53 +115,32 @@ export class EtcdTree {
     }
   }
 
-  /** The puts that create a node (not its parent's counter). */
-  #nodeWrites(
-    path: string,
-    data: Uint8Array | null,
-    acl: ACL[],
-    mode: number,
-    owner: bigint,
-    lease: bigint,
-    now: bigint,
-  ): Op[] {
-    const k = this.keys;
-    const ephemeral = owner !== 0n;
-    const ops: Op[] = [
-      { put: k.node(path), value: encodeNode({ data, mtime: now }), lease },
-      { put: k.meta(path), value: encodeMeta({ ctime: now, mode, owner }), lease },
-      { put: k.acl(path), value: encodeAcl(acl), lease },
-    ];
-    if (!ephemeral) ops.push({ put: k.kids(path) });
-    return ops;
-  }
-
   /** The reads from which {@link snapshotAt} builds a node's Stat, data and ACL. */
   statReads(path: string): GetOp[] {
     const k = this.keys;
     return [
       { get: k.node(path) },
-      { get: k.meta(path) },
-      { get: k.acl(path) },
-      { get: k.kids(path) },
-      { get: k.gone(path), keysOnly: true },
+      { get: k.attrs(path), prefix: true },
       { get: k.children(path), prefix: true, countOnly: true },
     ];
   }
 
   /** Builds the snapshot from the results of {@link statReads} at `offset`. */
   snapshotAt(path: string, results: (RangeResult | null)[], offset: number): NodeSnapshot | null {
-    const [nodeR, metaR, aclR, kidsR, goneR, countR] = results.slice(offset, offset + STAT_READS);
+    const [nodeR, attrR, countR] = results.slice(offset, offset + STAT_READS);
     const node = nodeR?.kvs[0];
-    const metaKv = metaR?.kvs[0];
-    if (!node || !metaKv) return null;
+    if (!node) return null;
+    const attrs = new Map<string, KeyValue>();
+    for (const kv of attrR?.kvs ?? []) attrs.set(this.keys.attrName(kv.key), kv);
+    const metaKv = attrs.get("meta");
+    if (!metaKv) return null;
     const { data, mtime } = decodeNode(node.value);
     const meta = decodeMeta(metaKv.value);
-    const aclKv = aclR?.kvs[0];
-    const kids = kidsR?.kvs[0];
-    const gone = goneR?.kvs[0];
+    const aclKv = attrs.get("acl");
+    const kids = attrs.get("kids");
+    const gone = attrs.get("gone");
     const numChildren = countR?.count ?? 0;
-    const creates = kids ? Number(kids.version - 1n) + decodeExtra(kids.value) : 0;
+    const creates = kids ? Number(kids.version - 1n) + decodeBias(kids.value) : 0;
     let pzxid = node.createRevision;
     if (kids && kids.modRevision > pzxid) pzxid = kids.modRevision;
     if (gone && gone.modRevision > pzxid) pzxid = gone.modRevision;
@@ -158,12 +148,15 @@ export class EtcdTree {
       path,
       data,
       acl: aclKv ? decodeAcl(aclKv.value) : OPEN_ACL,
+      kvs: { node, kids, gone },
+      mode: meta.mode,
+      creates,
       stat: {
         czxid: node.createRevision,
         mzxid: node.modRevision,
         ctime: meta.ctime,
         mtime,
-        version: Number(node.version - 1n) | 0,
+        version: (Number(node.version - 1n) + decodeBias(attrs.get("vbias")?.value)) | 0,
         cversion: (2 * creates - numChildren) | 0,
         aversion: aclKv ? Number(aclKv.version - 1n) | 0 : 0,
         ephemeralOwner: meta.owner,
@@ -180,13 +173,21 @@ export class EtcdTree {
     return { zxid: res.revision, node: this.snapshotAt(path, res.results, 0) };
   }
 
-  /** Reads several nodes at one revision (used by SetWatches). */
+  /**
+   * Reads several nodes (used by SetWatches and multi), 40 per etcd round
+   * trip; `zxid` is the revision of the last read.
+   */
   async getMany(paths: string[]): Promise<AtRevision & { nodes: (NodeSnapshot | null)[] }> {
-    const res = await this.etcd.read(paths.flatMap((p) => this.statReads(p)));
-    return {
-      zxid: res.revision,
-      nodes: paths.map((p, i) => this.snapshotAt(p, res.results, i * STAT_READS)),
-    };
+    const nodes: (NodeSnapshot | null)[] = [];
+    let zxid = 0n;
+    for (let i = 0; i < paths.length; i += PATHS_PER_READ) {
+      const chunk = paths.slice(i, i + PATHS_PER_READ);
+      const res = await this.etcd.read(chunk.flatMap((p) => this.statReads(p)));
+      zxid = res.revision;
+      chunk.forEach((p, j) => nodes.push(this.snapshotAt(p, res.results, j * STAT_READS)));
+    }
+    if (paths.length === 0) zxid = (await this.sync()).zxid;
+    return { zxid, nodes };
   }
 
   /** A node's children's names and its own snapshot. */
@@ -238,29 +239,42 @@ export class EtcdTree {
       if (sequential) {
         const r = await this.etcd.read([
           { get: k.node(parent), keysOnly: true },
-          { get: k.kids(parent) },
+          { get: k.attr(parent, "kids") },
         ]);
         if (r.results[0]!.kvs.length === 0) throw Errors.noNode(parent);
         const kids = r.results[1]!.kvs[0];
-        const counter = kids ? Number(kids.version - 1n) + decodeExtra(kids.value) : 0;
+        const counter = kids ? Number(kids.version - 1n) + decodeBias(kids.value) : 0;
         path = req.path + sequenceSuffix(counter);
         checkFinal(path);
         if (!kids) throw Errors.noChildrenForEphemerals(parent);
-        compare.push({ key: k.kids(parent), target: "version", op: "==", value: kids.version });
+        compare.push({
+          key: k.attr(parent, "kids"),
+          target: "version",
+          op: "==",
+          value: kids.version,
+        });
       } else {
-        compare.push({ key: k.kids(parent), target: "create", op: ">", value: 0n });
+        compare.push({ key: k.attr(parent, "kids"), target: "create", op: ">", value: 0n });
       }
       compare.push({ key: k.node(path), target: "create", op: "==", value: 0n });
       const now = this.now();
       const res = await this.etcd.txn(
         compare,
         [
-          ...this.#nodeWrites(path, req.data, req.acl, req.flags, owner, lease, now),
-          { put: k.kids(parent), ignoreValue: true },
+          ...nodeWrites(k, {
+            path,
+            data: req.data,
+            acl: req.acl,
+            mode: req.flags,
+            owner,
+            lease,
+            now,
+          }),
+          { put: k.attr(parent, "kids"), ignoreValue: true },
         ],
         [
           { get: k.node(parent), keysOnly: true },
-          { get: k.kids(parent), keysOnly: true },
+          { get: k.attr(parent, "kids"), keysOnly: true },
           { get: k.node(path), keysOnly: true },
         ],
       );
@@ -293,42 +307,74 @@ export class EtcdTree {
     throw new ZkError(Code.SYSTEMERROR, req.path, "sequential create kept racing; giving up");
   }
 
+  /**
+   * Compares that hold when `path` exists and its data version is `version`
+   * (−1: any). The version is etcd's minus one plus the node's `vbias`, so
+   * the compare needs the bias: absent (the usual case) or as last read.
+   */
+  #versionCompares(path: string, version: number, bias: KeyValue | undefined): Compare[] {
+    const k = this.keys;
+    const out: Compare[] = [{ key: k.node(path), target: "create", op: ">", value: 0n }];
+    if (version === -1) return out;
+    const etcdVersion = BigInt(version - decodeBias(bias?.value)) + 1n;
+    out.push({ key: k.node(path), target: "version", op: "==", value: etcdVersion });
+    out.push(
+      bias
+        ? { key: k.attr(path, "vbias"), target: "mod", op: "==", value: bias.modRevision }
+        : { key: k.attr(path, "vbias"), target: "create", op: "==", value: 0n },
+    );
+    return out;
+  }
+
+  /**
+   * Runs a write guarded by {@link #versionCompares}; `failure` must start
+   * with a read of the node key and of its `vbias`. Retries once when the
+   * bias turns out to differ from what was assumed.
+   */
+  async #versioned(
+    path: string,
+    version: number,
+    extra: Compare[],
+    success: Op[],
+    failure: Op[],
+  ): Promise<TxnResult> {
+    let bias: KeyValue | undefined;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const res = await this.etcd.txn(
+        [...this.#versionCompares(path, version, bias), ...extra],
+        success,
+        failure,
+      );
+      if (res.succeeded || version === -1) return res;
+      const seen = res.results[1]?.kvs[0];
+      if (!res.results[0]!.kvs[0] || seen?.modRevision === bias?.modRevision) return res;
+      bias = seen;
+    }
+    throw new ZkError(Code.SYSTEMERROR, path, "version kept changing; giving up");
+  }
+
   /** Deletes a node (version −1 matches any version). */
   async delete(path: string, version: number): Promise<AtRevision> {
-    if (SYSTEM_PATHS.includes(path)) throw Errors.badArguments(path, "cannot delete a system node");
     const k = this.keys;
-    const compare: Compare[] = [
-      { key: k.node(path), target: "create", op: ">", value: 0n },
-      { key: k.children(path), target: "create", op: "==", value: 0n, prefix: true },
-    ];
-    if (version !== -1) {
-      compare.push({ key: k.node(path), target: "version", op: "==", value: BigInt(version) + 1n });
-    }
-    const res = await this.etcd.txn(
-      compare,
-      [...this.#nodeDeletes(path), { put: k.gone(parentOf(path)) }],
+    const res = await this.#versioned(
+      path,
+      version,
+      [{ key: k.children(path), target: "create", op: "==", value: 0n, prefix: true }],
+      [...nodeDeletes(k, path), { put: k.attr(parentOf(path), "gone") }],
       [
         { get: k.node(path), keysOnly: true },
+        { get: k.attr(path, "vbias") },
         { get: k.children(path), prefix: true, countOnly: true },
       ],
     );
     if (res.succeeded) return { zxid: res.revision };
     const node = res.results[0]!.kvs[0];
     if (!node) throw Errors.noNode(path);
-    if (version !== -1 && node.version !== BigInt(version) + 1n) throw Errors.badVersion(path);
-    if (res.results[1]!.count > 0) throw Errors.notEmpty(path);
-    throw new ZkError(Code.SYSTEMERROR, path, "delete failed for no known reason");
-  }
-
-  #nodeDeletes(path: string): Op[] {
-    const k = this.keys;
-    return [
-      { del: k.node(path) },
-      { del: k.meta(path) },
-      { del: k.acl(path) },
-      { del: k.kids(path) },
-      { del: k.gone(path) },
-    ];
+    // ZooKeeper checks the version before the children.
+    const actual = Number(node.version - 1n) + decodeBias(res.results[1]!.kvs[0]?.value);
+    if (version !== -1 && actual !== version) throw Errors.badVersion(path);
+    if (res.results[2]!.count > 0) throw Errors.notEmpty(path);
+    throw new ZkError(Code.SYSTEMERROR, path, "delete raced another write; try again");
   }
 
   /** Replaces a node's data (version −1 matches any version). */
@@ -338,20 +384,18 @@ export class EtcdTree {
     version: number,
   ): Promise<AtRevision & { stat: Stat }> {
     const k = this.keys;
-    const compare: Compare[] = [{ key: k.node(path), target: "create", op: ">", value: 0n }];
-    if (version !== -1) {
-      compare.push({ key: k.node(path), target: "version", op: "==", value: BigInt(version) + 1n });
-    }
-    const res = await this.etcd.txn(
-      compare,
+    const res = await this.#versioned(
+      path,
+      version,
+      [],
       [
         { put: k.node(path), value: encodeNode({ data, mtime: this.now() }), ignoreLease: true },
         ...this.statReads(path),
       ],
-      [{ get: k.node(path), keysOnly: true }],
+      [{ get: k.node(path), keysOnly: true }, { get: k.attr(path, "vbias") }],
     );
     if (!res.succeeded) {
-      if (res.results[0]!.kvs.length === 0) throw Errors.noNode(path);
+      if (!res.results[0]!.kvs[0]) throw Errors.noNode(path);
       throw Errors.badVersion(path);
     }
     return { zxid: res.revision, stat: this.snapshotAt(path, res.results, 1)!.stat };
@@ -362,11 +406,19 @@ export class EtcdTree {
     const k = this.keys;
     const compare: Compare[] = [{ key: k.node(path), target: "create", op: ">", value: 0n }];
     if (version !== -1) {
-      compare.push({ key: k.acl(path), target: "version", op: "==", value: BigInt(version) + 1n });
+      compare.push({
+        key: k.attr(path, "acl"),
+        target: "version",
+        op: "==",
+        value: BigInt(version) + 1n,
+      });
     }
     const res = await this.etcd.txn(
       compare,
-      [{ put: k.acl(path), value: encodeAcl(acl), ignoreLease: true }, ...this.statReads(path)],
+      [
+        { put: k.attr(path, "acl"), value: encodeAcl(acl), ignoreLease: true },
+        ...this.statReads(path),
+      ],
       [{ get: k.node(path), keysOnly: true }],
     );
     if (!res.succeeded) {
@@ -390,8 +442,8 @@ export class EtcdTree {
     if (paths.length > 0) {
       const parents = new Set(paths.map(parentOf));
       const res = await this.etcd.txn([], [
-        ...paths.flatMap((p) => this.#nodeDeletes(p)),
-        ...[...parents].map((p) => ({ put: this.keys.gone(p) })),
+        ...paths.flatMap((p) => nodeDeletes(this.keys, p)),
+        ...[...parents].map((p) => ({ put: this.keys.attr(p, "gone") })),
       ]);
       zxid = res.revision;
     }
@@ -399,4 +451,50 @@ export class EtcdTree {
     if (zxid === 0n) zxid = (await this.sync()).zxid;
     return { zxid, paths };
   }
+}
+
+/** The operations that delete a node: its record and every attribute. */
+export function nodeDeletes(keys: Keys, path: string): Op[] {
+  return [{ del: keys.node(path) }, { del: keys.attrs(path), prefix: true }];
+}
+
+/** What a new node is made of. */
+export interface NewNode {
+  path: string;
+  data: Uint8Array | null;
+  acl: ACL[];
+  /** Create flags. */
+  mode: number;
+  /** Owning session of an ephemeral, else 0n. */
+  owner: bigint;
+  /** Lease of an ephemeral's keys, else 0n. */
+  lease: bigint;
+  /** ctime = mtime, ms. */
+  now: bigint;
+  /** Children created under it in the same transaction (multi). */
+  childCreates?: number;
+}
+
+/** The puts that create a node (its parent's counter is the caller's). */
+export function nodeWrites(keys: Keys, n: NewNode): Op[] {
+  const ops: Op[] = [
+    { put: keys.node(n.path), value: encodeNode({ data: n.data, mtime: n.now }), lease: n.lease },
+    {
+      put: keys.attr(n.path, "meta"),
+      value: encodeMeta({ ctime: n.now, mode: n.mode, owner: n.owner }),
+      lease: n.lease,
+    },
+    { put: keys.attr(n.path, "acl"), value: encodeAcl(n.acl), lease: n.lease },
+  ];
+  if (n.owner === 0n) {
+    // The kids key's first put counts as zero creates; children created in
+    // the same transaction go in its bias.
+    ops.push({ put: keys.attr(n.path, "kids"), value: biasValue(n.childCreates ?? 0) });
+  }
+  return ops;
+}
+
+/** A bias value: empty for 0, else the decimal number. */
+export function biasValue(n: number): Uint8Array {
+  return new TextEncoder().encode(n === 0 ? "" : String(n));
 }

@@ -107,7 +107,7 @@ export function decodeSession(bytes: Uint8Array): SessionValue {
   return { passwd, timeout: j.timeout };
 }
 
-/** The `kids` counter's value: extra creates counted beyond its version. */
-export function decodeExtra(bytes: Uint8Array): number {
-  return bytes.byteLength === 0 ? 0 : Number(decoder.decode(bytes));
+/** A bias value (`kids`, `vbias`): a decimal integer, empty meaning 0. */
+export function decodeBias(bytes: Uint8Array | undefined): number {
+  return !bytes || bytes.byteLength === 0 ? 0 : Number(decoder.decode(bytes));
 }

@@ -7,15 +7,18 @@
  * @module
  */
 
+import { type MultiOp, type MultiResult, runMulti } from "../etcd/multi.ts";
 import type { EtcdTree, NodeSnapshot } from "../etcd/tree.ts";
+import { JuteWriter } from "../jute/writer.ts";
 import type { JuteReader } from "../jute/reader.ts";
 import { encode, type JuteType } from "../jute/schema.ts";
 import type { Session } from "../server/sessions.ts";
 import type { WatchHub, WatchSink } from "../server/watches.ts";
 import { authenticate, fixupACL } from "./acl.ts";
 import { Code, CreateFlag, EventType, OpCode } from "./constants.ts";
-import { Errors } from "./errors.ts";
-import { invalidPathReason } from "./path.ts";
+import { Errors, ZkError } from "./errors.ts";
+import { readMultiRequest, type SubRequest, type SubResult, writeMultiResponse } from "./multi.ts";
+import { invalidPathReason, SYSTEM_PATHS } from "./path.ts";
 import { PROTOCOL } from "./protocol.ts";
 import * as R from "./records.ts";
 
@@ -55,10 +58,10 @@ export interface OpHandler {
  */
 function op<T>(
   code: number,
-  run: (ctx: RequestContext, req: T) => Promise<Reply>,
+  run: (ctx: RequestContext, req: T, r: JuteReader) => Promise<Reply>,
 ): [number, OpHandler] {
   const request = PROTOCOL.get(code)?.request ?? null;
-  return [code, { run: (ctx, r) => run(ctx, (request ? request.read(r) : undefined) as T) }];
+  return [code, { run: (ctx, r) => run(ctx, (request ? request.read(r) : undefined) as T, r) }];
 }
 
 function reply<T>(zxid: bigint, type: JuteType<T>, value: T): Reply {
@@ -103,10 +106,21 @@ async function caughtUp(ctx: RequestContext, node: NodeSnapshot | null): Promise
   await ctx.watches.waitFor(mzxid > pzxid ? mzxid : pzxid);
 }
 
-async function create(
-  ctx: RequestContext,
-  req: R.CreateRequestT,
-): Promise<{ zxid: bigint; path: string; stat: R.Stat }> {
+/** A create request that passed the checks needing no tree. */
+interface PreparedCreate {
+  path: string;
+  data: Uint8Array | null;
+  acl: R.ACL[];
+  flags: number;
+  owner: bigint;
+  lease: bigint;
+}
+
+/**
+ * The checks of a create that come before ZooKeeper looks at the tree, in
+ * its order: create mode, path shape, ACL.
+ */
+function prepareCreate(ctx: RequestContext, req: R.CreateRequestT): PreparedCreate {
   const { flags } = req;
   if (
     flags === CreateFlag.CONTAINER || flags === CreateFlag.PERSISTENT_WITH_TTL ||
@@ -120,13 +134,84 @@ async function create(
   const path = checkSlash(req.path);
   const acl = fixupACL(path, req.acl, ctx.session.authIds);
   const ephemeral = (flags & 1) !== 0;
-  const owner = ephemeral ? ctx.session.id : 0n;
+  return {
+    path,
+    data: req.data,
+    acl,
+    flags,
+    owner: ephemeral ? ctx.session.id : 0n,
+    lease: ephemeral ? ctx.session.lease : 0n,
+  };
+}
+
+async function create(
+  ctx: RequestContext,
+  req: R.CreateRequestT,
+): Promise<{ zxid: bigint; path: string; stat: R.Stat }> {
+  const c = prepareCreate(ctx, req);
   const out = await ctx.tree.create(
-    { path, data: req.data, acl, flags },
-    { owner, lease: ephemeral ? ctx.session.lease : 0n, validate: invalidPathReason },
+    { path: c.path, data: c.data, acl: c.acl, flags: c.flags },
+    { owner: c.owner, lease: c.lease, validate: invalidPathReason },
   );
   await ctx.watches.waitFor(out.zxid);
   return out;
+}
+
+/** The path of a delete: ZooKeeper's slash check, and system nodes are off limits. */
+function deletePath(path: string | null): string {
+  const p = checkSlash(path);
+  if (SYSTEM_PATHS.includes(p)) throw Errors.badArguments(p, "cannot delete a system node");
+  return p;
+}
+
+/** Turns a decoded sub-request into a multi operation, or the error it fails with. */
+function multiOp(ctx: RequestContext, sub: SubRequest): MultiOp {
+  try {
+    switch (sub.type) {
+      case OpCode.create:
+      case OpCode.create2:
+      case OpCode.createContainer:
+      case OpCode.createTTL: {
+        if (sub.type === OpCode.createContainer || sub.type === OpCode.createTTL) {
+          throw Errors.unimplemented(`create mode ${sub.req.flags}`);
+        }
+        return { kind: "create", opcode: sub.type, ...prepareCreate(ctx, sub.req) };
+      }
+      case OpCode.delete:
+        return { kind: "delete", path: deletePath(sub.req.path), version: sub.req.version };
+      case OpCode.setData:
+        return {
+          kind: "setData",
+          path: checkPath(sub.req.path),
+          data: sub.req.data,
+          version: sub.req.version,
+        };
+      case OpCode.check:
+        return { kind: "check", path: checkPath(sub.req.path), version: sub.req.version };
+      default:
+        throw Errors.badArguments(sub.req.path ?? "", "reads are not allowed in a multi");
+    }
+  } catch (err) {
+    if (err instanceof ZkError) return { kind: "invalid", error: err };
+    throw err;
+  }
+}
+
+function subResult(res: MultiResult): SubResult {
+  switch (res.kind) {
+    case "create":
+      return { type: 1, path: res.path };
+    case "create2":
+      return { type: 15, path: res.path, stat: res.stat };
+    case "delete":
+      return { type: 2 };
+    case "setData":
+      return { type: 5, stat: res.stat };
+    case "check":
+      return { type: 13 };
+    case "error":
+      return { type: -1, err: res.err };
+  }
 }
 
 async function readNode(
@@ -201,7 +286,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
   }),
   op<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
-    const { zxid } = await ctx.tree.delete(checkSlash(req.path), req.version);
+    const { zxid } = await ctx.tree.delete(deletePath(req.path), req.version);
     await ctx.watches.waitFor(zxid);
     return { zxid };
   }),
@@ -256,6 +341,14 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
       throw Errors.badVersion(node.path);
     }
     return { zxid };
+  }),
+  op<void>(OpCode.multi, async (ctx, _req, r) => {
+    const ops = readMultiRequest(r).map((sub) => multiOp(ctx, sub));
+    const { zxid, results } = await runMulti(ctx.tree, ops, { validate: invalidPathReason });
+    if (results.every((res) => res.kind !== "error")) await ctx.watches.waitFor(zxid);
+    const w = new JuteWriter();
+    writeMultiResponse(w, results.map(subResult));
+    return { zxid, body: w.bytes() };
   }),
   op<void>(OpCode.ping, (ctx) => Promise.resolve({ zxid: ctx.watches.revision })),
   op<void>(OpCode.closeSession, async (ctx) => ({ zxid: await ctx.closeSession(), close: true })),

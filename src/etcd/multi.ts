@@ -1,0 +1,362 @@
+/**
+ * multi (14): several writes applied atomically in one etcd transaction.
+ *
+ * The state of every node the operations touch is read first, the
+ * operations are applied in order to an in-memory copy (so later operations
+ * see earlier ones, as in ZooKeeper), and the final state is written with
+ * one transaction whose compares pin every node that was read. If any of
+ * them changed in between, the whole multi is evaluated again.
+ *
+ * @module
+ */
+
+import { Code, OpCode } from "../zk/constants.ts";
+import { Errors, ZkError } from "../zk/errors.ts";
+import { parentOf, sequenceSuffix } from "../zk/path.ts";
+import type { ACL, Stat } from "../zk/records.ts";
+import type { Compare, Op } from "./client.ts";
+import { biasValue, type EtcdTree, nodeDeletes, type NodeSnapshot, nodeWrites } from "./tree.ts";
+import { encodeNode } from "./values.ts";
+
+/** One operation of a multi, already decoded and pre-checked by the caller. */
+export type MultiOp =
+  | {
+    kind: "create";
+    /** The sub-op's opcode (1, 15, 19 or 21): decides the result's shape. */
+    opcode: number;
+    path: string;
+    data: Uint8Array | null;
+    acl: ACL[];
+    flags: number;
+    owner: bigint;
+    lease: bigint;
+  }
+  | { kind: "delete"; path: string; version: number }
+  | { kind: "setData"; path: string; data: Uint8Array | null; version: number }
+  | { kind: "check"; path: string; version: number }
+  /** An operation that fails before it looks at the tree. */
+  | { kind: "invalid"; error: ZkError };
+
+/** The result of one operation, as ZooKeeper encodes it. */
+export type MultiResult =
+  | { kind: "create"; path: string }
+  | { kind: "create2"; path: string; stat: Stat }
+  | { kind: "delete" }
+  | { kind: "setData"; stat: Stat }
+  | { kind: "check" }
+  | { kind: "error"; err: number };
+
+/** Options of {@link runMulti}. */
+export interface MultiOptions {
+  /** Why a final (post-sequence) path is invalid, or null. */
+  validate: (path: string) => string | null;
+}
+
+/** How often a multi is evaluated again when a node it read changed meanwhile. */
+const MAX_ATTEMPTS = 32;
+
+/** A node as the operations so far have left it. */
+interface Live {
+  /** As read from etcd (null: absent). */
+  base: NodeSnapshot | null;
+  exists: boolean;
+  version: number;
+  aversion: number;
+  creates: number;
+  numChildren: number;
+  owner: bigint;
+  mode: number;
+  data: Uint8Array | null;
+  acl: ACL[];
+  ctime: bigint;
+  mtime: bigint;
+  /** null: set by this transaction. */
+  czxid: bigint | null;
+  mzxid: bigint | null;
+  pzxid: bigint | null;
+  dataWrites: number;
+  childCreates: number;
+  childDeletes: number;
+  /** Lease of a node created by this multi as an ephemeral. */
+  lease?: bigint;
+}
+
+function fromSnapshot(s: NodeSnapshot | null): Live {
+  return {
+    base: s,
+    exists: s !== null,
+    version: s?.stat.version ?? 0,
+    aversion: s?.stat.aversion ?? 0,
+    creates: s?.creates ?? 0,
+    numChildren: s?.stat.numChildren ?? 0,
+    owner: s?.stat.ephemeralOwner ?? 0n,
+    mode: s?.mode ?? 0,
+    data: s?.data ?? null,
+    acl: s?.acl ?? [],
+    ctime: s?.stat.ctime ?? 0n,
+    mtime: s?.stat.mtime ?? 0n,
+    czxid: s?.stat.czxid ?? null,
+    mzxid: s?.stat.mzxid ?? null,
+    pzxid: s?.stat.pzxid ?? null,
+    dataWrites: 0,
+    childCreates: 0,
+    childDeletes: 0,
+  };
+}
+
+/** A Stat whose zxids may still be this transaction's (filled in later). */
+type PendingStat = Omit<Stat, "czxid" | "mzxid" | "pzxid"> & {
+  czxid: bigint | null;
+  mzxid: bigint | null;
+  pzxid: bigint | null;
+};
+
+function statOf(n: Live): PendingStat {
+  return {
+    czxid: n.czxid,
+    mzxid: n.mzxid,
+    ctime: n.ctime,
+    mtime: n.mtime,
+    version: n.version,
+    cversion: (2 * n.creates - n.numChildren) | 0,
+    aversion: n.aversion,
+    ephemeralOwner: n.owner,
+    dataLength: n.data?.byteLength ?? 0,
+    numChildren: n.numChildren,
+    pzxid: n.pzxid,
+  };
+}
+
+function settle(s: PendingStat, zxid: bigint): Stat {
+  return { ...s, czxid: s.czxid ?? zxid, mzxid: s.mzxid ?? zxid, pzxid: s.pzxid ?? zxid };
+}
+
+type Pending =
+  | Exclude<MultiResult, { stat: Stat }>
+  | { kind: "create2"; path: string; stat: PendingStat }
+  | { kind: "setData"; stat: PendingStat };
+
+/**
+ * Runs a multi. On success every result is the operation's; on failure the
+ * failing operation carries its code, earlier ones 0 and later ones
+ * RuntimeInconsistency, and nothing is written — as ZooKeeper answers.
+ */
+export async function runMulti(
+  tree: EtcdTree,
+  ops: MultiOp[],
+  options: MultiOptions,
+): Promise<{ zxid: bigint; results: MultiResult[] }> {
+  if (ops.length === 0) return { zxid: (await tree.sync()).zxid, results: [] };
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const nodes = new Map<string, Live>();
+    let readAt = 0n;
+    const load = async (paths: string[]) => {
+      const missing = [...new Set(paths)].filter((p) => !nodes.has(p));
+      if (missing.length === 0) return;
+      const { zxid, nodes: read } = await tree.getMany(missing);
+      if (zxid > readAt) readAt = zxid;
+      missing.forEach((p, i) => nodes.set(p, fromSnapshot(read[i])));
+    };
+    await load(
+      ops.flatMap((op) =>
+        op.kind === "invalid"
+          ? []
+          : op.kind === "create" || op.kind === "delete"
+          ? [op.path, parentOf(op.path)]
+          : [op.path]
+      ),
+    );
+    const now = tree.now();
+    const pending: Pending[] = [];
+    let failure: { index: number; code: number } | null = null;
+    for (const [index, op] of ops.entries()) {
+      try {
+        pending.push(await apply(op, { nodes, load, now, validate: options.validate }));
+      } catch (err) {
+        if (!(err instanceof ZkError)) throw err;
+        failure = { index, code: err.code };
+        break;
+      }
+    }
+    if (failure) {
+      return {
+        zxid: readAt,
+        results: ops.map((_, i) => ({
+          kind: "error",
+          err: i < failure.index
+            ? 0
+            : i === failure.index
+            ? failure.code
+            : Code.RUNTIMEINCONSISTENCY,
+        })),
+      };
+    }
+    const { compare, success } = transaction(tree, nodes, now);
+    const res = await tree.etcd.txn(compare, success);
+    if (!res.succeeded) continue;
+    const zxid = res.revision;
+    return {
+      zxid,
+      results: pending.map((r) =>
+        r.kind === "create2" || r.kind === "setData" ? { ...r, stat: settle(r.stat, zxid) } : r
+      ),
+    };
+  }
+  throw new ZkError(Code.SYSTEMERROR, undefined, "multi kept racing other writes; giving up");
+}
+
+interface ApplyContext {
+  nodes: Map<string, Live>;
+  load: (paths: string[]) => Promise<void>;
+  now: bigint;
+  validate: (path: string) => string | null;
+}
+
+/** Applies one operation to the in-memory copy, with ZooKeeper's checks in its order. */
+async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
+  const { nodes } = ctx;
+  switch (op.kind) {
+    case "invalid":
+      throw op.error;
+    case "create": {
+      const parentPath = parentOf(op.path);
+      await ctx.load([parentPath]);
+      const parent = nodes.get(parentPath)!;
+      if (!parent.exists) throw Errors.noNode(parentPath);
+      const path = (op.flags & 2) ? op.path + sequenceSuffix(parent.creates) : op.path;
+      const reason = ctx.validate(path);
+      if (reason !== null) throw Errors.badArguments(path, reason);
+      await ctx.load([path]);
+      const node = nodes.get(path)!;
+      if (node.exists) throw Errors.nodeExists(path);
+      if (parent.owner !== 0n) throw Errors.noChildrenForEphemerals(parentPath);
+      if (node.base) {
+        throw new ZkError(
+          Code.UNIMPLEMENTED,
+          path,
+          "deleting and re-creating a node in one multi is not supported",
+        );
+      }
+      Object.assign(node, fromSnapshot(null), {
+        exists: true,
+        owner: op.owner,
+        mode: op.flags,
+        data: op.data,
+        acl: op.acl,
+        ctime: ctx.now,
+        mtime: ctx.now,
+      });
+      node.lease = op.lease;
+      parent.creates++;
+      parent.numChildren++;
+      parent.childCreates++;
+      parent.pzxid = null;
+      // ZooKeeper 3.8 answers create and create2 sub-operations with the
+      // path only; container and TTL creates with path and Stat.
+      return op.opcode === OpCode.create || op.opcode === OpCode.create2
+        ? { kind: "create", path }
+        : { kind: "create2", path, stat: statOf(node) };
+    }
+    case "delete": {
+      const parentPath = parentOf(op.path);
+      await ctx.load([op.path, parentPath]);
+      const parent = nodes.get(parentPath)!;
+      const node = nodes.get(op.path)!;
+      if (!parent.exists || !node.exists) throw Errors.noNode(op.path);
+      if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
+      if (node.numChildren > 0) throw Errors.notEmpty(op.path);
+      node.exists = false;
+      parent.numChildren--;
+      parent.childDeletes++;
+      parent.pzxid = null;
+      return { kind: "delete" };
+    }
+    case "setData": {
+      await ctx.load([op.path]);
+      const node = nodes.get(op.path)!;
+      if (!node.exists) throw Errors.noNode(op.path);
+      if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
+      node.data = op.data;
+      node.version++;
+      node.mtime = ctx.now;
+      node.mzxid = null;
+      node.dataWrites++;
+      return { kind: "setData", stat: statOf(node) };
+    }
+    case "check": {
+      await ctx.load([op.path]);
+      const node = nodes.get(op.path)!;
+      if (!node.exists) throw Errors.noNode(op.path);
+      if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
+      return { kind: "check" };
+    }
+  }
+}
+
+/** The compares pinning what was read, and the writes of the final state. */
+function transaction(
+  tree: EtcdTree,
+  nodes: Map<string, Live>,
+  now: bigint,
+): { compare: Compare[]; success: Op[] } {
+  const k = tree.keys;
+  const compare: Compare[] = [];
+  const success: Op[] = [];
+  const pin = (key: string, kv: { modRevision: bigint } | undefined) =>
+    compare.push(
+      kv
+        ? { key, target: "mod", op: "==", value: kv.modRevision }
+        : { key, target: "create", op: "==", value: 0n },
+    );
+  for (const [path, n] of nodes) {
+    const base = n.base;
+    pin(k.node(path), base?.kvs.node);
+    if (base) {
+      pin(k.attr(path, "kids"), base.kvs.kids);
+      pin(k.attr(path, "gone"), base.kvs.gone);
+    }
+    if (base && !n.exists) {
+      // No compare on the children themselves: those deleted by this multi
+      // still exist before it; a new child would have moved the kids pin.
+      success.push(...nodeDeletes(k, path));
+      continue;
+    }
+    if (!base && n.exists) {
+      success.push(...nodeWrites(k, {
+        path,
+        data: n.data,
+        acl: n.acl,
+        mode: n.mode,
+        owner: n.owner,
+        lease: n.lease ?? 0n,
+        now,
+        childCreates: n.childCreates,
+      }));
+      if (n.dataWrites > 0) {
+        success.push({ put: k.attr(path, "vbias"), value: biasValue(n.dataWrites) });
+      }
+    } else if (base && n.exists) {
+      if (n.dataWrites > 0) {
+        success.push({
+          put: k.node(path),
+          value: encodeNode({ data: n.data, mtime: n.mtime }),
+          ignoreLease: true,
+        });
+      }
+      if (n.dataWrites > 1) {
+        // One put bumps etcd's version once; the bias holds the rest.
+        const bias = base.stat.version - Number(base.kvs.node.version - 1n) + n.dataWrites - 1;
+        success.push({ put: k.attr(path, "vbias"), value: biasValue(bias) });
+      }
+      if (n.childCreates > 0) {
+        const bias = base.creates - Number((base.kvs.kids?.version ?? 1n) - 1n) +
+          n.childCreates - 1;
+        success.push({ put: k.attr(path, "kids"), value: biasValue(bias) });
+      }
+    } else {
+      continue; // created and deleted again within this multi, or never there
+    }
+    if (n.childDeletes > 0) success.push({ put: k.attr(path, "gone") });
+  }
+  return { compare, success };
+}

@@ -1,0 +1,76 @@
+/**
+ * The multi (14) encoding: a sequence of `MultiHeader` + record, ended by a
+ * header with `done = true`. These are the only records not declared as a
+ * fixed field list, because their shape depends on each header's type.
+ *
+ * @module
+ */
+
+import { JuteDecodeError, type JuteReader } from "../jute/reader.ts";
+import type { JuteWriter } from "../jute/writer.ts";
+import { OpCode } from "./constants.ts";
+import * as R from "./records.ts";
+
+/** One decoded sub-request of a multi. */
+export type SubRequest =
+  | { type: 1 | 15 | 19; req: R.CreateRequestT }
+  | { type: 21; req: R.CreateRequestT & { ttl: bigint } }
+  | { type: 2; req: { path: string | null; version: number } }
+  | { type: 5; req: { path: string | null; data: Uint8Array | null; version: number } }
+  | { type: 13; req: { path: string | null; version: number } }
+  | { type: 4 | 8; req: { path: string | null; watch: boolean } };
+
+/** The record each sub-operation type carries. */
+const SUB_RECORD = {
+  [OpCode.create]: R.CreateRequest,
+  [OpCode.create2]: R.CreateRequest,
+  [OpCode.createContainer]: R.CreateRequest,
+  [OpCode.createTTL]: R.CreateTTLRequest,
+  [OpCode.delete]: R.DeleteRequest,
+  [OpCode.setData]: R.SetDataRequest,
+  [OpCode.check]: R.CheckVersionRequest,
+  [OpCode.getData]: R.GetDataRequest,
+  [OpCode.getChildren]: R.GetChildrenRequest,
+} as const;
+
+/** Reads the sub-requests of a multi or multiRead request. */
+export function readMultiRequest(r: JuteReader): SubRequest[] {
+  const ops: SubRequest[] = [];
+  for (;;) {
+    const h = R.MultiHeader.read(r);
+    if (h.done) return ops;
+    const record = SUB_RECORD[h.type as keyof typeof SUB_RECORD];
+    if (!record) throw new JuteDecodeError(`multi sub-operation of unknown type ${h.type}`);
+    ops.push({ type: h.type, req: record.read(r) } as SubRequest);
+  }
+}
+
+/** One result of a multi, ready to encode. */
+export type SubResult =
+  | { type: 1; path: string }
+  | { type: 15; path: string; stat: R.Stat }
+  | { type: 2 | 13 }
+  | { type: 5; stat: R.Stat }
+  | { type: -1; err: number };
+
+/** Writes the results of a multi, then the closing header. */
+export function writeMultiResponse(w: JuteWriter, results: SubResult[]): void {
+  for (const res of results) {
+    R.MultiHeader.write(w, { type: res.type, done: false, err: res.type === -1 ? res.err : 0 });
+    switch (res.type) {
+      case 1:
+        R.CreateResponse.write(w, { path: res.path });
+        break;
+      case 15:
+        R.Create2Response.write(w, { path: res.path, stat: res.stat });
+        break;
+      case 5:
+        R.SetDataResponse.write(w, { stat: res.stat });
+        break;
+      case -1:
+        R.ErrorResponse.write(w, { err: res.err });
+        break;
+    }
+  }
+  R.MultiHeader.write(w, { type: -1, done: true, err: -1 });
+}
