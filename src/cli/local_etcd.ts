@@ -62,6 +62,8 @@ export async function startLocalEtcd(
       `--initial-cluster=zetcd-local=${peer}`,
       "--logger=zap",
       "--log-level=error",
+      // Large multis (e.g. zkCli deleteall) need more than the default 128.
+      "--max-txn-ops=10000",
     ],
     stdin: "null",
     stdout: "null",
