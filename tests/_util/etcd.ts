@@ -104,6 +104,8 @@ function etcdArgs(
     "--election-timeout=500",
     "--logger=zap",
     "--log-level=error",
+    // As the local default: large multis need more than 128 operations.
+    "--max-txn-ops=10000",
   ];
 }
 
