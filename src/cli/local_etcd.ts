@@ -18,9 +18,10 @@ export class EtcdNotFoundError extends Error {
 
 /** Finds `name` on PATH, or returns null. */
 function which(name: string): string | null {
-  if (name.includes("/")) return name;
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    const candidate = `${dir || "."}/${name}`;
+  const candidates = name.includes("/")
+    ? [name]
+    : (Deno.env.get("PATH") ?? "").split(":").map((dir) => `${dir || "."}/${name}`);
+  for (const candidate of candidates) {
     try {
       if (Deno.statSync(candidate).isFile) return candidate;
     } catch { /* not here */ }
@@ -43,7 +44,9 @@ export async function startLocalEtcd(
   const bin = which(etcdBin ?? "etcd");
   if (!bin) {
     throw new EtcdNotFoundError(
-      "no etcd binary found: install one (Debian: apt-get install etcd-server), pass --etcd-bin PATH, or point at a running etcd with --endpoints HOST:PORT",
+      `no etcd binary found (${
+        etcdBin ?? "etcd on PATH"
+      }): install one (Debian: apt-get install etcd-server), pass --etcd-bin PATH, or point at a running etcd with --endpoints HOST:PORT`,
     );
   }
   await Deno.mkdir(dataDir, { recursive: true });

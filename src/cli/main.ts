@@ -191,8 +191,10 @@ export async function main(args: string[]): Promise<number> {
       maxFrame: config.maxFrame,
     });
   } catch (err) {
-    const message = err instanceof EtcdNotFoundError || err instanceof Deno.errors.AddrInUse
+    const message = err instanceof EtcdNotFoundError
       ? (err as Error).message
+      : err instanceof Deno.errors.AddrInUse
+      ? `cannot listen on ${config.hostname}:${config.port}: address in use`
       : `cannot start: ${(err as Error).message}`;
     log.error(message);
     await local?.stop();

@@ -99,7 +99,9 @@ export class ZetcdServer {
       return server;
     } catch (err) {
       etcd.close();
-      throw err;
+      throw new Error(`etcd at ${options.endpoints.join(",")}: ${etcdProblem(err)}`, {
+        cause: err,
+      });
     }
   }
 
@@ -143,4 +145,12 @@ export class ZetcdServer {
     await this.#state.watches.stop();
     this.#etcd.close();
   }
+}
+
+/** The useful part of an etcd client error, for a one-line message. */
+function etcdProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const last = /Last error: (?:Error: )?(.*?)(?:\. Resolution note|$)/m.exec(message);
+  if (last) return `unreachable (${last[1].trim()})`;
+  return message.split("\n")[0];
 }

@@ -1,0 +1,158 @@
+/**
+ * The command line as operators meet it: flags, one-line errors with exit
+ * codes, and the local default (a supervised etcd under --data-dir).
+ */
+
+import assert from "node:assert/strict";
+import { freePort, isListening } from "./_util/ports.ts";
+import { Nzk } from "./_util/nzk.ts";
+import { startEtcd } from "./_util/etcd.ts";
+
+const MOD = new URL("../mod.ts", import.meta.url).pathname;
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+function lines(s: string): string[] {
+  return s.split("\n").filter((l) => l.trim() !== "");
+}
+
+Deno.test("an unknown flag prints one line and exits with code 2", async () => {
+  const r = await run(["--no-such-flag"]);
+  assert.equal(r.code, 2);
+  assert.deepEqual(lines(r.stderr), ["zetcd: Unknown option '--no-such-flag' (see --help)"]);
+});
+
+Deno.test("a malformed --zkaddr prints one line and exits with code 2", async () => {
+  const r = await run(["--zkaddr", "localhost"]);
+  assert.equal(r.code, 2);
+  assert.equal(lines(r.stderr).length, 1);
+  assert.match(r.stderr, /--zkaddr must be HOST:PORT/);
+});
+
+Deno.test("--version prints the version and --help the Go zetcd's flags", async () => {
+  const v = await run(["--version"]);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^zetcd \d+\.\d+\.\d+/);
+  const h = await run(["--help"]);
+  assert.equal(h.code, 0);
+  for (const flag of ["--zkaddr", "--endpoints", "--certfile", "--keyfile", "--cafile"]) {
+    assert.ok(h.stdout.includes(flag), `--help mentions ${flag}`);
+  }
+});
+
+Deno.test("without an etcd binary the server says how to get one and exits with code 1", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await run([
+      "--zkaddr",
+      "127.0.0.1:0",
+      "--data-dir",
+      dir,
+      "--etcd-bin",
+      `${dir}/none`,
+    ]);
+    assert.equal(r.code, 1);
+    assert.equal(lines(r.stderr).length + lines(r.stdout).length, 1, r.stderr + r.stdout);
+    assert.match(r.stderr + r.stdout, /no etcd binary found .*apt-get install etcd-server/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an unreachable etcd is reported in one line with exit code 1", async () => {
+  const port = await freePort();
+  const r = await run(["--endpoints", `127.0.0.1:${port}`, "--zkaddr", "127.0.0.1:0"]);
+  assert.equal(r.code, 1);
+  const out = lines(r.stderr + r.stdout);
+  assert.equal(out.length, 1, out.join("\n"));
+  assert.match(out[0], /etcd at 127\.0\.0\.1:\d+: unreachable/);
+});
+
+Deno.test({
+  name: "with --endpoints the server logs JSON lines when asked",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using etcd = await startEtcd();
+  const port = await freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MOD,
+      "--endpoints",
+      etcd.endpoints[0],
+      "--zkaddr",
+      `127.0.0.1:${port}`,
+      "--log-format",
+      "json",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    await waitForPort(port);
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const out = await child.output();
+  assert.equal(out.code, 0);
+  const logged = lines(new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr));
+  assert.ok(logged.length >= 2);
+  for (const line of logged) {
+    const entry = JSON.parse(line);
+    assert.ok(entry.level && entry.message, line);
+  }
+});
+
+async function waitForPort(port: number, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await isListening(port))) {
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+Deno.test({
+  name: "the local default runs its own etcd, keeps data across restarts and stops it on SIGTERM",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "zetcd-cli-" });
+  try {
+    for (const round of [1, 2]) {
+      const port = await freePort();
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MOD, "--zkaddr", `127.0.0.1:${port}`, "--data-dir", dir],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        await waitForPort(port);
+        const zk = await Nzk.connect(`127.0.0.1:${port}`);
+        if (round === 1) await zk.create("/kept", new TextEncoder().encode("across restarts"));
+        const { data } = await zk.getData("/kept");
+        assert.equal(new TextDecoder().decode(data!), "across restarts");
+        await zk.close();
+      } finally {
+        child.kill("SIGTERM");
+      }
+      const status = await child.status;
+      assert.equal(status.code, 0, "SIGTERM is a clean stop");
+    }
+    const etcdLeft = await new Deno.Command("pgrep", { args: ["-f", `data-dir=${dir}/etcd`] })
+      .output();
+    assert.equal(etcdLeft.code, 1, "no local etcd is left running");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
