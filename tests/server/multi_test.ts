@@ -4,9 +4,8 @@
  * the ZooKeeper 3.8 oracle.
  */
 
+import { differential } from "../_util/differential.ts";
 import assert from "node:assert/strict";
-import { startStack } from "../_util/zetcd.ts";
-import { startZooKeeper } from "../_util/zookeeper.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import { JuteWriter } from "../../src/jute/writer.ts";
 import type { JuteReader } from "../../src/jute/reader.ts";
@@ -177,20 +176,4 @@ async function multiSpec(t: Deno.TestContext, address: string): Promise<void> {
   }
 }
 
-Deno.test({
-  name: "multi behaves as ZooKeeper's (zetcd)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using stack = await startStack();
-  await multiSpec(t, stack.address);
-});
-
-Deno.test({
-  name: "multi behaves as ZooKeeper's (the ZooKeeper 3.8 oracle, checking the spec)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using zookeeper = await startZooKeeper();
-  await multiSpec(t, zookeeper.hostPort);
-});
+differential("multi behaves as ZooKeeper's", multiSpec);

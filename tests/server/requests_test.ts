@@ -4,9 +4,9 @@
  * the ZooKeeper 3.8 oracle.
  */
 
+import { differential } from "../_util/differential.ts";
 import assert from "node:assert/strict";
 import { startStack } from "../_util/zetcd.ts";
-import { startZooKeeper } from "../_util/zookeeper.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import * as R from "../../src/zk/records.ts";
 import { OpCode } from "../../src/zk/constants.ts";
@@ -141,23 +141,7 @@ async function requestSpec(t: Deno.TestContext, address: string): Promise<void> 
   }
 }
 
-Deno.test({
-  name: "raw requests get ZooKeeper's answers (zetcd)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using stack = await startStack();
-  await requestSpec(t, stack.address);
-});
-
-Deno.test({
-  name: "raw requests get ZooKeeper's answers (the ZooKeeper 3.8 oracle, checking the spec)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using zookeeper = await startZooKeeper();
-  await requestSpec(t, zookeeper.hostPort);
-});
+differential("raw requests get ZooKeeper's answers", requestSpec);
 
 Deno.test({
   name: "an unimplemented opcode is answered UNIMPLEMENTED and the connection stays usable",

@@ -4,9 +4,9 @@
  * against the ZooKeeper 3.8 oracle.
  */
 
+import { differential } from "../_util/differential.ts";
 import assert from "node:assert/strict";
 import { startStack, startZetcd } from "../_util/zetcd.ts";
-import { startZooKeeper } from "../_util/zookeeper.ts";
 import { CreateMode, EventQueue, Nzk } from "../_util/nzk.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import * as R from "../../src/zk/records.ts";
@@ -159,23 +159,7 @@ async function sessionSpec(t: Deno.TestContext, address: string): Promise<void> 
   });
 }
 
-Deno.test({
-  name: "sessions behave as ZooKeeper's (zetcd)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using stack = await startStack();
-  await sessionSpec(t, stack.address);
-});
-
-Deno.test({
-  name: "sessions behave as ZooKeeper's (the ZooKeeper 3.8 oracle, checking the spec)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using zookeeper = await startZooKeeper();
-  await sessionSpec(t, zookeeper.hostPort);
-});
+differential("sessions behave as ZooKeeper's", sessionSpec);
 
 Deno.test({
   name: "a session resumes on another server sharing the etcd and prefix",

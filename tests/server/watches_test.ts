@@ -3,9 +3,8 @@
  * against the ZooKeeper 3.8 oracle.
  */
 
+import { differential } from "../_util/differential.ts";
 import assert from "node:assert/strict";
-import { startStack } from "../_util/zetcd.ts";
-import { startZooKeeper } from "../_util/zookeeper.ts";
 import { EventQueue, Nzk } from "../_util/nzk.ts";
 
 const NodeCreated = 1;
@@ -114,20 +113,4 @@ async function watchSpec(t: Deno.TestContext, address: string): Promise<void> {
   }
 }
 
-Deno.test({
-  name: "watches fire exactly as ZooKeeper's (zetcd)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using stack = await startStack();
-  await watchSpec(t, stack.address);
-});
-
-Deno.test({
-  name: "watches fire exactly as ZooKeeper's (the ZooKeeper 3.8 oracle, checking the spec)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using zookeeper = await startZooKeeper();
-  await watchSpec(t, zookeeper.hostPort);
-});
+differential("watches fire exactly as ZooKeeper's", watchSpec);

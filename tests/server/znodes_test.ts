@@ -3,9 +3,8 @@
  * step one behaviour of ZooKeeper that the server must reproduce.
  */
 
+import { differential } from "../_util/differential.ts";
 import assert from "node:assert/strict";
-import { startStack } from "../_util/zetcd.ts";
-import { startZooKeeper } from "../_util/zookeeper.ts";
 import { ACL, CreateMode, Id, Nzk, NzkError } from "../_util/nzk.ts";
 
 const text = new TextEncoder();
@@ -195,20 +194,4 @@ async function znodeSpec(t: Deno.TestContext, address: string): Promise<void> {
   }
 }
 
-Deno.test({
-  name: "znode operations behave as ZooKeeper's (zetcd)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using stack = await startStack();
-  await znodeSpec(t, stack.address);
-});
-
-Deno.test({
-  name: "znode operations behave as ZooKeeper's (the ZooKeeper 3.8 oracle, checking the spec)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await using zookeeper = await startZooKeeper();
-  await znodeSpec(t, zookeeper.hostPort);
-});
+differential("znode operations behave as ZooKeeper's", znodeSpec);
