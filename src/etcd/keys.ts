@@ -14,7 +14,7 @@
  * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter); mod rev ∈ pzxid; absent on ephemerals |
  * | `P attr/<d><path>/gone`      | empty                                 | mod rev = last child delete (∈ pzxid) |
  * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (only a multi that writes one node twice needs it) |
- * | `P session/<16 hex digits>`  | JSON: password, timeout               | lease = the session's lease; session id = lease id |
+ * | `P session/<16 hex digits>`  | JSON: password, timeout, ephemeral lease | lease = the session's lease; session id = lease id; mod rev = the holding connection's claim |
  *
  * The children of `/a` are exactly the keys under `P node/2/a/`, and every
  * attribute of `/a` is under `P attr/1/a/`, so a node is deleted with two
@@ -38,12 +38,14 @@ export class Keys {
   readonly prefix: string;
   readonly #node: string;
   readonly #attr: string;
+  readonly #session: string;
 
   /** Keys under `prefix` (which should end with `/`). */
   constructor(prefix: string) {
     this.prefix = prefix;
     this.#node = `${prefix}node/`;
     this.#attr = `${prefix}attr/`;
+    this.#session = `${prefix}session/`;
   }
 
   /** Layout version marker. */
@@ -85,6 +87,13 @@ export class Keys {
 
   /** A session record. */
   session(id: bigint): string {
-    return `${this.prefix}session/${BigInt.asUintN(64, id).toString(16).padStart(16, "0")}`;
+    return `${this.#session}${BigInt.asUintN(64, id).toString(16).padStart(16, "0")}`;
+  }
+
+  /** The session id of a session key, or null if `key` is not one. */
+  sessionOf(key: string): bigint | null {
+    if (!key.startsWith(this.#session)) return null;
+    const hex = key.slice(this.#session.length);
+    return /^[0-9a-f]{16}$/.test(hex) ? BigInt.asIntN(64, BigInt(`0x${hex}`)) : null;
   }
 }

@@ -430,26 +430,34 @@ export class EtcdTree {
 
   /**
    * Deletes the ephemeral nodes attached to `lease` in one transaction,
-   * touching each parent's pzxid, then revokes the lease. Returns the
-   * revision of the deletion (or of the revoke when there was nothing).
+   * touching each parent's `gone` key (so pzxid and cversion move as in
+   * ZooKeeper), then revokes the lease. Safe to run from several servers at
+   * once: each node is deleted only while it still carries the lease.
+   * Returns the revision of the deletion (0n when there was nothing to do).
    */
-  async deleteEphemerals(lease: bigint): Promise<AtRevision & { paths: string[] }> {
-    const { keys } = await this.etcd.leaseInfo(lease);
-    const paths = keys.map((key) => this.keys.pathOfNode(key)).filter((p): p is string =>
-      p !== null
-    );
-    let zxid = 0n;
-    if (paths.length > 0) {
+  async reapEphemerals(lease: bigint): Promise<AtRevision & { paths: string[] }> {
+    for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
+      const { keys } = await this.etcd.leaseInfo(lease);
+      const paths = keys.map((key) => this.keys.pathOfNode(key)).filter((p): p is string =>
+        p !== null
+      );
+      if (paths.length === 0) break;
       const parents = new Set(paths.map(parentOf));
-      const res = await this.etcd.txn([], [
-        ...paths.flatMap((p) => nodeDeletes(this.keys, p)),
-        ...[...parents].map((p) => ({ put: this.keys.attr(p, "gone") })),
-      ]);
-      zxid = res.revision;
+      for (const p of paths) parents.delete(p);
+      const res = await this.etcd.txn(
+        paths.map((p) => ({ key: this.keys.node(p), target: "lease", op: "==", value: lease })),
+        [
+          ...paths.flatMap((p) => nodeDeletes(this.keys, p)),
+          ...[...parents].map((p) => ({ put: this.keys.attr(p, "gone") })),
+        ],
+      );
+      if (res.succeeded) {
+        await this.etcd.revokeLease(lease);
+        return { zxid: res.revision, paths };
+      }
     }
     await this.etcd.revokeLease(lease);
-    if (zxid === 0n) zxid = (await this.sync()).zxid;
-    return { zxid, paths };
+    return { zxid: 0n, paths: [] };
   }
 }
 

@@ -90,21 +90,38 @@ export interface SessionValue {
   passwd: Uint8Array;
   /** Negotiated timeout, ms. */
   timeout: number;
+  /** The lease the session's ephemeral nodes are attached to. */
+  ephemeralLease: bigint;
 }
 
-/** JSON `{"v":1,"passwd":"<hex>","timeout":n}`. */
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function unhex(text: string): Uint8Array {
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** JSON `{"v":1,"passwd":"<hex>","timeout":n,"eph":"<hex lease>"}`. */
 export function encodeSession(v: SessionValue): Uint8Array {
-  const hex = Array.from(v.passwd, (b) => b.toString(16).padStart(2, "0")).join("");
-  return encoder.encode(JSON.stringify({ v: 1, passwd: hex, timeout: v.timeout }));
+  return encoder.encode(JSON.stringify({
+    v: 1,
+    passwd: hex(v.passwd),
+    timeout: v.timeout,
+    eph: BigInt.asUintN(64, v.ephemeralLease).toString(16),
+  }));
 }
 
 /** Reads a session record. */
 export function decodeSession(bytes: Uint8Array): SessionValue {
   const j = JSON.parse(decoder.decode(bytes));
-  const hex: string = j.passwd;
-  const passwd = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < passwd.length; i++) passwd[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return { passwd, timeout: j.timeout };
+  return {
+    passwd: unhex(j.passwd),
+    timeout: j.timeout,
+    ephemeralLease: BigInt.asIntN(64, BigInt(`0x${j.eph}`)),
+  };
 }
 
 /** A bias value (`kids`, `vbias`): a decimal integer, empty meaning 0. */

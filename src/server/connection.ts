@@ -70,11 +70,8 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     session = await handshake(first.value, state, send, log);
     if (!session) return;
     const owned = session;
-    owned.detach?.();
-    owned.detach = () => {
-      log.info("session {session} moved to another connection or expired; closing", {
-        session: hex(owned.id),
-      });
+    owned.detach = (why) => {
+      log.info("session {session} {why}: closing its connection", { session: hex(owned.id), why });
       close();
     };
     const ctx: RequestContext = {
@@ -83,8 +80,8 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       watches: state.watches,
       sink,
       closeSession: async () => {
-        state.sessions.forget(owned);
-        const { zxid } = await state.tree.deleteEphemerals(owned.lease);
+        owned.detach = undefined;
+        const zxid = await state.sessions.close(owned);
         await state.watches.waitFor(zxid);
         log.info("session {session} closed by client", { session: hex(owned.id) });
         return zxid;
@@ -100,8 +97,11 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
   } finally {
     state.connections.delete(close);
     state.watches.removeAll(sink);
-    if (session && !session.closed) session.lastHeard = Date.now();
-    if (session?.detach) session.detach = undefined;
+    if (session && !session.closed) {
+      // The session outlives its connection until its timeout.
+      session.lastHeard = Date.now();
+      session.detach = undefined;
+    }
     close();
   }
 }

@@ -75,15 +75,13 @@ export class ZetcdServer {
         log,
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
         connections: new Set(),
-        sessions: new SessionManager(etcd, keys, {
+        sessions: new SessionManager(etcd, tree, {
           minSessionTimeout: options.minSessionTimeout ?? 4000,
           maxSessionTimeout: options.maxSessionTimeout ?? 40000,
-          onExpired(session) {
-            log.info("session 0x{session} expired", { session: session.id.toString(16) });
-            session.detach?.();
-          },
+          log,
         }),
       };
+      watches.onOtherChange = (event) => state.sessions.onRecordChange(event);
       state.sessions.start();
       const listener = Deno.listen({
         hostname: options.hostname ?? "127.0.0.1",

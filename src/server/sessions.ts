@@ -1,51 +1,75 @@
 /**
- * ZooKeeper sessions backed by etcd leases. The session id is the lease id,
- * and the session record (password, timeout) lives in etcd attached to the
- * lease, so any server on the same etcd and prefix can resume the session.
- * Ephemeral nodes are attached to the same lease: when the session ends,
- * etcd removes them even if no server is left to do it.
+ * ZooKeeper sessions kept in etcd, so that any server on the same etcd and
+ * prefix can serve, resume or end any session.
  *
- * A server renews the leases of the sessions whose clients it has heard from
- * since the last renewal (clients ping every timeout/3 when idle); a silent
- * session stops being renewed and etcd expires it at most timeout +
- * timeout/3 after the client was last heard from.
+ * A session has two leases. Its id is the **session lease**, which holds
+ * the session record (`P session/<id>`: password, timeout, ephemeral lease).
+ * Its ephemeral nodes hold the **ephemeral lease**, granted with a longer
+ * TTL. The server holding the session renews both while it hears from the
+ * client.
+ *
+ * - **Holding.** Whoever created or last resumed the session wrote its
+ *   record; that write's mod revision is the holder's claim. Every server
+ *   sees record writes on its watch stream: a write that is not its own
+ *   claim means the session moved, and its connection for it is closed.
+ * - **Expiry.** The holder ends a session whose client was silent for its
+ *   timeout by deleting the record (a transaction that holds only while its
+ *   claim is current). If the holder itself is gone, the session lease runs
+ *   out and etcd deletes the record.
+ * - **Reaping.** Every server sees the record's deletion on its watch
+ *   stream and deletes the ephemerals of the session's ephemeral lease in
+ *   one transaction, updating the parents' pzxid; concurrent reapers are
+ *   harmless. The ephemeral lease's own TTL is the backstop when no server
+ *   is running: etcd then deletes the ephemerals itself.
  *
  * @module
  */
 
 import { timingSafeEqual } from "node:crypto";
-import type { EtcdClient } from "../etcd/client.ts";
-import type { Keys } from "../etcd/keys.ts";
+import type { Logger } from "@logtape/logtape";
+import type { EtcdClient, WatchEvent } from "../etcd/client.ts";
+import type { EtcdTree } from "../etcd/tree.ts";
 import { decodeSession, encodeSession } from "../etcd/values.ts";
 
 /** One ZooKeeper session as this server knows it. */
 export class Session {
-  /** Session id (= etcd lease id). */
+  /** Session id (= the session lease's id). */
   readonly id: bigint;
   /** 16-byte password. */
   readonly passwd: Uint8Array;
+  /** The lease this session's ephemeral nodes are attached to. */
+  readonly ephemeralLease: bigint;
+  /** TTL of the session lease, ms (renewals come often enough for it). */
+  readonly leaseTtlMs: number;
   /** Negotiated timeout, ms. */
   timeout: number;
   /** Identities added with setAuth (e.g. digest `user:hash`). */
   readonly authIds: { scheme: string; id: string }[] = [];
   /** Last time (ms) the client was heard from. */
   lastHeard = Date.now();
-  /** Last time (ms) the lease was renewed. */
+  /** Last time (ms) the leases were renewed. */
   lastRenewed = Date.now();
-  /** Set once the session is closed or expired. */
+  /** Mod revision of this server's write of the session record (its claim); 0n while writing. */
+  claim = 0n;
+  /** Highest record revision seen on the watch stream while the claim was being written. */
+  seenWhileClaiming = 0n;
+  /** Set once the session ended or moved away from this server. */
   closed = false;
-  /** Called when another connection takes this session over. */
-  detach?: () => void;
+  /** Closes the connection that serves this session on this server, if any. */
+  detach?: (why: string) => void;
 
-  constructor(id: bigint, passwd: Uint8Array, timeout: number) {
+  constructor(
+    id: bigint,
+    passwd: Uint8Array,
+    ephemeralLease: bigint,
+    leaseTtlMs: number,
+    timeout: number,
+  ) {
     this.id = id;
     this.passwd = passwd;
+    this.ephemeralLease = ephemeralLease;
+    this.leaseTtlMs = leaseTtlMs;
     this.timeout = timeout;
-  }
-
-  /** The etcd lease of this session. */
-  get lease(): bigint {
-    return this.id;
   }
 }
 
@@ -53,21 +77,23 @@ export class Session {
 export interface SessionOptions {
   minSessionTimeout: number;
   maxSessionTimeout: number;
-  /** Called when a session this server was renewing turns out to be gone. */
-  onExpired?: (session: Session) => void;
+  log: Logger;
 }
 
-/** Creates, resumes and keeps alive the sessions of this server. */
+/** Extra TTL of the ephemeral lease over the session lease: time for a reaper to act. */
+const EPHEMERAL_GRACE_SECONDS = 10;
+
+/** Creates, resumes, renews and ends sessions; reaps ended sessions' ephemerals. */
 export class SessionManager {
   readonly #etcd: EtcdClient;
-  readonly #keys: Keys;
+  readonly #tree: EtcdTree;
   readonly #options: SessionOptions;
   readonly #local = new Map<bigint, Session>();
   #timer?: ReturnType<typeof setInterval>;
 
-  constructor(etcd: EtcdClient, keys: Keys, options: SessionOptions) {
+  constructor(etcd: EtcdClient, tree: EtcdTree, options: SessionOptions) {
     this.#etcd = etcd;
-    this.#keys = keys;
+    this.#tree = tree;
     this.#options = options;
   }
 
@@ -77,61 +103,134 @@ export class SessionManager {
     return Math.min(max, Math.max(min, requested));
   }
 
-  /** Sessions held by connections of this server. */
+  /** Sessions held by this server. */
   get local(): ReadonlyMap<bigint, Session> {
     return this.#local;
   }
 
   /** Starts a new session. */
   async create(timeout: number): Promise<Session> {
-    const ttl = Math.max(1, Math.ceil(timeout / 1000));
-    const lease = await this.#etcd.grantLease(ttl);
+    const ttl = Math.max(2, Math.ceil(timeout / 1000));
+    const [id, ephemeralLease] = await Promise.all([
+      this.#etcd.grantLease(ttl),
+      this.#etcd.grantLease(2 * ttl + EPHEMERAL_GRACE_SECONDS),
+    ]);
     const passwd = crypto.getRandomValues(new Uint8Array(16));
-    await this.#etcd.txn([], [{
-      put: this.#keys.session(lease),
-      value: encodeSession({ passwd, timeout }),
-      lease,
-    }]);
-    const session = new Session(lease, passwd, timeout);
-    this.#local.set(session.id, session);
+    const session = new Session(id, passwd, ephemeralLease, ttl * 1000, timeout);
+    this.#local.set(id, session);
+    await this.#claim(session, id);
     return session;
   }
 
   /**
-   * Resumes a session by id and password; null when it does not exist, has
-   * expired or the password is wrong.
+   * Resumes a session by id and password, taking it over from whichever
+   * server held it; null when it does not exist, has ended or the password
+   * is wrong.
    */
   async resume(id: bigint, passwd: Uint8Array | null, timeout: number): Promise<Session | null> {
-    const res = await this.#etcd.read([{ get: this.#keys.session(id) }]);
+    const res = await this.#etcd.read([{ get: this.#tree.keys.session(id) }]);
     const kv = res.results[0]!.kvs[0];
     if (!kv) return null;
     const stored = decodeSession(kv.value);
     if (!passwd || passwd.byteLength !== stored.passwd.byteLength) return null;
     if (!timingSafeEqual(passwd, stored.passwd)) return null;
-    const ttl = await this.#etcd.keepAliveOnce(kv.lease);
+    const [ttl] = await Promise.all([
+      this.#etcd.keepAliveOnce(kv.lease),
+      this.#etcd.keepAliveOnce(stored.ephemeralLease),
+    ]);
     if (ttl <= 0n) return null;
-    let session = this.#local.get(id);
-    if (!session) {
-      session = new Session(id, stored.passwd, timeout);
-      this.#local.set(id, session);
-    }
-    session.timeout = timeout;
-    session.lastHeard = session.lastRenewed = Date.now();
+    const previous = this.#local.get(id);
+    if (previous) this.#drop(previous, "resumed by a new connection");
+    const session = new Session(
+      id,
+      stored.passwd,
+      stored.ephemeralLease,
+      Number(ttl) * 1000,
+      timeout,
+    );
+    this.#local.set(id, session);
+    await this.#claim(session, kv.lease);
     return session;
   }
 
-  /** Forgets a session that was closed by its client. */
-  forget(session: Session): void {
-    session.closed = true;
-    this.#local.delete(session.id);
+  /** Writes the session record, making this server (and connection) its holder. */
+  async #claim(session: Session, lease: bigint): Promise<void> {
+    const res = await this.#etcd.txn([], [{
+      put: this.#tree.keys.session(session.id),
+      value: encodeSession({
+        passwd: session.passwd,
+        timeout: session.timeout,
+        ephemeralLease: session.ephemeralLease,
+      }),
+      lease,
+    }]);
+    session.claim = res.revision;
+    if (session.seenWhileClaiming > res.revision) this.#drop(session, "moved to another server");
   }
 
-  /** Starts renewing leases (every `tickMs`). */
-  start(tickMs = 500): void {
+  /**
+   * Ends a session now (closeSession): deletes its ephemerals, then its
+   * record and leases. Returns the revision of the ephemerals' deletion.
+   */
+  async close(session: Session): Promise<bigint> {
+    this.#local.delete(session.id);
+    session.closed = true;
+    const { zxid } = await this.#tree.reapEphemerals(session.ephemeralLease);
+    const res = await this.#etcd.txn([], [{ del: this.#tree.keys.session(session.id) }]);
+    await this.#etcd.revokeLease(session.id);
+    return zxid || res.revision;
+  }
+
+  /**
+   * Reacts to a change of a session record seen on the watch stream: a
+   * write by someone else moves the session away from this server; a
+   * deletion ends it, and its ephemerals are reaped.
+   */
+  onRecordChange(event: WatchEvent): void {
+    const id = this.#tree.keys.sessionOf(event.kv.key);
+    if (id === null) return;
+    const session = this.#local.get(id);
+    if (event.type === "put") {
+      if (!session) return;
+      if (session.claim === 0n) {
+        if (event.kv.modRevision > session.seenWhileClaiming) {
+          session.seenWhileClaiming = event.kv.modRevision;
+        }
+      } else if (event.kv.modRevision > session.claim) {
+        this.#drop(session, "moved to another connection");
+      }
+      return;
+    }
+    if (session) this.#drop(session, "ended");
+    if (!event.prev) return;
+    const { ephemeralLease } = decodeSession(event.prev.value);
+    this.#tree.reapEphemerals(ephemeralLease).then(({ paths }) => {
+      if (paths.length > 0) {
+        this.#options.log.info("session 0x{session} ended: deleted {count} ephemeral node(s)", {
+          session: BigInt.asUintN(64, id).toString(16),
+          count: paths.length,
+        });
+      }
+    }).catch((err) => {
+      this.#options.log.warn("reaping session 0x{session} failed: {err}", {
+        session: BigInt.asUintN(64, id).toString(16),
+        err: String(err),
+      });
+    });
+  }
+
+  #drop(session: Session, why: string): void {
+    if (this.#local.get(session.id) === session) this.#local.delete(session.id);
+    session.closed = true;
+    session.detach?.(why);
+  }
+
+  /** Starts renewing and expiring sessions (every `tickMs`). */
+  start(tickMs = 250): void {
     this.#timer = setInterval(() => this.#tick(), tickMs);
   }
 
-  /** Stops renewing; sessions then expire unless another server resumes them. */
+  /** Stops renewing; the sessions then expire unless another server resumes them. */
   stop(): void {
     clearInterval(this.#timer);
   }
@@ -139,28 +238,43 @@ export class SessionManager {
   #tick(): void {
     const now = Date.now();
     for (const session of this.#local.values()) {
-      const silentFor = now - session.lastHeard;
-      if (silentFor > session.timeout) {
-        // The client went quiet: stop renewing and let etcd expire the lease.
-        this.#local.delete(session.id);
-        session.closed = true;
-        this.#options.onExpired?.(session);
+      if (session.claim === 0n) continue;
+      if (now - session.lastHeard > session.timeout) {
+        this.#expire(session);
         continue;
       }
-      // Renew only for clients heard since the last renewal, so a lease runs
-      // out at most timeout + timeout/3 after the client was last heard.
+      // Renew only for clients heard since the last renewal.
       if (session.lastHeard <= session.lastRenewed) continue;
-      if (now - session.lastRenewed < session.timeout / 3) continue;
+      if (now - session.lastRenewed < Math.min(session.timeout, session.leaseTtlMs) / 3) continue;
       session.lastRenewed = now;
-      this.#etcd.keepAliveOnce(session.lease).then((ttl) => {
-        if (ttl > 0n || session.closed) return;
-        this.#local.delete(session.id);
-        session.closed = true;
-        this.#options.onExpired?.(session);
+      Promise.all([
+        this.#etcd.keepAliveOnce(session.id),
+        this.#etcd.keepAliveOnce(session.ephemeralLease),
+      ]).then(([ttl]) => {
+        if (ttl <= 0n) this.#drop(session, "its lease is gone");
       }).catch(() => {
-        // etcd unreachable right now: try again on the next tick.
-        session.lastRenewed = 0;
+        session.lastRenewed = 0; // etcd unreachable right now: retry on the next tick
       });
     }
+  }
+
+  /** The client was silent for the whole timeout: end the session if we still hold it. */
+  #expire(session: Session): void {
+    this.#local.delete(session.id);
+    session.closed = true;
+    this.#options.log.info("session 0x{session} expired after {timeout} ms of silence", {
+      session: BigInt.asUintN(64, session.id).toString(16),
+      timeout: session.timeout,
+    });
+    const key = this.#tree.keys.session(session.id);
+    this.#etcd.txn([{ key, target: "mod", op: "==", value: session.claim }], [{ del: key }])
+      .then(() => this.#etcd.revokeLease(session.id))
+      .catch((err) => {
+        this.#options.log.warn("ending session 0x{session} failed: {err}", {
+          session: BigInt.asUintN(64, session.id).toString(16),
+          err: String(err),
+        });
+      });
+    session.detach?.("expired");
   }
 }

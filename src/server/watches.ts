@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { EtcdClient, WatchBatch } from "../etcd/client.ts";
+import type { EtcdClient, WatchBatch, WatchEvent } from "../etcd/client.ts";
 import type { Keys } from "../etcd/keys.ts";
 import { EventType } from "../zk/constants.ts";
 import { parentOf } from "../zk/path.ts";
@@ -34,6 +34,8 @@ export class WatchHub {
   #stop?: () => Promise<void>;
   readonly #keys: Keys;
   readonly #onError: (err: Error) => void;
+  /** Receives every change that is not a node's (session records, attributes). */
+  onOtherChange?: (event: WatchEvent) => void;
 
   /** A hub for the namespace of `keys`. */
   constructor(keys: Keys, onError: (err: Error) => void) {
@@ -111,11 +113,15 @@ export class WatchHub {
   }
 
   #apply(batch: WatchBatch): void {
-    for (const { type, kv } of batch.events) {
+    for (const event of batch.events) {
+      const { type, kv } = event;
       const at = kv.modRevision;
       if (at > this.#revision) this.#revision = at;
       const path = this.#keys.pathOfNode(kv.key);
-      if (path === null) continue;
+      if (path === null) {
+        this.onOtherChange?.(event);
+        continue;
+      }
       if (type === "delete") {
         this.#fire(at, path, EventType.NodeDeleted, ["data", "child"]);
         if (path !== "/") this.#fire(at, parentOf(path), EventType.NodeChildrenChanged, ["child"]);

@@ -140,7 +140,7 @@ function prepareCreate(ctx: RequestContext, req: R.CreateRequestT): PreparedCrea
     acl,
     flags,
     owner: ephemeral ? ctx.session.id : 0n,
-    lease: ephemeral ? ctx.session.lease : 0n,
+    lease: ephemeral ? ctx.session.ephemeralLease : 0n,
   };
 }
 

@@ -142,21 +142,32 @@ async function sessionSpec(t: Deno.TestContext, address: string): Promise<void> 
     await watcher.close();
   });
 
-  await t.step("an ephemeral node vanishes when its session expires", async () => {
-    const [c] = await RawClient.session(address, { timeOut: 4000 });
-    assert.equal((await rawCreate(c, 1, "/expiring-eph", 1))?.err, 0);
-    const watcher = await Nzk.connect(address);
-    const q = new EventQueue();
-    assert.ok(await watcher.exists("/expiring-eph", q.watcher));
-    const silentSince = Date.now();
-    // The raw client never pings: the session must expire after about 4 s.
-    assert.equal((await q.next(15_000)).type, 2);
-    const took = Date.now() - silentSince;
-    assert.ok(took >= 3000, `expired too early: ${took} ms`);
-    assert.ok(await c.closedWithin(3000), "the expired session's connection is closed");
-    c.close();
-    await watcher.close();
-  });
+  await t.step(
+    "an ephemeral node vanishes within timeout plus a tick when its session expires",
+    async () => {
+      const watcher = await Nzk.connect(address);
+      await watcher.create("/expiry-parent");
+      const [c] = await RawClient.session(address, { timeOut: 4000 });
+      assert.equal((await rawCreate(c, 1, "/expiry-parent/eph", 1))?.err, 0);
+      const silentSince = Date.now();
+      const before = (await watcher.exists("/expiry-parent"))!;
+      const q = new EventQueue();
+      assert.ok(await watcher.exists("/expiry-parent/eph", q.watcher));
+      // The raw client never pings: the session must expire after about 4 s.
+      assert.equal((await q.next(15_000)).type, 2);
+      const took = Date.now() - silentSince;
+      assert.ok(took >= 3500, `expired too early: ${took} ms`);
+      assert.ok(took <= 4000 + 2500, `expired too late: ${took} ms`);
+      assert.ok(await c.closedWithin(3000), "the expired session's connection is closed");
+      c.close();
+      const after = (await watcher.exists("/expiry-parent"))!;
+      assert.equal(before.cversion, 1);
+      assert.equal(after.cversion, 2, "the expiry counts as a child delete");
+      assert.equal(after.numChildren, 0);
+      assert.ok(after.pzxid > before.pzxid, "the expiry moves the parent's pzxid");
+      await watcher.close();
+    },
+  );
 }
 
 differential("sessions behave as ZooKeeper's", sessionSpec);
