@@ -17,7 +17,13 @@ import type { WatchHub, WatchSink } from "../server/watches.ts";
 import { authenticate, fixupACL } from "./acl.ts";
 import { Code, CreateFlag, EventType, OpCode } from "./constants.ts";
 import { Errors, ZkError } from "./errors.ts";
-import { readMultiRequest, type SubRequest, type SubResult, writeMultiResponse } from "./multi.ts";
+import {
+  isRead,
+  readMultiRequest,
+  type SubRequest,
+  type SubResult,
+  writeMultiResponse,
+} from "./multi.ts";
 import { invalidPathReason, SYSTEM_PATHS } from "./path.ts";
 import { PROTOCOL } from "./protocol.ts";
 import * as R from "./records.ts";
@@ -189,7 +195,7 @@ function multiOp(ctx: RequestContext, sub: SubRequest): MultiOp {
       case OpCode.check:
         return { kind: "check", path: checkPath(sub.req.path), version: sub.req.version };
       default:
-        throw Errors.badArguments(sub.req.path ?? "", "reads are not allowed in a multi");
+        throw new ZkError(Code.MARSHALLINGERROR, sub.req.path ?? "", "a read in a multi");
     }
   } catch (err) {
     if (err instanceof ZkError) return { kind: "invalid", error: err };
@@ -343,11 +349,41 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return { zxid };
   }),
   op<void>(OpCode.multi, async (ctx, _req, r) => {
-    const ops = readMultiRequest(r).map((sub) => multiOp(ctx, sub));
-    const { zxid, results } = await runMulti(ctx.tree, ops, { validate: invalidPathReason });
-    if (results.every((res) => res.kind !== "error")) await ctx.watches.waitFor(zxid);
+    const subs = readMultiRequest(r);
+    // ZooKeeper refuses reads in a multi (and writes in a multiRead) as a marshalling error.
+    if (subs.some(isRead)) throw new ZkError(Code.MARSHALLINGERROR);
+    const ops = subs.map((sub) => multiOp(ctx, sub));
+    const out = await runMulti(ctx.tree, ops, { validate: invalidPathReason });
+    if (out.results.every((res) => res.kind !== "error")) await ctx.watches.waitFor(out.zxid);
     const w = new JuteWriter();
-    writeMultiResponse(w, results.map(subResult));
+    writeMultiResponse(w, out.results.map(subResult));
+    return { zxid: out.zxid || ctx.watches.revision, body: w.bytes() };
+  }),
+  op<void>(OpCode.multiRead, async (ctx, _req, r) => {
+    const subs = readMultiRequest(r);
+    if (!subs.every(isRead)) throw new ZkError(Code.MARSHALLINGERROR);
+    // Not atomic, as in ZooKeeper: each read stands alone; watch flags are ignored.
+    const results: SubResult[] = [];
+    let zxid = ctx.watches.revision;
+    for (const sub of subs) {
+      try {
+        if (sub.type === OpCode.getData) {
+          const out = await readNode(ctx, sub.req.path);
+          results.push({ type: 4, data: out.node.data, stat: out.node.stat });
+          zxid = out.zxid;
+        } else {
+          const out = await ctx.tree.getChildren(readPath(sub.req.path));
+          await caughtUp(ctx, out.node);
+          results.push({ type: 8, children: out.children });
+          zxid = out.zxid;
+        }
+      } catch (err) {
+        if (!(err instanceof ZkError)) throw err;
+        results.push({ type: -1, err: err.code });
+      }
+    }
+    const w = new JuteWriter();
+    writeMultiResponse(w, results);
     return { zxid, body: w.bytes() };
   }),
   op<void>(OpCode.ping, (ctx) => Promise.resolve({ zxid: ctx.watches.revision })),

@@ -33,6 +33,11 @@ const SUB_RECORD = {
   [OpCode.getChildren]: R.GetChildrenRequest,
 } as const;
 
+/** Whether a sub-request only reads (getData, getChildren): allowed in multiRead only. */
+export function isRead(sub: SubRequest): sub is Extract<SubRequest, { type: 4 | 8 }> {
+  return sub.type === OpCode.getData || sub.type === OpCode.getChildren;
+}
+
 /** Reads the sub-requests of a multi or multiRead request. */
 export function readMultiRequest(r: JuteReader): SubRequest[] {
   const ops: SubRequest[] = [];
@@ -51,6 +56,8 @@ export type SubResult =
   | { type: 15; path: string; stat: R.Stat }
   | { type: 2 | 13 }
   | { type: 5; stat: R.Stat }
+  | { type: 4; data: Uint8Array | null; stat: R.Stat }
+  | { type: 8; children: string[] }
   | { type: -1; err: number };
 
 /** Writes the results of a multi, then the closing header. */
@@ -66,6 +73,12 @@ export function writeMultiResponse(w: JuteWriter, results: SubResult[]): void {
         break;
       case 5:
         R.SetDataResponse.write(w, { stat: res.stat });
+        break;
+      case 4:
+        R.GetDataResponse.write(w, { data: res.data, stat: res.stat });
+        break;
+      case 8:
+        R.GetChildrenResponse.write(w, { children: res.children });
         break;
       case -1:
         R.ErrorResponse.write(w, { err: res.err });

@@ -22,12 +22,14 @@ type Sub =
   | ["setData", string, string, number?]
   | ["check", string, number];
 
-/** A decoded multi result: type and error, plus path/stat where present. */
+/** A decoded multi result: type and error, plus what its body holds. */
 interface Result {
   type: number;
   err: number;
   path?: string;
   stat?: R.Stat;
+  data?: string;
+  children?: string[];
 }
 
 function readResults(r: JuteReader): Result[] {
@@ -39,6 +41,12 @@ function readResults(r: JuteReader): Result[] {
     if (h.type === 1) res.path = R.CreateResponse.read(r).path!;
     if (h.type === 15) Object.assign(res, R.Create2Response.read(r));
     if (h.type === 5) res.stat = R.SetDataResponse.read(r).stat;
+    if (h.type === 4) {
+      const d = R.GetDataResponse.read(r);
+      res.data = new TextDecoder().decode(d.data ?? new Uint8Array());
+      res.stat = d.stat;
+    }
+    if (h.type === 8) res.children = R.GetChildrenResponse.read(r).children.map(String).sort();
     if (h.type === -1) assert.equal(R.ErrorResponse.read(r).err, h.err);
     out.push(res);
   }
@@ -85,13 +93,38 @@ async function multi(c: RawClient, subs: Sub[]): Promise<Result[]> {
   return readResults(r!.body);
 }
 
+/**
+ * Sends a multi or multiRead of creates and reads; resolves to the results,
+ * or to the reply header's error code when the server refused it whole.
+ */
+async function rawMulti(
+  c: RawClient,
+  type: number,
+  subs: [number, string][],
+): Promise<Result[] | number> {
+  await c.write(JuteWriter.frame((w) => {
+    R.RequestHeader.write(w, { xid: ++xid, type });
+    for (const [op, path] of subs) {
+      R.MultiHeader.write(w, { type: op, done: false, err: -1 });
+      if (op === OpCode.create) {
+        R.CreateRequest.write(w, { path, data: null, acl: OPEN_ACL, flags: 0 });
+      } else R.GetDataRequest.write(w, { path, watch: false });
+    }
+    R.MultiHeader.write(w, { type: -1, done: true, err: -1 });
+  }));
+  const r = await c.replySkippingEvents();
+  assert.equal(r?.xid, xid);
+  return r!.err !== 0 ? r!.err : readResults(r!.body);
+}
+
 async function stat(c: RawClient, path: string): Promise<R.Stat | null> {
   await c.send(++xid, OpCode.exists, R.ExistsRequest, { path, watch: false });
   const r = await c.replySkippingEvents();
   return r?.err === 0 ? R.Stat.read(r.body) : null;
 }
 
-const kinds = (rs: Result[]) => rs.map((r) => [r.type, r.err]);
+const kinds = (rs: Result[] | number) =>
+  typeof rs === "number" ? rs : rs.map((r) => [r.type, r.err]);
 
 async function multiSpec(t: Deno.TestContext, address: string): Promise<void> {
   const [c] = await RawClient.session(address);
@@ -159,6 +192,32 @@ async function multiSpec(t: Deno.TestContext, address: string): Promise<void> {
       assert.equal((await stat(c, "/m2"))?.version, 2);
       const after = await multi(c, [["setData", "/m2", "c", 2]]);
       assert.equal(after[0].stat?.version, 3, "later writes keep counting");
+    });
+
+    await t.step("reads in a multi are refused as a marshalling error", async () => {
+      assert.equal(await rawMulti(c, OpCode.multi, [[OpCode.getData, "/"]]), -5);
+      assert.equal(
+        await rawMulti(c, OpCode.multi, [[OpCode.create, "/mixed"], [OpCode.getData, "/"]]),
+        -5,
+      );
+      assert.equal(await stat(c, "/mixed"), null, "nothing of it was applied");
+    });
+
+    await t.step("multiRead answers each read on its own, failures included", async () => {
+      const rs = await rawMulti(c, OpCode.multiRead, [
+        [OpCode.getData, "/m2"],
+        [OpCode.getData, "/nope"],
+        [OpCode.getChildren, "/m"],
+      ]);
+      assert.ok(Array.isArray(rs));
+      assert.deepEqual(kinds(rs), [[4, 0], [-1, -101], [8, 0]]);
+      assert.deepEqual(rs[2].children, ["s-0000000001"]);
+      assert.equal(rs[0].data, "c");
+      assert.deepEqual(await rawMulti(c, OpCode.multiRead, []), []);
+    });
+
+    await t.step("a write in a multiRead is refused as a marshalling error", async () => {
+      assert.equal(await rawMulti(c, OpCode.multiRead, [[OpCode.create, "/y"]]), -5);
     });
 
     await t.step("a subtree is deleted children first in one multi", async () => {
