@@ -167,10 +167,27 @@ export class EtcdTree {
     };
   }
 
-  /** Reads one node; null when it does not exist. */
-  async get(path: string): Promise<AtRevision & { node: NodeSnapshot | null }> {
-    const res = await this.etcd.read(this.statReads(path));
-    return { zxid: res.revision, node: this.snapshotAt(path, res.results, 0) };
+  /**
+   * Reads one node; null when it does not exist. `seen` is the revision of
+   * the last change the answer reflects, for ordering it after that
+   * change's notifications.
+   */
+  async get(path: string): Promise<AtRevision & { node: NodeSnapshot | null; seen: bigint }> {
+    const reads = this.statReads(path);
+    // For a missing node, the parent's last child change tells which
+    // revision the answer reflects (the delete, if there was one).
+    if (path !== "/") {
+      reads.push({ get: this.keys.attrs(parentOf(path)), prefix: true, keysOnly: true });
+    }
+    const res = await this.etcd.read(reads);
+    const node = this.snapshotAt(path, res.results, 0);
+    let seen = node ? (node.stat.mzxid > node.stat.pzxid ? node.stat.mzxid : node.stat.pzxid) : 0n;
+    if (!node) {
+      for (const kv of res.results[STAT_READS]?.kvs ?? []) {
+        if (kv.modRevision > seen) seen = kv.modRevision;
+      }
+    }
+    return { zxid: res.revision, node, seen };
   }
 
   /**

@@ -225,9 +225,9 @@ async function readNode(
   path: string | null,
 ): Promise<{ zxid: bigint; node: NodeSnapshot }> {
   const p = readPath(path);
-  const { zxid, node } = await ctx.tree.get(p);
+  const { zxid, node, seen } = await ctx.tree.get(p);
+  await ctx.watches.waitFor(seen);
   if (!node) throw Errors.noNode(p);
-  await caughtUp(ctx, node);
   return { zxid, node };
 }
 
@@ -298,10 +298,10 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   }),
   op<Req<"ExistsRequest">>(OpCode.exists, async (ctx, req) => {
     const path = readPath(req.path);
-    const { zxid, node } = await ctx.tree.get(path);
+    const { zxid, node, seen } = await ctx.tree.get(path);
     if (req.watch) ctx.watches.add("data", path, ctx.sink, zxid);
+    await ctx.watches.waitFor(seen);
     if (!node) throw Errors.noNode(path);
-    await caughtUp(ctx, node);
     return reply(zxid, R.ExistsResponse, { stat: node.stat });
   }),
   op<Req<"GetDataRequest">>(OpCode.getData, async (ctx, req) => {
