@@ -6,6 +6,9 @@
 import { differential } from "../_util/differential.ts";
 import assert from "node:assert/strict";
 import { EventQueue, Nzk } from "../_util/nzk.ts";
+import { RawClient } from "../_util/raw_client.ts";
+import * as R from "../../src/zk/records.ts";
+import { OpCode } from "../../src/zk/constants.ts";
 
 const NodeCreated = 1;
 const NodeDeleted = 2;
@@ -114,3 +117,71 @@ async function watchSpec(t: Deno.TestContext, address: string): Promise<void> {
 }
 
 differential("watches fire exactly as ZooKeeper's", watchSpec);
+
+async function setWatchesSpec(t: Deno.TestContext, address: string): Promise<void> {
+  const other = await Nzk.connect(address);
+  const [c] = await RawClient.session(address);
+  try {
+    for (const p of ["/sw", "/sw/data", "/sw/same", "/sw/kids", "/sw/samekids", "/sw/gone"]) {
+      await other.create(p);
+    }
+    await c.send(1, OpCode.sync, R.SyncRequest, { path: "/" });
+    const seen = (await c.reply())!.zxid;
+    await other.setData("/sw/data", bytes("new"));
+    await other.create("/sw/kids/c");
+    await other.remove("/sw/gone");
+    await other.create("/sw/born");
+
+    await t.step("SetWatches fires at once for what changed after the client's zxid", async () => {
+      await c.send(2, OpCode.setWatches, R.SetWatches, {
+        relativeZxid: seen,
+        dataWatches: ["/sw/data", "/sw/gone", "/sw/same"],
+        existWatches: ["/sw/born", "/sw/unborn"],
+        childWatches: ["/sw/kids", "/sw/samekids"],
+      });
+      const events: string[] = [];
+      for (;;) {
+        const r = await c.reply();
+        assert.ok(r, "the server answered");
+        if (r.xid === 2) break;
+        const e = R.WatcherEvent.read(r.body);
+        events.push(`${e.type} ${e.path}`);
+      }
+      assert.deepEqual(
+        events.sort(),
+        [
+          `${NodeCreated} /sw/born`,
+          `${NodeDeleted} /sw/gone`,
+          `${NodeDataChanged} /sw/data`,
+          `${NodeChildrenChanged} /sw/kids`,
+        ].sort(),
+      );
+    });
+
+    await t.step("SetWatches registers the watches whose nodes did not change", async () => {
+      await other.setData("/sw/same", bytes("x"));
+      await other.create("/sw/unborn");
+      await other.create("/sw/samekids/k");
+      const events: string[] = [];
+      while (events.length < 3) {
+        const r = await c.reply();
+        assert.equal(r?.xid, -1);
+        const e = R.WatcherEvent.read(r!.body);
+        events.push(`${e.type} ${e.path}`);
+      }
+      assert.deepEqual(
+        events.sort(),
+        [
+          `${NodeCreated} /sw/unborn`,
+          `${NodeDataChanged} /sw/same`,
+          `${NodeChildrenChanged} /sw/samekids`,
+        ].sort(),
+      );
+    });
+  } finally {
+    c.close();
+    await other.close();
+  }
+}
+
+differential("SetWatches after a reconnect delivers what was missed, once", setWatchesSpec);
