@@ -134,3 +134,34 @@ Deno.test({
     await b.close();
   }
 });
+
+Deno.test({
+  name: "SIGTERM stops a server cleanly without ending its sessions",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using etcd = await startEtcd();
+  await using a = await startServerProcess(etcd.endpoints, "/drain/");
+  const b = await startZetcd(etcd, { prefix: "/drain/" });
+  try {
+    const [c, w] = await RawClient.session(a.address, { timeOut: 10000 });
+    await c.send(1, OpCode.create, R.CreateRequest, {
+      path: "/drained-eph",
+      data: null,
+      acl: OPEN_ACL,
+      flags: 1,
+    });
+    assert.equal((await c.reply())?.err, 0);
+    assert.equal(await a.kill("SIGTERM"), 0, "a clean exit");
+    assert.ok(await c.closedWithin(1000), "its client connections were closed");
+    c.close();
+    const resumed = await RawClient.open(b.address);
+    const reply = await resumed.handshake({ sessionId: w.sessionId, passwd: w.passwd });
+    assert.equal(reply?.sessionId, w.sessionId, "the session lives on");
+    await resumed.send(1, OpCode.exists, R.ExistsRequest, { path: "/drained-eph", watch: false });
+    assert.equal((await resumed.reply())?.err, 0, "and so does its ephemeral node");
+    resumed.close();
+  } finally {
+    await b.close();
+  }
+});
