@@ -121,6 +121,9 @@ export class ZetcdServer {
 
   async #accept(): Promise<void> {
     for await (const conn of this.#listener) {
+      // Replies and notifications are small frames: send each at once
+      // rather than waiting for the peer's delayed ACK (Nagle).
+      (conn as Deno.TcpConn).setNoDelay(true);
       const task = serveConnection(conn, this.#state);
       this.#tasks.add(task);
       task.finally(() => this.#tasks.delete(task));

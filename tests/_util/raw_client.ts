@@ -57,7 +57,9 @@ export class RawClient {
   /** Opens a TCP connection to `host:port`. */
   static async open(address: string): Promise<RawClient> {
     const [hostname, port] = address.split(":");
-    return new RawClient(await Deno.connect({ hostname, port: Number(port) }));
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    conn.setNoDelay(true);
+    return new RawClient(conn);
   }
 
   /** Opens a connection and completes a new-session handshake. */
