@@ -253,6 +253,7 @@ export class EtcdTree {
     for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
       const compare: Compare[] = [];
       let path = req.path;
+      let counterVersion = 0n;
       if (sequential) {
         const r = await this.etcd.read([
           { get: k.node(parent), keysOnly: true },
@@ -264,6 +265,7 @@ export class EtcdTree {
         path = req.path + sequenceSuffix(counter);
         checkFinal(path);
         if (!kids) throw Errors.noChildrenForEphemerals(parent);
+        counterVersion = kids.version;
         compare.push({
           key: k.attr(parent, "kids"),
           target: "version",
@@ -317,9 +319,11 @@ export class EtcdTree {
       }
       const [parentR, kidsR, nodeR] = res.results;
       if (parentR!.kvs.length === 0) throw Errors.noNode(parent);
+      const kidsNow = kidsR!.kvs[0];
+      // Another create took this sequence number first: try the next one.
+      if (sequential && kidsNow && kidsNow.version !== counterVersion) continue;
       if (nodeR!.kvs.length > 0) throw Errors.nodeExists(path);
-      if (kidsR!.kvs.length === 0) throw Errors.noChildrenForEphemerals(parent);
-      // Another create moved the parent's sequence counter: try again.
+      if (!kidsNow) throw Errors.noChildrenForEphemerals(parent);
     }
     throw new ZkError(Code.SYSTEMERROR, req.path, "sequential create kept racing; giving up");
   }

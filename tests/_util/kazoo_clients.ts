@@ -16,14 +16,16 @@ import { explainSpawnError, runToCompletion, tailLines } from "./process.ts";
  * `servers` names the servers the body may connect to, e.g.
  * `{ a: "127.0.0.1:2181", b: "127.0.0.1:2182" }`. `body` is Python run
  * inside a function (common indentation removed). Besides every name of
- * `kazoo.exceptions` and `kazoo.security`, `threading` and `time`, it may use:
+ * `kazoo.exceptions` and `kazoo.security`, `TreeCache` and `TreeEvent`,
+ * `threading` and `time`, it may use:
  * - `connect(server, **kwargs)`: a started `KazooClient` on `servers[server]`
  *   (or on `server` itself, a hosts string, when it is not a name); extra
  *   arguments go to `KazooClient`. Every client is stopped at the end;
  * - `spawn(fn, *args)`: runs `fn(*args)` in a daemon thread, returns a task;
  * - `join_all(tasks, timeout)`: waits for the tasks, at most `timeout`
- *   seconds in all, and returns their return values; raises the first
- *   task's exception, or `TimeoutError` naming the tasks still running;
+ *   seconds in all, and returns their return values; raises a task's
+ *   exception as soon as one fails (the others are left running), or
+ *   `TimeoutError` naming the tasks still running;
  * - `wait_until(predicate, timeout=10, what="...")`: polls `predicate()`
  *   until it is truthy (and returns that value) or raises `TimeoutError`;
  * - `b(s)`: `s.encode()`.
@@ -90,6 +92,7 @@ import traceback
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import *
+from kazoo.recipe.cache import TreeCache, TreeEvent
 from kazoo.security import *
 
 logging.basicConfig(
@@ -136,15 +139,16 @@ def spawn(fn, *args):
 
 def join_all(tasks, timeout):
     deadline = time.monotonic() + timeout
-    for task in tasks:
-        task.thread.join(max(0, deadline - time.monotonic()))
-    running = [task.name for task in tasks if task.thread.is_alive()]
-    if running:
-        raise TimeoutError("still running after %ss: %s" % (timeout, running))
-    for task in tasks:
-        if task.error is not None:
-            raise task.error
-    return [task.value for task in tasks]
+    while True:
+        for task in tasks:
+            if task.error is not None:
+                raise task.error
+        running = [task.name for task in tasks if task.thread.is_alive()]
+        if not running:
+            return [task.value for task in tasks]
+        if time.monotonic() > deadline:
+            raise TimeoutError("still running after %ss: %s" % (timeout, running))
+        time.sleep(0.01)
 
 
 def wait_until(predicate, timeout=10, what="condition"):

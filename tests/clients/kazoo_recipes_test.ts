@@ -573,9 +573,10 @@ Deno.test({
         writer = connect("a")
         reader = connect("b")
         writer.create("/tree/pre", b("p"), makepath=True)
-        cache = reader.TreeCache("/tree")
+        cache = TreeCache(reader, "/tree")
         events = []
-        names = {0: "added", 1: "updated", 2: "removed", 6: "initialized"}
+        names = {TreeEvent.NODE_ADDED: "added", TreeEvent.NODE_UPDATED: "updated",
+                 TreeEvent.NODE_REMOVED: "removed", TreeEvent.INITIALIZED: "initialized"}
 
         def listener(event):
             if event.event_type in names:
