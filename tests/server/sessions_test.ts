@@ -106,6 +106,13 @@ async function sessionSpec(t: Deno.TestContext, address: string): Promise<void> 
     c.close();
   });
 
+  await t.step("a client that has seen a newer zxid than the server is refused", async () => {
+    const c = await RawClient.open(address);
+    const reply = await c.handshake({ lastZxidSeen: 1n << 40n });
+    assert.equal(reply, null, "the server closes without a ConnectResponse");
+    c.close();
+  });
+
   await t.step("a ping is answered with xid -2", async () => {
     const [c] = await RawClient.session(address);
     await c.send(-2, OpCode.ping);
