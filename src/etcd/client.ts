@@ -34,6 +34,8 @@ export interface GetOp {
   countOnly?: boolean;
   /** At most this many keys. */
   limit?: number;
+  /** Sort by mod revision, newest first (with `limit: 1`: the latest change). */
+  newestFirst?: boolean;
 }
 
 /** A write of one key. */
@@ -303,6 +305,8 @@ function toRequestOp(op: Op): RPC.IRequestOp {
         keys_only: op.keysOnly ?? false,
         count_only: op.countOnly ?? false,
         limit: op.limit ?? 0,
+        // etcd's SortTarget.MOD = 3, SortOrder.DESCEND = 2.
+        ...(op.newestFirst ? { sort_target: 3, sort_order: 2 } : {}),
       },
     };
   }

@@ -346,7 +346,11 @@ function transaction(
       if (n.dataWrites > 1) {
         // One put bumps etcd's version once; the bias holds the rest.
         const bias = base.stat.version - Number(base.kvs.node.version - 1n) + n.dataWrites - 1;
-        success.push({ put: k.attr(path, "vbias"), value: biasValue(bias) });
+        success.push({
+          put: k.attr(path, "vbias"),
+          value: biasValue(bias),
+          lease: base.kvs.node.lease,
+        });
       }
       if (n.childCreates > 0) {
         const bias = base.creates - Number((base.kvs.kids?.version ?? 1n) - 1n) +

@@ -63,6 +63,9 @@ const MAX_SEQUENCE_ATTEMPTS = 64;
 /** Number of reads {@link EtcdTree.statReads} adds to a transaction. */
 const STAT_READS = 3;
 
+/** Rounds of reaping before the lease is revoked anyway (etcd then deletes what is left). */
+const MAX_REAP_ROUNDS = 8;
+
 /** Paths read per transaction, so a read stays under etcd's default of 128 operations. */
 const PATHS_PER_READ = 40;
 
@@ -70,6 +73,8 @@ const PATHS_PER_READ = 40;
 export class EtcdTree {
   readonly etcd: EtcdClient;
   readonly keys: Keys;
+  /** The last sequential create queued under each parent. */
+  readonly #sequenceTurns = new Map<string, Promise<void>>();
   /** Clock for ctime/mtime; replaceable in tests. */
   now: () => bigint = () => BigInt(Date.now());
 
@@ -168,63 +173,72 @@ export class EtcdTree {
   }
 
   /**
-   * Reads one node; null when it does not exist. `seen` is the revision of
-   * the last change the answer reflects, for ordering it after that
-   * change's notifications.
+   * Reads one node (null when it does not exist) and, if asked, its
+   * children's names. `seen` is the revision of the last change the answer
+   * reflects — the node's mzxid or pzxid, or for a missing node its
+   * parent's last child change — so that a reply can be held back until
+   * that change's notifications have gone out.
    */
-  async get(path: string): Promise<AtRevision & { node: NodeSnapshot | null; seen: bigint }> {
+  async get(
+    path: string,
+    withChildren = false,
+  ): Promise<AtRevision & { node: NodeSnapshot | null; seen: bigint; children: string[] }> {
     const reads = this.statReads(path);
-    // For a missing node, the parent's last child change tells which
-    // revision the answer reflects (the delete, if there was one).
     if (path !== "/") {
       reads.push({ get: this.keys.attrs(parentOf(path)), prefix: true, keysOnly: true });
     }
+    if (withChildren) reads.push({ get: this.keys.children(path), prefix: true, keysOnly: true });
     const res = await this.etcd.read(reads);
     const node = this.snapshotAt(path, res.results, 0);
-    let seen = node ? (node.stat.mzxid > node.stat.pzxid ? node.stat.mzxid : node.stat.pzxid) : 0n;
-    if (!node) {
-      for (const kv of res.results[STAT_READS]?.kvs ?? []) {
+    let seen = 0n;
+    if (node) {
+      seen = node.stat.mzxid > node.stat.pzxid ? node.stat.mzxid : node.stat.pzxid;
+    } else if (path !== "/") {
+      for (const kv of res.results[STAT_READS]!.kvs) {
         if (kv.modRevision > seen) seen = kv.modRevision;
       }
     }
-    return { zxid: res.revision, node, seen };
+    const children = withChildren && node
+      ? res.results[res.results.length - 1]!.kvs.map((kv) =>
+        baseName(this.keys.pathOfNode(kv.key)!)
+      )
+      : [];
+    return { zxid: res.revision, node, seen, children };
   }
 
   /**
    * Reads several nodes (used by SetWatches and multi), 40 per etcd round
-   * trip; `zxid` is the revision of the last read.
+   * trip; `at[i]` is the revision node `i` was read at, `zxid` the last.
    */
-  async getMany(paths: string[]): Promise<AtRevision & { nodes: (NodeSnapshot | null)[] }> {
+  async getMany(
+    paths: string[],
+  ): Promise<AtRevision & { nodes: (NodeSnapshot | null)[]; at: bigint[] }> {
     const nodes: (NodeSnapshot | null)[] = [];
+    const at: bigint[] = [];
     let zxid = 0n;
     for (let i = 0; i < paths.length; i += PATHS_PER_READ) {
       const chunk = paths.slice(i, i + PATHS_PER_READ);
       const res = await this.etcd.read(chunk.flatMap((p) => this.statReads(p)));
       zxid = res.revision;
-      chunk.forEach((p, j) => nodes.push(this.snapshotAt(p, res.results, j * STAT_READS)));
+      chunk.forEach((p, j) => {
+        nodes.push(this.snapshotAt(p, res.results, j * STAT_READS));
+        at.push(res.revision);
+      });
     }
     if (paths.length === 0) zxid = (await this.sync()).zxid;
-    return { zxid, nodes };
+    return { zxid, nodes, at };
   }
 
-  /** A node's children's names and its own snapshot. */
-  async getChildren(
-    path: string,
-  ): Promise<AtRevision & { node: NodeSnapshot; children: string[] }> {
+  /**
+   * The current revision, read linearizably (ZooKeeper's sync), and `seen`:
+   * the revision of the newest change under the prefix, which the watch
+   * stream reaches even when later revisions belong to other prefixes.
+   */
+  async sync(): Promise<AtRevision & { seen: bigint }> {
     const res = await this.etcd.read([
-      { get: this.keys.children(path), prefix: true, keysOnly: true },
-      ...this.statReads(path),
+      { get: this.keys.prefix, prefix: true, keysOnly: true, newestFirst: true, limit: 1 },
     ]);
-    const node = this.snapshotAt(path, res.results, 1);
-    if (!node) throw Errors.noNode(path);
-    const children = res.results[0]!.kvs.map((kv) => baseName(this.keys.pathOfNode(kv.key)!));
-    return { zxid: res.revision, node, children };
-  }
-
-  /** The current revision, read linearizably (ZooKeeper's sync). */
-  async sync(): Promise<AtRevision> {
-    const res = await this.etcd.read([{ get: this.keys.layout(), keysOnly: true }]);
-    return { zxid: res.revision };
+    return { zxid: res.revision, seen: res.results[0]!.kvs[0]?.modRevision ?? 0n };
   }
 
   /**
@@ -233,7 +247,26 @@ export class EtcdTree {
    * (NodeExists), parent not ephemeral (NoChildrenForEphemerals). `path` is
    * the requested path, before any sequence suffix.
    */
-  async create(
+  create(
+    req: { path: string; data: Uint8Array | null; acl: ACL[]; flags: number },
+    opts: CreateOptions,
+  ): Promise<AtRevision & { path: string; stat: Stat }> {
+    if ((req.flags & 2) === 0) return this.#create(req, opts);
+    // Sequential creates under one parent take turns on this server, so
+    // they race only with other servers' (each race costs a retry).
+    const parent = parentOf(req.path);
+    const turn = (this.#sequenceTurns.get(parent) ?? Promise.resolve()).then(() =>
+      this.#create(req, opts)
+    );
+    const done = turn.then(() => {}, () => {});
+    this.#sequenceTurns.set(parent, done);
+    done.then(() => {
+      if (this.#sequenceTurns.get(parent) === done) this.#sequenceTurns.delete(parent);
+    });
+    return turn;
+  }
+
+  async #create(
     req: { path: string; data: Uint8Array | null; acl: ACL[]; flags: number },
     opts: CreateOptions,
   ): Promise<AtRevision & { path: string; stat: Stat }> {
@@ -241,6 +274,7 @@ export class EtcdTree {
     const { owner, lease } = opts;
     const sequential = (req.flags & 2) !== 0;
     const parent = parentOf(req.path);
+    if (!sequential && req.path === "/") throw Errors.nodeExists("/");
     const checkFinal = (path: string) => {
       const reason = opts.validate(path);
       if (reason !== null) throw Errors.badArguments(path, reason);
@@ -457,28 +491,33 @@ export class EtcdTree {
    * Returns the revision of the deletion (0n when there was nothing to do).
    */
   async reapEphemerals(lease: bigint): Promise<AtRevision & { paths: string[] }> {
-    for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
+    const reaped: string[] = [];
+    let zxid = 0n;
+    for (let attempt = 0; attempt < MAX_REAP_ROUNDS; attempt++) {
       const { keys } = await this.etcd.leaseInfo(lease);
       const paths = keys.map((key) => this.keys.pathOfNode(key)).filter((p): p is string =>
         p !== null
       );
       if (paths.length === 0) break;
-      const parents = new Set(paths.map(parentOf));
-      for (const p of paths) parents.delete(p);
-      const res = await this.etcd.txn(
-        paths.map((p) => ({ key: this.keys.node(p), target: "lease", op: "==", value: lease })),
-        [
-          ...paths.flatMap((p) => nodeDeletes(this.keys, p)),
-          ...[...parents].map((p) => ({ put: this.keys.attr(p, "gone") })),
-        ],
-      );
-      if (res.succeeded) {
-        await this.etcd.revokeLease(lease);
-        return { zxid: res.revision, paths };
+      // In chunks, to stay within etcd's default of 128 operations per transaction.
+      for (let i = 0; i < paths.length; i += PATHS_PER_READ) {
+        const chunk = paths.slice(i, i + PATHS_PER_READ);
+        const parents = new Set(chunk.map(parentOf));
+        const res = await this.etcd.txn(
+          chunk.map((p) => ({ key: this.keys.node(p), target: "lease", op: "==", value: lease })),
+          [
+            ...chunk.flatMap((p) => nodeDeletes(this.keys, p)),
+            ...[...parents].map((p) => ({ put: this.keys.attr(p, "gone") })),
+          ],
+        );
+        if (res.succeeded) {
+          reaped.push(...chunk);
+          zxid = res.revision;
+        }
       }
     }
     await this.etcd.revokeLease(lease);
-    return { zxid: 0n, paths: [] };
+    return { zxid, paths: reaped };
   }
 }
 

@@ -22,6 +22,9 @@ import type { WatchSink } from "./watches.ts";
 
 const EMPTY_PASSWD = new Uint8Array(16);
 
+/** How long a new connection may take to send its ConnectRequest. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** Serves one accepted connection until it closes. Never throws. */
 export async function serveConnection(conn: Deno.Conn, state: ServerState): Promise<void> {
   const remote = conn.remoteAddr as Deno.NetAddr;
@@ -55,8 +58,14 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       }));
     },
   };
+  // A connection must say what it is within this time.
+  const handshakeDeadline = setTimeout(() => {
+    log.info("closing connection: no handshake within {ms} ms", { ms: HANDSHAKE_TIMEOUT_MS });
+    close();
+  }, HANDSHAKE_TIMEOUT_MS);
   try {
     const first = await frames.next();
+    clearTimeout(handshakeDeadline);
     if (word !== null) {
       const text = answerFourLetterWord(word, {
         version: VERSION,
@@ -88,13 +97,25 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       },
     };
     for await (const frame of frames) {
+      // A request being served counts as activity: frames behind it are
+      // not read until it is done.
       owned.lastHeard = Date.now();
-      const done = await serveRequest(frame, ctx, send, log);
+      owned.busy++;
+      let done: boolean;
+      try {
+        done = await serveRequest(frame, ctx, send, log);
+      } finally {
+        owned.busy--;
+        owned.lastHeard = Date.now();
+      }
       if (done) break;
+      // Backpressure: a client that does not read its replies is not read either.
+      await writer.ready;
     }
   } catch (err) {
     if (!closed) log.warn("closing connection: {reason}", { reason: describe(err) });
   } finally {
+    clearTimeout(handshakeDeadline);
     state.connections.delete(close);
     state.watches.removeAll(sink);
     if (session && !session.closed) {
@@ -174,13 +195,20 @@ async function serveRequest(
     try {
       out = await handler.run(ctx, r);
     } catch (err) {
-      if (!(err instanceof ZkError)) throw err;
-      log.debug("{op} {path}: {code}", {
+      const zk = err instanceof ZkError ? err : etcdRefusal(err);
+      if (!zk) {
+        // etcd unreachable or failing: the outcome is unknown, so the client
+        // must see a lost connection (and retry), not an answer.
+        throw new Error(`${opName(header.type)} failed: ${describe(err)}`);
+      }
+      const level = zk.code === Code.SYSTEMERROR ? "warn" : "debug";
+      log[level]("{op} {path}: {code} {message}", {
         op: opName(header.type),
-        path: err.path,
-        code: codeName(err.code),
+        path: zk.path,
+        code: codeName(zk.code),
+        message: zk.message,
       });
-      out = { zxid: ctx.watches.revision, err: err.code };
+      out = { zxid: ctx.watches.revision, err: zk.code };
     }
   }
   send(JuteWriter.frame((w) => {
@@ -188,6 +216,25 @@ async function serveRequest(
     if (!out.err && out.body) w.writeRaw(out.body);
   }));
   return out.close === true;
+}
+
+/**
+ * etcd errors that refuse a request for good (too many operations, too
+ * large) become a ZooKeeper error reply; null for any other error.
+ */
+function etcdRefusal(err: unknown): ZkError | null {
+  const message = err instanceof Error ? err.message : "";
+  if (/too many operations in txn request/i.test(message)) {
+    return new ZkError(
+      Code.BADARGUMENTS,
+      undefined,
+      "the request needs more operations than etcd's --max-txn-ops allows",
+    );
+  }
+  if (/request is too large|message larger than max|ResourceExhausted/i.test(message)) {
+    return new ZkError(Code.BADARGUMENTS, undefined, "the request is larger than etcd accepts");
+  }
+  return null;
 }
 
 function hex(id: bigint): string {

@@ -47,6 +47,8 @@ export class Session {
   readonly authIds: { scheme: string; id: string }[] = [];
   /** Last time (ms) the client was heard from. */
   lastHeard = Date.now();
+  /** Requests being served right now (the session is active while any is). */
+  busy = 0;
   /** Last time (ms) the leases were renewed. */
   lastRenewed = Date.now();
   /** Mod revision of this server's write of the session record (its claim); 0n while writing. */
@@ -118,7 +120,9 @@ export class SessionManager {
     const passwd = crypto.getRandomValues(new Uint8Array(16));
     const session = new Session(id, passwd, ephemeralLease, ttl * 1000, timeout);
     this.#local.set(id, session);
-    await this.#claim(session, id);
+    if (!(await this.#claim(session, id, 0n))) {
+      throw new Error(`session record 0x${hex(id)} already exists`);
+    }
     return session;
   }
 
@@ -128,44 +132,66 @@ export class SessionManager {
    * is wrong.
    */
   async resume(id: bigint, passwd: Uint8Array | null, timeout: number): Promise<Session | null> {
-    const res = await this.#etcd.read([{ get: this.#tree.keys.session(id) }]);
-    const kv = res.results[0]!.kvs[0];
-    if (!kv) return null;
-    const stored = decodeSession(kv.value);
-    if (!passwd || passwd.byteLength !== stored.passwd.byteLength) return null;
-    if (!timingSafeEqual(passwd, stored.passwd)) return null;
-    const [ttl] = await Promise.all([
-      this.#etcd.keepAliveOnce(kv.lease),
-      this.#etcd.keepAliveOnce(stored.ephemeralLease),
-    ]);
-    if (ttl <= 0n) return null;
-    const previous = this.#local.get(id);
-    if (previous) this.#drop(previous, "resumed by a new connection");
-    const session = new Session(
-      id,
-      stored.passwd,
-      stored.ephemeralLease,
-      Number(ttl) * 1000,
-      timeout,
-    );
-    this.#local.set(id, session);
-    await this.#claim(session, kv.lease);
-    return session;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const res = await this.#etcd.read([{ get: this.#tree.keys.session(id) }]);
+      const kv = res.results[0]!.kvs[0];
+      if (!kv) return null;
+      const stored = decodeSession(kv.value);
+      if (!passwd || passwd.byteLength !== stored.passwd.byteLength) return null;
+      if (!timingSafeEqual(passwd, stored.passwd)) return null;
+      const [ttl] = await Promise.all([
+        this.#etcd.keepAliveOnce(kv.lease),
+        this.#etcd.keepAliveOnce(stored.ephemeralLease),
+      ]);
+      if (ttl <= 0n) return null;
+      const previous = this.#local.get(id);
+      const session = new Session(
+        id,
+        stored.passwd,
+        stored.ephemeralLease,
+        Number(ttl) * 1000,
+        timeout,
+      );
+      this.#local.set(id, session);
+      // The claim holds only if nobody ended or claimed the session since the read.
+      if (await this.#claim(session, kv.lease, kv.modRevision)) {
+        if (previous && previous !== session) this.#drop(previous, "resumed by a new connection");
+        return session;
+      }
+      if (this.#local.get(id) === session) {
+        if (previous) this.#local.set(id, previous);
+        else this.#local.delete(id);
+      }
+    }
+    return null;
   }
 
-  /** Writes the session record, making this server (and connection) its holder. */
-  async #claim(session: Session, lease: bigint): Promise<void> {
-    const res = await this.#etcd.txn([], [{
-      put: this.#tree.keys.session(session.id),
-      value: encodeSession({
-        passwd: session.passwd,
-        timeout: session.timeout,
-        ephemeralLease: session.ephemeralLease,
-      }),
-      lease,
-    }]);
+  /**
+   * Writes the session record, making this server (and connection) its
+   * holder, if the record is still at revision `expected` (0n: absent).
+   */
+  async #claim(session: Session, lease: bigint, expected: bigint): Promise<boolean> {
+    const key = this.#tree.keys.session(session.id);
+    const res = await this.#etcd.txn(
+      [
+        expected === 0n
+          ? { key, target: "create", op: "==", value: 0n }
+          : { key, target: "mod", op: "==", value: expected },
+      ],
+      [{
+        put: key,
+        value: encodeSession({
+          passwd: session.passwd,
+          timeout: session.timeout,
+          ephemeralLease: session.ephemeralLease,
+        }),
+        lease,
+      }],
+    );
+    if (!res.succeeded) return false;
     session.claim = res.revision;
     if (session.seenWhileClaiming > res.revision) this.#drop(session, "moved to another server");
+    return true;
   }
 
   /**
@@ -206,14 +232,14 @@ export class SessionManager {
     const { ephemeralLease } = decodeSession(event.prev.value);
     this.#tree.reapEphemerals(ephemeralLease).then(({ paths }) => {
       if (paths.length > 0) {
-        this.#options.log.info("session 0x{session} ended: deleted {count} ephemeral node(s)", {
-          session: BigInt.asUintN(64, id).toString(16),
+        this.#options.log.info("session {session} ended: deleted {count} ephemeral node(s)", {
+          session: `0x${hex(id)}`,
           count: paths.length,
         });
       }
     }).catch((err) => {
-      this.#options.log.warn("reaping session 0x{session} failed: {err}", {
-        session: BigInt.asUintN(64, id).toString(16),
+      this.#options.log.warn("reaping session {session} failed: {err}", {
+        session: `0x${hex(id)}`,
         err: String(err),
       });
     });
@@ -239,6 +265,7 @@ export class SessionManager {
     const now = Date.now();
     for (const session of this.#local.values()) {
       if (session.claim === 0n) continue;
+      if (session.busy > 0) session.lastHeard = now;
       if (now - session.lastHeard > session.timeout) {
         this.#expire(session);
         continue;
@@ -262,19 +289,25 @@ export class SessionManager {
   #expire(session: Session): void {
     this.#local.delete(session.id);
     session.closed = true;
-    this.#options.log.info("session 0x{session} expired after {timeout} ms of silence", {
-      session: BigInt.asUintN(64, session.id).toString(16),
+    this.#options.log.info("session {session} expired after {timeout} ms of silence", {
+      session: `0x${hex(session.id)}`,
       timeout: session.timeout,
     });
     const key = this.#tree.keys.session(session.id);
+    // Only while our claim is current: if the session moved meanwhile, its
+    // new holder decides.
     this.#etcd.txn([{ key, target: "mod", op: "==", value: session.claim }], [{ del: key }])
-      .then(() => this.#etcd.revokeLease(session.id))
+      .then((res) => res.succeeded ? this.#etcd.revokeLease(session.id) : undefined)
       .catch((err) => {
-        this.#options.log.warn("ending session 0x{session} failed: {err}", {
-          session: BigInt.asUintN(64, session.id).toString(16),
+        this.#options.log.warn("ending session {session} failed: {err}", {
+          session: `0x${hex(session.id)}`,
           err: String(err),
         });
       });
     session.detach?.("expired");
   }
+}
+
+function hex(id: bigint): string {
+  return BigInt.asUintN(64, id).toString(16);
 }

@@ -13,7 +13,7 @@ import { JuteWriter } from "../jute/writer.ts";
 import type { JuteReader } from "../jute/reader.ts";
 import { encode, type JuteType } from "../jute/schema.ts";
 import type { Session } from "../server/sessions.ts";
-import type { WatchHub, WatchSink } from "../server/watches.ts";
+import type { WatchHub, WatchSink, WatchTable } from "../server/watches.ts";
 import { authenticate, fixupACL } from "./acl.ts";
 import { Code, CreateFlag, EventType, OpCode } from "./constants.ts";
 import { Errors, ZkError } from "./errors.ts";
@@ -105,11 +105,35 @@ function readPath(path: string | null): string {
   return path;
 }
 
-/** Waits until notifications up to the node's last change went out first. */
-async function caughtUp(ctx: RequestContext, node: NodeSnapshot | null): Promise<void> {
-  if (!node) return;
-  const { mzxid, pzxid } = node.stat;
-  await ctx.watches.waitFor(mzxid > pzxid ? mzxid : pzxid);
+/** What a read asks for besides the node itself. */
+interface ReadOptions {
+  /** Also list the children. */
+  children?: boolean;
+  /** Set a watch in this table. */
+  watch?: WatchTable | false;
+  /** Set the watch even if the node is missing (exists). */
+  watchMissing?: boolean;
+}
+
+/**
+ * Reads a node, sets the watch the request asks for, then holds the answer
+ * until the notifications of every change it reflects have gone out (a
+ * client must see an event before data that reflects it). NoNode when the
+ * node is missing.
+ */
+async function read(
+  ctx: RequestContext,
+  path: string | null,
+  opts: ReadOptions = {},
+): Promise<{ zxid: bigint; node: NodeSnapshot; children: string[] }> {
+  const p = readPath(path);
+  const out = await ctx.tree.get(p, opts.children);
+  if (opts.watch && (out.node || opts.watchMissing)) {
+    ctx.watches.add(opts.watch, p, ctx.sink, out.zxid);
+  }
+  await ctx.watches.waitFor(out.seen);
+  if (!out.node) throw Errors.noNode(p);
+  return { zxid: out.zxid, node: out.node, children: out.children };
 }
 
 /** A create request that passed the checks needing no tree. */
@@ -220,25 +244,11 @@ function subResult(res: MultiResult): SubResult {
   }
 }
 
-async function readNode(
-  ctx: RequestContext,
-  path: string | null,
-): Promise<{ zxid: bigint; node: NodeSnapshot }> {
-  const p = readPath(path);
-  const { zxid, node, seen } = await ctx.tree.get(p);
-  await ctx.watches.waitFor(seen);
-  if (!node) throw Errors.noNode(p);
-  return { zxid, node };
-}
-
-async function getChildren(ctx: RequestContext, req: { path: string | null; watch: boolean }) {
-  const path = readPath(req.path);
-  const out = await ctx.tree.getChildren(path);
-  if (req.watch) ctx.watches.add("child", path, ctx.sink, out.zxid);
-  await caughtUp(ctx, out.node);
-  return out;
-}
-
+/**
+ * SetWatches after a reconnect: for each path, compare the node's current
+ * state with the client's last zxid — fire at once what it missed, watch
+ * the rest. Needs no etcd history, so it works after compaction.
+ */
 async function setWatches(
   ctx: RequestContext,
   req: {
@@ -248,37 +258,33 @@ async function setWatches(
     childWatches: (string | null)[];
   },
 ): Promise<Reply> {
-  const lists: [("data" | "exist" | "child"), (string | null)[]][] = [
-    ["data", req.dataWatches],
-    ["exist", req.existWatches],
-    ["child", req.childWatches],
-  ];
-  let zxid = ctx.watches.revision;
-  for (const [kind, paths] of lists) {
-    const valid = paths.filter((p): p is string => p !== null && invalidPathReason(p) === null);
-    for (let i = 0; i < valid.length; i += 20) {
-      const chunk = valid.slice(i, i + 20);
-      const read = await ctx.tree.getMany(chunk);
-      zxid = read.zxid;
-      chunk.forEach((path, j) => {
-        const node = read.nodes[j];
-        const rel = req.relativeZxid;
-        if (kind === "data") {
-          if (!node) ctx.sink.notify(EventType.NodeDeleted, path);
-          else if (node.stat.mzxid > rel) ctx.sink.notify(EventType.NodeDataChanged, path);
-          else ctx.watches.add("data", path, ctx.sink, read.zxid);
-        } else if (kind === "exist") {
-          if (node) ctx.sink.notify(EventType.NodeCreated, path);
-          else ctx.watches.add("data", path, ctx.sink, read.zxid);
-        } else {
-          if (!node) ctx.sink.notify(EventType.NodeDeleted, path);
-          else if (node.stat.pzxid > rel) ctx.sink.notify(EventType.NodeChildrenChanged, path);
-          else ctx.watches.add("child", path, ctx.sink, read.zxid);
-        }
-      });
+  const rel = req.relativeZxid;
+  const asked = [
+    ...req.dataWatches.map((path) => ({ kind: "data", path })),
+    ...req.existWatches.map((path) => ({ kind: "exist", path })),
+    ...req.childWatches.map((path) => ({ kind: "child", path })),
+  ].filter((w): w is { kind: string; path: string } =>
+    w.path !== null && invalidPathReason(w.path) === null
+  );
+  const read = await ctx.tree.getMany(asked.map((w) => w.path));
+  asked.forEach(({ kind, path }, i) => {
+    const node = read.nodes[i];
+    const fire = (type: EventType) => ctx.sink.notify(type, path);
+    const watch = (table: WatchTable) => ctx.watches.add(table, path, ctx.sink, read.at[i]);
+    if (kind === "data") {
+      if (!node) fire(EventType.NodeDeleted);
+      else if (node.stat.mzxid > rel) fire(EventType.NodeDataChanged);
+      else watch("data");
+    } else if (kind === "exist") {
+      if (node) fire(EventType.NodeCreated);
+      else watch("data");
+    } else {
+      if (!node) fire(EventType.NodeDeleted);
+      else if (node.stat.pzxid > rel) fire(EventType.NodeChildrenChanged);
+      else watch("child");
     }
-  }
-  return { zxid };
+  });
+  return { zxid: read.zxid };
 }
 
 /** The handler of every implemented opcode. */
@@ -297,16 +303,14 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return { zxid };
   }),
   op<Req<"ExistsRequest">>(OpCode.exists, async (ctx, req) => {
-    const path = readPath(req.path);
-    const { zxid, node, seen } = await ctx.tree.get(path);
-    if (req.watch) ctx.watches.add("data", path, ctx.sink, zxid);
-    await ctx.watches.waitFor(seen);
-    if (!node) throw Errors.noNode(path);
+    const { zxid, node } = await read(ctx, req.path, {
+      watch: req.watch && "data",
+      watchMissing: true,
+    });
     return reply(zxid, R.ExistsResponse, { stat: node.stat });
   }),
   op<Req<"GetDataRequest">>(OpCode.getData, async (ctx, req) => {
-    const { zxid, node } = await readNode(ctx, req.path);
-    if (req.watch) ctx.watches.add("data", node.path, ctx.sink, zxid);
+    const { zxid, node } = await read(ctx, req.path, { watch: req.watch && "data" });
     return reply(zxid, R.GetDataResponse, { data: node.data, stat: node.stat });
   }),
   op<Req<"SetDataRequest">>(OpCode.setData, async (ctx, req) => {
@@ -315,7 +319,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return reply(zxid, R.SetDataResponse, { stat });
   }),
   op<Req<"GetACLRequest">>(OpCode.getACL, async (ctx, req) => {
-    const { zxid, node } = await readNode(ctx, req.path);
+    const { zxid, node } = await read(ctx, req.path);
     return reply(zxid, R.GetACLResponse, { acl: node.acl, stat: node.stat });
   }),
   op<Req<"SetACLRequest">>(OpCode.setACL, async (ctx, req) => {
@@ -325,11 +329,11 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return reply(zxid, R.SetACLResponse, { stat });
   }),
   op<Req<"GetChildrenRequest">>(OpCode.getChildren, async (ctx, req) => {
-    const out = await getChildren(ctx, req);
+    const out = await read(ctx, req.path, { children: true, watch: req.watch && "child" });
     return reply(out.zxid, R.GetChildrenResponse, { children: out.children });
   }),
   op<Req<"GetChildren2Request">>(OpCode.getChildren2, async (ctx, req) => {
-    const out = await getChildren(ctx, req);
+    const out = await read(ctx, req.path, { children: true, watch: req.watch && "child" });
     return reply(out.zxid, R.GetChildren2Response, {
       children: out.children,
       stat: out.node.stat,
@@ -337,12 +341,12 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   }),
   op<Req<"SyncRequest">>(OpCode.sync, async (ctx, req) => {
     const path = readPath(req.path);
-    const { zxid } = await ctx.tree.sync();
-    await ctx.watches.waitFor(zxid);
+    const { zxid, seen } = await ctx.tree.sync();
+    await ctx.watches.waitFor(seen);
     return reply(zxid, R.SyncResponse, { path });
   }),
   op<Req<"CheckVersionRequest">>(OpCode.check, async (ctx, req) => {
-    const { zxid, node } = await readNode(ctx, req.path);
+    const { zxid, node } = await read(ctx, req.path);
     if (req.version !== -1 && node.stat.version !== req.version) {
       throw Errors.badVersion(node.path);
     }
@@ -367,16 +371,14 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     let zxid = ctx.watches.revision;
     for (const sub of subs) {
       try {
-        if (sub.type === OpCode.getData) {
-          const out = await readNode(ctx, sub.req.path);
-          results.push({ type: 4, data: out.node.data, stat: out.node.stat });
-          zxid = out.zxid;
-        } else {
-          const out = await ctx.tree.getChildren(readPath(sub.req.path));
-          await caughtUp(ctx, out.node);
-          results.push({ type: 8, children: out.children });
-          zxid = out.zxid;
-        }
+        const children = sub.type === OpCode.getChildren;
+        const out = await read(ctx, sub.req.path, { children });
+        results.push(
+          children
+            ? { type: 8, children: out.children }
+            : { type: 4, data: out.node.data, stat: out.node.stat },
+        );
+        zxid = out.zxid;
       } catch (err) {
         if (!(err instanceof ZkError)) throw err;
         results.push({ type: -1, err: err.code });
