@@ -8,12 +8,14 @@
  * | key                          | value                                 | etcd metadata used |
  * |------------------------------|---------------------------------------|--------------------|
  * | `P layout`                   | layout version, `1`                   | written once, when the namespace is initialised |
- * | `P node/<d><path>`           | node record: mtime + data             | create rev = czxid; mod rev = mzxid; version − 1 (+ `vbias`) = version; lease = owning session of an ephemeral |
- * | `P attr/<d><path>/meta`      | JSON: ctime, create mode, owner       | written once at create; lease as the node |
- * | `P attr/<d><path>/acl`       | JSON ACL list                         | version − 1 = aversion; lease as the node |
+ * | `P node/<d><path>`           | node record: mtime + data             | mod rev = mzxid; version − 1 (+ `vbias`) = version; lease = owning session of an ephemeral |
+ * | `P attr/<d><path>/meta`      | JSON: ctime, create mode, owner       | written once per creation: mod rev = czxid; lease as the node |
+ * | `P attr/<d><path>/acl`       | JSON ACL list                         | version − 1 (+ `abias`) = aversion; lease as the node |
  * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter); mod rev ∈ pzxid; absent on ephemerals |
  * | `P attr/<d><path>/gone`      | empty                                 | mod rev = last child delete (∈ pzxid) |
- * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (only a multi that writes one node twice needs it) |
+ * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (only a multi that writes one node twice, or re-creates it, needs it) |
+ * | `P attr/<d><path>/abias`     | decimal                               | added to the ACL version (only a multi that re-creates a node needs it) |
+ * | `P multi`                    | JSON: the ZooKeeper events of the last multi, in order | mod rev = that multi's zxid; watch streams fire these instead of deriving events from the keys |
  * | `P session/<16 hex digits>`  | JSON: password, timeout, ephemeral lease | lease = the session's lease; session id = lease id; mod rev = the holding connection's claim |
  *
  * The children of `/a` are exactly the keys under `P node/2/a/`, and every
@@ -30,7 +32,7 @@ import { depthOf } from "../zk/path.ts";
 export const LAYOUT_VERSION = 1;
 
 /** The attribute keys of a node, by name. */
-export type Attr = "meta" | "acl" | "kids" | "gone" | "vbias";
+export type Attr = "meta" | "acl" | "kids" | "gone" | "vbias" | "abias";
 
 /** Builds and parses the keys of one ZooKeeper namespace under a prefix. */
 export class Keys {
@@ -51,6 +53,11 @@ export class Keys {
   /** Layout version marker. */
   layout(): string {
     return `${this.prefix}layout`;
+  }
+
+  /** The events of the latest multi (see `values.ts` encodeEvents). */
+  multiLog(): string {
+    return `${this.prefix}multi`;
   }
 
   /** The znode's record (also its existence marker). */

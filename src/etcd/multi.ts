@@ -10,13 +10,13 @@
  * @module
  */
 
-import { Code, OpCode } from "../zk/constants.ts";
+import { Code, EventType, OpCode } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import { parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
 import type { Compare, Op } from "./client.ts";
 import { biasValue, type EtcdTree, nodeDeletes, type NodeSnapshot, nodeWrites } from "./tree.ts";
-import { encodeNode } from "./values.ts";
+import { encodeAcl, encodeEvents, encodeMeta, encodeNode } from "./values.ts";
 
 /** One operation of a multi, already decoded and pre-checked by the caller. */
 export type MultiOp =
@@ -79,6 +79,8 @@ interface Live {
   childDeletes: number;
   /** Lease of a node created by this multi as an ephemeral. */
   lease?: bigint;
+  /** Deleted and created again by this multi (it existed before). */
+  recreated?: boolean;
 }
 
 function fromSnapshot(s: NodeSnapshot | null): Live {
@@ -167,11 +169,12 @@ export async function runMulti(
       ),
     );
     const now = tree.now();
+    const events: [number, string][] = [];
     const pending: Pending[] = [];
     let failure: { index: number; code: number } | null = null;
     for (const [index, op] of ops.entries()) {
       try {
-        pending.push(await apply(op, { nodes, load, now, validate: options.validate }));
+        pending.push(await apply(op, { nodes, events, load, now, validate: options.validate }));
       } catch (err) {
         if (!(err instanceof ZkError)) throw err;
         failure = { index, code: err.code };
@@ -192,6 +195,9 @@ export async function runMulti(
       };
     }
     const { compare, success } = transaction(tree, nodes, now);
+    // The events in the order ZooKeeper fires them, for every server's
+    // watch stream: etcd only shows the final state of each key.
+    success.push({ put: tree.keys.multiLog(), value: encodeEvents(events) });
     const res = await tree.etcd.txn(compare, success);
     if (!res.succeeded) continue;
     const zxid = res.revision;
@@ -207,6 +213,8 @@ export async function runMulti(
 
 interface ApplyContext {
   nodes: Map<string, Live>;
+  /** The ZooKeeper events of the operations so far, in order: [type, path]. */
+  events: [number, string][];
   load: (paths: string[]) => Promise<void>;
   now: bigint;
   validate: (path: string) => string | null;
@@ -230,14 +238,11 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       const node = nodes.get(path)!;
       if (node.exists) throw Errors.nodeExists(path);
       if (parent.owner !== 0n) throw Errors.noChildrenForEphemerals(parentPath);
-      if (node.base) {
-        throw new ZkError(
-          Code.UNIMPLEMENTED,
-          path,
-          "deleting and re-creating a node in one multi is not supported",
-        );
-      }
+      // A node deleted earlier in this multi may be created again.
+      const base = node.base;
       Object.assign(node, fromSnapshot(null), {
+        base,
+        recreated: base !== null,
         exists: true,
         owner: op.owner,
         mode: op.flags,
@@ -251,6 +256,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       parent.numChildren++;
       parent.childCreates++;
       parent.pzxid = null;
+      ctx.events.push([EventType.NodeCreated, path], [EventType.NodeChildrenChanged, parentPath]);
       // ZooKeeper 3.8 answers create and create2 sub-operations with the
       // path only; container and TTL creates with path and Stat.
       return op.opcode === OpCode.create || op.opcode === OpCode.create2
@@ -269,6 +275,10 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       parent.numChildren--;
       parent.childDeletes++;
       parent.pzxid = null;
+      ctx.events.push([EventType.NodeDeleted, op.path], [
+        EventType.NodeChildrenChanged,
+        parentPath,
+      ]);
       return { kind: "delete" };
     }
     case "setData": {
@@ -281,6 +291,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       node.mtime = ctx.now;
       node.mzxid = null;
       node.dataWrites++;
+      ctx.events.push([EventType.NodeDataChanged, op.path]);
       return { kind: "setData", stat: statOf(node) };
     }
     case "check": {
@@ -333,8 +344,15 @@ function transaction(
         childCreates: n.childCreates,
       }));
       if (n.dataWrites > 0) {
-        success.push({ put: k.attr(path, "vbias"), value: biasValue(n.dataWrites) });
+        success.push({
+          put: k.attr(path, "vbias"),
+          value: biasValue(n.dataWrites),
+          lease: n.lease ?? 0n,
+        });
       }
+    } else if (base && n.exists && n.recreated) {
+      success.push(...recreation(k, path, base, n, now));
+      continue;
     } else if (base && n.exists) {
       if (n.dataWrites > 0) {
         success.push({
@@ -363,4 +381,46 @@ function transaction(
     if (n.childDeletes > 0) success.push({ put: k.attr(path, "gone") });
   }
   return { compare, success };
+}
+
+/**
+ * The writes that delete and create a node again within one transaction.
+ * etcd refuses a put and a delete of one key in one transaction, so the
+ * keys are overwritten instead, and the biases cancel the versions the old
+ * node had counted: meta's new write gives the czxid, `vbias`/`abias`
+ * bring the data and ACL versions back to zero, the `kids` bias the
+ * sequence counter.
+ */
+function recreation(
+  k: EtcdTree["keys"],
+  path: string,
+  base: NodeSnapshot,
+  n: Live,
+  now: bigint,
+): Op[] {
+  const lease = n.lease ?? 0n;
+  const ops: Op[] = [
+    { put: k.node(path), value: encodeNode({ data: n.data, mtime: now }), lease },
+    {
+      put: k.attr(path, "meta"),
+      value: encodeMeta({ ctime: now, mode: n.mode, owner: n.owner }),
+      lease,
+    },
+    { put: k.attr(path, "acl"), value: encodeAcl(n.acl), lease },
+    {
+      put: k.attr(path, "vbias"),
+      value: biasValue(n.dataWrites - Number(base.kvs.node.version)),
+      lease,
+    },
+    { put: k.attr(path, "abias"), value: biasValue(-Number(base.kvs.acl?.version ?? 0n)), lease },
+  ];
+  if (n.owner === 0n) {
+    const old = Number(base.kvs.kids?.version ?? 0n);
+    ops.push({ put: k.attr(path, "kids"), value: biasValue(n.childCreates - old) });
+  } else if (base.kvs.kids) {
+    ops.push({ del: k.attr(path, "kids") });
+  }
+  if (n.childDeletes > 0) ops.push({ put: k.attr(path, "gone") });
+  else if (base.kvs.gone) ops.push({ del: k.attr(path, "gone") });
+  return ops;
 }

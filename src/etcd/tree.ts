@@ -39,13 +39,16 @@ export interface NodeSnapshot {
   /** Children ever created (the sequence counter). */
   creates: number;
   /** The etcd keys that multi compares against. */
-  kvs: { node: KeyValue; kids?: KeyValue; gone?: KeyValue };
+  kvs: { node: KeyValue; kids?: KeyValue; gone?: KeyValue; acl?: KeyValue };
 }
 
 /** Every successful answer carries the etcd revision it was read or written at. */
 export interface AtRevision {
   zxid: bigint;
 }
+
+/** The two versions kept as an etcd version plus a bias: data and ACL. */
+type Counted = "data" | "acl";
 
 /** Who owns a new node, and how its final path is checked. */
 export interface CreateOptions {
@@ -146,24 +149,28 @@ export class EtcdTree {
     const gone = attrs.get("gone");
     const numChildren = countR?.count ?? 0;
     const creates = kids ? Number(kids.version - 1n) + decodeBias(kids.value) : 0;
-    let pzxid = node.createRevision;
+    let pzxid = metaKv.modRevision;
     if (kids && kids.modRevision > pzxid) pzxid = kids.modRevision;
     if (gone && gone.modRevision > pzxid) pzxid = gone.modRevision;
     return {
       path,
       data,
       acl: aclKv ? decodeAcl(aclKv.value) : OPEN_ACL,
-      kvs: { node, kids, gone },
+      kvs: { node, kids, gone, acl: aclKv },
       mode: meta.mode,
       creates,
       stat: {
-        czxid: node.createRevision,
+        // meta is written once per creation, also when a multi deletes and
+        // re-creates the node (when the node key itself lives on).
+        czxid: metaKv.modRevision,
         mzxid: node.modRevision,
         ctime: meta.ctime,
         mtime,
         version: (Number(node.version - 1n) + decodeBias(attrs.get("vbias")?.value)) | 0,
         cversion: (2 * creates - numChildren) | 0,
-        aversion: aclKv ? Number(aclKv.version - 1n) | 0 : 0,
+        aversion: aclKv
+          ? (Number(aclKv.version - 1n) + decodeBias(attrs.get("abias")?.value)) | 0
+          : 0,
         ephemeralOwner: meta.owner,
         dataLength: data?.byteLength ?? 0,
         numChildren,
@@ -363,40 +370,56 @@ export class EtcdTree {
   }
 
   /**
-   * Compares that hold when `path` exists and its data version is `version`
-   * (−1: any). The version is etcd's minus one plus the node's `vbias`, so
-   * the compare needs the bias: absent (the usual case) or as last read.
+   * Compares that hold when `path` exists and its data version (or ACL
+   * version, for `"acl"`) is `version` (−1: any). Such a version is the
+   * counted key's etcd version minus one plus a bias key (`vbias`,
+   * `abias`), so the compare needs the bias: absent (the usual case) or as
+   * last read.
    */
-  #versionCompares(path: string, version: number, bias: KeyValue | undefined): Compare[] {
+  #versionCompares(
+    path: string,
+    which: Counted,
+    version: number,
+    bias: KeyValue | undefined,
+  ): Compare[] {
     const k = this.keys;
     const out: Compare[] = [{ key: k.node(path), target: "create", op: ">", value: 0n }];
     if (version === -1) return out;
+    const counted = which === "data" ? k.node(path) : k.attr(path, "acl");
+    const biasKey = k.attr(path, which === "data" ? "vbias" : "abias");
     const etcdVersion = BigInt(version - decodeBias(bias?.value)) + 1n;
-    out.push({ key: k.node(path), target: "version", op: "==", value: etcdVersion });
+    out.push({ key: counted, target: "version", op: "==", value: etcdVersion });
     out.push(
       bias
-        ? { key: k.attr(path, "vbias"), target: "mod", op: "==", value: bias.modRevision }
-        : { key: k.attr(path, "vbias"), target: "create", op: "==", value: 0n },
+        ? { key: biasKey, target: "mod", op: "==", value: bias.modRevision }
+        : { key: biasKey, target: "create", op: "==", value: 0n },
     );
     return out;
   }
 
   /**
-   * Runs a write guarded by {@link #versionCompares}; `failure` must start
-   * with a read of the node key and of its `vbias`. Retries once when the
-   * bias turns out to differ from what was assumed.
+   * Runs a write guarded by {@link #versionCompares}; its failure branch
+   * reads the node key and the bias key. Retries when the bias turns out
+   * to differ from what was assumed. `extraFailure` reads follow those two.
    */
   async #versioned(
     path: string,
+    which: Counted,
     version: number,
     extra: Compare[],
     success: Op[],
-    failure: Op[],
+    extraFailure: Op[] = [],
   ): Promise<TxnResult> {
+    const k = this.keys;
+    const failure: Op[] = [
+      { get: k.node(path), keysOnly: true },
+      { get: k.attr(path, which === "data" ? "vbias" : "abias") },
+      ...extraFailure,
+    ];
     let bias: KeyValue | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       const res = await this.etcd.txn(
-        [...this.#versionCompares(path, version, bias), ...extra],
+        [...this.#versionCompares(path, which, version, bias), ...extra],
         success,
         failure,
       );
@@ -413,14 +436,11 @@ export class EtcdTree {
     const k = this.keys;
     const res = await this.#versioned(
       path,
+      "data",
       version,
       [{ key: k.children(path), target: "create", op: "==", value: 0n, prefix: true }],
       [...nodeDeletes(k, path), { put: k.attr(parentOf(path), "gone") }],
-      [
-        { get: k.node(path), keysOnly: true },
-        { get: k.attr(path, "vbias") },
-        { get: k.children(path), prefix: true, countOnly: true },
-      ],
+      [{ get: k.children(path), prefix: true, countOnly: true }],
     );
     if (res.succeeded) return { zxid: res.revision };
     const node = res.results[0]!.kvs[0];
@@ -441,13 +461,13 @@ export class EtcdTree {
     const k = this.keys;
     const res = await this.#versioned(
       path,
+      "data",
       version,
       [],
       [
         { put: k.node(path), value: encodeNode({ data, mtime: this.now() }), ignoreLease: true },
         ...this.statReads(path),
       ],
-      [{ get: k.node(path), keysOnly: true }, { get: k.attr(path, "vbias") }],
     );
     if (!res.succeeded) {
       if (!res.results[0]!.kvs[0]) throw Errors.noNode(path);
@@ -459,23 +479,10 @@ export class EtcdTree {
   /** Replaces a node's ACL (version is the expected aversion; −1 matches any). */
   async setACL(path: string, acl: ACL[], version: number): Promise<AtRevision & { stat: Stat }> {
     const k = this.keys;
-    const compare: Compare[] = [{ key: k.node(path), target: "create", op: ">", value: 0n }];
-    if (version !== -1) {
-      compare.push({
-        key: k.attr(path, "acl"),
-        target: "version",
-        op: "==",
-        value: BigInt(version) + 1n,
-      });
-    }
-    const res = await this.etcd.txn(
-      compare,
-      [
-        { put: k.attr(path, "acl"), value: encodeAcl(acl), ignoreLease: true },
-        ...this.statReads(path),
-      ],
-      [{ get: k.node(path), keysOnly: true }],
-    );
+    const res = await this.#versioned(path, "acl", version, [], [
+      { put: k.attr(path, "acl"), value: encodeAcl(acl), ignoreLease: true },
+      ...this.statReads(path),
+    ]);
     if (!res.succeeded) {
       if (res.results[0]!.kvs.length === 0) throw Errors.noNode(path);
       throw Errors.badVersion(path);

@@ -128,3 +128,13 @@ export function decodeSession(bytes: Uint8Array): SessionValue {
 export function decodeBias(bytes: Uint8Array | undefined): number {
   return !bytes || bytes.byteLength === 0 ? 0 : Number(decoder.decode(bytes));
 }
+
+/** The events of one multi: JSON `{"v":1,"events":[[type, path], …]}`, in firing order. */
+export function encodeEvents(events: [number, string][]): Uint8Array {
+  return encoder.encode(JSON.stringify({ v: 1, events }));
+}
+
+/** Reads the events of a multi. */
+export function decodeEvents(bytes: Uint8Array): [number, string][] {
+  return JSON.parse(decoder.decode(bytes)).events;
+}

@@ -11,6 +11,7 @@ import type { EtcdClient, WatchBatch, WatchEvent } from "../etcd/client.ts";
 import type { Keys } from "../etcd/keys.ts";
 import { EventType } from "../zk/constants.ts";
 import { parentOf } from "../zk/path.ts";
+import { decodeEvents } from "../etcd/values.ts";
 
 /** Where a connection receives notifications. */
 export interface WatchSink {
@@ -113,29 +114,56 @@ export class WatchHub {
   }
 
   #apply(batch: WatchBatch): void {
+    // A multi writes the events it caused, in ZooKeeper's order: at its
+    // revision those replace the events derived from its keys' changes.
+    const scripted = new Map<bigint, [number, string][]>();
+    for (const { type, kv } of batch.events) {
+      if (type === "put" && kv.key === this.#keys.multiLog()) {
+        scripted.set(kv.modRevision, decodeEvents(kv.value));
+      }
+    }
     for (const event of batch.events) {
       const { type, kv } = event;
       const at = kv.modRevision;
       if (at > this.#revision) this.#revision = at;
+      const script = scripted.get(at);
+      if (script) {
+        if (kv.key === this.#keys.multiLog()) {
+          for (const [eventType, path] of script) this.#fireEvent(at, eventType, path);
+        }
+        continue;
+      }
       const path = this.#keys.pathOfNode(kv.key);
       if (path === null) {
         this.onOtherChange?.(event);
         continue;
       }
       if (type === "delete") {
-        this.#fire(at, path, EventType.NodeDeleted, ["data", "child"]);
-        if (path !== "/") this.#fire(at, parentOf(path), EventType.NodeChildrenChanged, ["child"]);
+        this.#fireEvent(at, EventType.NodeDeleted, path);
+        if (path !== "/") this.#fireEvent(at, EventType.NodeChildrenChanged, parentOf(path));
       } else if (kv.version === 1n) {
-        this.#fire(at, path, EventType.NodeCreated, ["data"]);
-        if (path !== "/") this.#fire(at, parentOf(path), EventType.NodeChildrenChanged, ["child"]);
+        this.#fireEvent(at, EventType.NodeCreated, path);
+        if (path !== "/") this.#fireEvent(at, EventType.NodeChildrenChanged, parentOf(path));
       } else {
-        this.#fire(at, path, EventType.NodeDataChanged, ["data"]);
+        this.#fireEvent(at, EventType.NodeDataChanged, path);
       }
     }
     const ready = this.#waiters.filter((w) => w.revision <= this.#revision);
     if (ready.length === 0) return;
     this.#waiters = this.#waiters.filter((w) => w.revision > this.#revision);
     for (const w of ready) w.resolve();
+  }
+
+  /** Fires one ZooKeeper event at the watches it triggers. */
+  #fireEvent(at: bigint, type: number, path: string): void {
+    switch (type) {
+      case EventType.NodeDeleted:
+        return this.#fire(at, path, EventType.NodeDeleted, ["data", "child"]);
+      case EventType.NodeChildrenChanged:
+        return this.#fire(at, path, EventType.NodeChildrenChanged, ["child"]);
+      default:
+        return this.#fire(at, path, type as EventType, ["data"]);
+    }
   }
 
   /** Fires and removes the watches on `path` in `tables` set before revision `at`. */
