@@ -25,6 +25,8 @@ Usage: zetcd [flags]
   --min-session-timeout MS    lowest session timeout granted (default 4000)
   --max-session-timeout MS    highest session timeout granted (default 40000)
   --max-frame BYTES           largest request frame accepted (default 1114112)
+  --superdigest DIGEST        super user, as user:base64(sha1(user:password)); it passes
+                              every ACL check (ZooKeeper's superDigest)
   --etcd-bin PATH             etcd binary for the local default (default: etcd on PATH)
   --data-dir DIR              data directory of the local etcd (default ./zetcd-data)
   --log-level LEVEL           trace, debug, info, warning, error (default info)
@@ -45,6 +47,7 @@ interface Config {
   minSessionTimeout: number;
   maxSessionTimeout: number;
   maxFrame: number;
+  superDigest?: string;
   etcdBin?: string;
   dataDir: string;
   logLevel: "trace" | "debug" | "info" | "warning" | "error";
@@ -68,6 +71,7 @@ function parseConfig(args: string[]): Config | "help" | "version" {
         "min-session-timeout": { type: "string", default: "4000" },
         "max-session-timeout": { type: "string", default: "40000" },
         "max-frame": { type: "string", default: "1114112" },
+        superdigest: { type: "string" },
         "etcd-bin": { type: "string" },
         "data-dir": { type: "string", default: "./zetcd-data" },
         "log-level": { type: "string", default: "info" },
@@ -132,11 +136,22 @@ function parseConfig(args: string[]): Config | "help" | "version" {
     minSessionTimeout,
     maxSessionTimeout,
     maxFrame: int("max-frame", v["max-frame"]!),
+    superDigest: superDigest(v.superdigest),
     etcdBin: v["etcd-bin"],
     dataDir: v["data-dir"]!,
     logLevel: logLevel as Config["logLevel"],
     logFormat,
   };
+}
+
+function superDigest(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[^:]+:[A-Za-z0-9+/]{27}=$/.test(value)) {
+    throw new UsageError(
+      "--superdigest must be user:base64(sha1(user:password)), e.g. super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
+    );
+  }
+  return value;
 }
 
 /** Runs the server until SIGINT or SIGTERM; resolves to the process exit code. */
@@ -189,6 +204,7 @@ export async function main(args: string[]): Promise<number> {
       minSessionTimeout: config.minSessionTimeout,
       maxSessionTimeout: config.maxSessionTimeout,
       maxFrame: config.maxFrame,
+      superDigest: config.superDigest,
     });
   } catch (err) {
     const message = err instanceof EtcdNotFoundError

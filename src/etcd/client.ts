@@ -62,8 +62,19 @@ export type Op = GetOp | PutOp | DeleteOp;
 /** What a compare looks at: a key's create/mod revision, version or lease. */
 export type CompareTarget = "create" | "mod" | "version" | "lease";
 
-/** A precondition of a transaction. */
-export interface Compare {
+/** A precondition of a transaction: on a key's metadata, or its value's bytes. */
+export type Compare = MetaCompare | ValueCompare;
+
+/** Holds when the key's value equals `bytes` (false for a missing key). */
+export interface ValueCompare {
+  key: string;
+  target: "value";
+  op: "==";
+  bytes: Uint8Array;
+}
+
+/** A compare of a key's revision, version or lease. */
+export interface MetaCompare {
   key: string;
   target: CompareTarget;
   op: "==" | "!=" | ">" | "<";
@@ -286,6 +297,9 @@ const COMPARE_FIELD = {
 const COMPARE_RESULT = { "==": 0, ">": 1, "<": 2, "!=": 3 } as const;
 
 function toCompare(c: Compare): RPC.ICompare {
+  if (c.target === "value") {
+    return { key: keyBytes(c.key), target: 3, result: 0, value: Buffer.from(c.bytes) };
+  }
   const out: RPC.ICompare = {
     key: keyBytes(c.key),
     target: COMPARE_TARGET[c.target],

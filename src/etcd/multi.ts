@@ -10,7 +10,8 @@
  * @module
  */
 
-import { Code, EventType, OpCode } from "../zk/constants.ts";
+import { permitted, type Principal } from "../zk/acl.ts";
+import { Code, EventType, OpCode, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import { parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
@@ -50,6 +51,8 @@ export type MultiResult =
 export interface MultiOptions {
   /** Why a final (post-sequence) path is invalid, or null. */
   validate: (path: string) => string | null;
+  /** Who runs the multi, for the ACL checks. */
+  who: Principal;
 }
 
 /** How often a multi is evaluated again when a node it read changed meanwhile. */
@@ -174,7 +177,16 @@ export async function runMulti(
     let failure: { index: number; code: number } | null = null;
     for (const [index, op] of ops.entries()) {
       try {
-        pending.push(await apply(op, { nodes, events, load, now, validate: options.validate }));
+        pending.push(
+          await apply(op, {
+            nodes,
+            events,
+            load,
+            now,
+            validate: options.validate,
+            who: options.who,
+          }),
+        );
       } catch (err) {
         if (!(err instanceof ZkError)) throw err;
         failure = { index, code: err.code };
@@ -213,6 +225,7 @@ export async function runMulti(
 
 interface ApplyContext {
   nodes: Map<string, Live>;
+  who: Principal;
   /** The ZooKeeper events of the operations so far, in order: [type, path]. */
   events: [number, string][];
   load: (paths: string[]) => Promise<void>;
@@ -231,6 +244,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       await ctx.load([parentPath]);
       const parent = nodes.get(parentPath)!;
       if (!parent.exists) throw Errors.noNode(parentPath);
+      need(parent, Perms.CREATE, parentPath, ctx.who);
       const path = (op.flags & 2) ? op.path + sequenceSuffix(parent.creates) : op.path;
       const reason = ctx.validate(path);
       if (reason !== null) throw Errors.badArguments(path, reason);
@@ -268,7 +282,9 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       await ctx.load([op.path, parentPath]);
       const parent = nodes.get(parentPath)!;
       const node = nodes.get(op.path)!;
-      if (!parent.exists || !node.exists) throw Errors.noNode(op.path);
+      if (!parent.exists) throw Errors.noNode(op.path);
+      need(parent, Perms.DELETE, parentPath, ctx.who);
+      if (!node.exists) throw Errors.noNode(op.path);
       if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
       if (node.numChildren > 0) throw Errors.notEmpty(op.path);
       node.exists = false;
@@ -285,6 +301,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       await ctx.load([op.path]);
       const node = nodes.get(op.path)!;
       if (!node.exists) throw Errors.noNode(op.path);
+      need(node, Perms.WRITE, op.path, ctx.who);
       if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
       node.data = op.data;
       node.version++;
@@ -298,10 +315,16 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       await ctx.load([op.path]);
       const node = nodes.get(op.path)!;
       if (!node.exists) throw Errors.noNode(op.path);
+      need(node, Perms.READ, op.path, ctx.who);
       if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
       return { kind: "check" };
     }
   }
+}
+
+/** NoAuth unless `who` holds `perm` on the node (as this multi has left it). */
+function need(n: Live, perm: number, path: string, who: Principal): void {
+  if (!permitted(n.acl, perm, who)) throw new ZkError(Code.NOAUTH, path);
 }
 
 /** The compares pinning what was read, and the writes of the final state. */
@@ -325,6 +348,7 @@ function transaction(
     if (base) {
       pin(k.attr(path, "kids"), base.kvs.kids);
       pin(k.attr(path, "gone"), base.kvs.gone);
+      pin(k.attr(path, "acl"), base.kvs.acl);
     }
     if (base && !n.exists) {
       // No compare on the children themselves: those deleted by this multi

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { Code } from "../zk/constants.ts";
+import { permitted, type Principal } from "../zk/acl.ts";
+import { Code, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import { baseName, parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
@@ -47,6 +48,22 @@ export interface AtRevision {
   zxid: bigint;
 }
 
+/** A permission a write needs: `perm` on the node at `path`, for `who`. */
+interface Guard {
+  path: string;
+  perm: number;
+  who: Principal;
+}
+
+/** The stored form of the open ACL (world:anyone, all permissions). */
+const OPEN_ACL_BYTES = encodeAcl(OPEN_ACL);
+
+/** Whether a stored ACL is the open one, which permits everything to everyone. */
+function isOpen(kv: KeyValue): boolean {
+  const v = kv.value;
+  return v.byteLength === OPEN_ACL_BYTES.byteLength && v.every((b, i) => b === OPEN_ACL_BYTES[i]);
+}
+
 /** The two versions kept as an etcd version plus a bias: data and ACL. */
 type Counted = "data" | "acl";
 
@@ -58,6 +75,8 @@ export interface CreateOptions {
   lease: bigint;
   /** Why a final path is invalid, or null (ZooKeeper's full path rules). */
   validate: (path: string) => string | null;
+  /** Who creates: needs CREATE on the parent. */
+  who: Principal;
 }
 
 /** How many times a sequential create retries when other creates race it. */
@@ -286,9 +305,25 @@ export class EtcdTree {
       const reason = opts.validate(path);
       if (reason !== null) throw Errors.badArguments(path, reason);
     };
+    const guard: Guard = { path: parent, perm: Perms.CREATE, who: opts.who };
+    /** The parent's ACL once read and found to permit the create (null: not read). */
+    let checkedAcl: KeyValue | undefined;
+    /** NoAuth unless the parent's ACL (as read) permits the create. */
+    const checkAcl = (aclKv: KeyValue | undefined) => {
+      if (!aclKv || isOpen(aclKv) || aclKv.modRevision === checkedAcl?.modRevision) return false;
+      if (!permitted(decodeAcl(aclKv.value), Perms.CREATE, opts.who)) {
+        throw new ZkError(Code.NOAUTH, parent);
+      }
+      checkedAcl = aclKv;
+      return true;
+    };
     if (!sequential && opts.validate(req.path) !== null) {
-      const r = await this.etcd.read([{ get: k.node(parent), keysOnly: true }]);
+      const r = await this.etcd.read([
+        { get: k.node(parent), keysOnly: true },
+        { get: k.attr(parent, "acl") },
+      ]);
       if (r.results[0]!.kvs.length === 0) throw Errors.noNode(parent);
+      checkAcl(r.results[1]!.kvs[0]);
       checkFinal(req.path);
     }
     for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
@@ -299,8 +334,10 @@ export class EtcdTree {
         const r = await this.etcd.read([
           { get: k.node(parent), keysOnly: true },
           { get: k.attr(parent, "kids") },
+          { get: k.attr(parent, "acl") },
         ]);
         if (r.results[0]!.kvs.length === 0) throw Errors.noNode(parent);
+        checkAcl(r.results[2]!.kvs[0]);
         const kids = r.results[1]!.kvs[0];
         const counter = kids ? Number(kids.version - 1n) + decodeBias(kids.value) : 0;
         path = req.path + sequenceSuffix(counter);
@@ -317,6 +354,7 @@ export class EtcdTree {
         compare.push({ key: k.attr(parent, "kids"), target: "create", op: ">", value: 0n });
       }
       compare.push({ key: k.node(path), target: "create", op: "==", value: 0n });
+      compare.push(...this.#aclCompares(guard, checkedAcl));
       const now = this.now();
       const res = await this.etcd.txn(
         compare,
@@ -336,6 +374,7 @@ export class EtcdTree {
           { get: k.node(parent), keysOnly: true },
           { get: k.attr(parent, "kids"), keysOnly: true },
           { get: k.node(path), keysOnly: true },
+          { get: k.attr(parent, "acl") },
         ],
       );
       if (res.succeeded) {
@@ -358,8 +397,10 @@ export class EtcdTree {
           },
         };
       }
-      const [parentR, kidsR, nodeR] = res.results;
+      const [parentR, kidsR, nodeR, aclR] = res.results;
       if (parentR!.kvs.length === 0) throw Errors.noNode(parent);
+      // A parent whose ACL is not the open one: check it, then try again pinned to it.
+      if (checkAcl(aclR!.kvs[0])) continue;
       const kidsNow = kidsR!.kvs[0];
       // Another create took this sequence number first: try the next one.
       if (sequential && kidsNow && kidsNow.version !== counterVersion) continue;
@@ -398,14 +439,18 @@ export class EtcdTree {
   }
 
   /**
-   * Runs a write guarded by {@link #versionCompares}; its failure branch
-   * reads the node key and the bias key. Retries when the bias turns out
-   * to differ from what was assumed. `extraFailure` reads follow those two.
+   * Runs a write guarded by {@link #versionCompares} and by `guard`'s
+   * permission. Its failure branch reads the node key, the bias key, the
+   * guarded node and its ACL, then `extraFailure`. It retries when the bias
+   * or a non-open ACL turns out to differ from what was assumed, and throws
+   * NoAuth when the ACL refuses (once the guarded node is known to exist,
+   * as ZooKeeper checks).
    */
-  async #versioned(
+  async #guarded(
     path: string,
     which: Counted,
     version: number,
+    guard: Guard,
     extra: Compare[],
     success: Op[],
     extraFailure: Op[] = [],
@@ -414,30 +459,65 @@ export class EtcdTree {
     const failure: Op[] = [
       { get: k.node(path), keysOnly: true },
       { get: k.attr(path, which === "data" ? "vbias" : "abias") },
+      { get: k.node(guard.path), keysOnly: true },
+      { get: k.attr(guard.path, "acl") },
       ...extraFailure,
     ];
     let bias: KeyValue | undefined;
-    for (let attempt = 0; attempt < 3; attempt++) {
+    let acl: KeyValue | undefined;
+    for (let attempt = 0; attempt < 4; attempt++) {
       const res = await this.etcd.txn(
-        [...this.#versionCompares(path, which, version, bias), ...extra],
+        [
+          ...this.#versionCompares(path, which, version, bias),
+          ...this.#aclCompares(guard, acl),
+          ...extra,
+        ],
         success,
         failure,
       );
-      if (res.succeeded || version === -1) return res;
-      const seen = res.results[1]?.kvs[0];
-      if (!res.results[0]!.kvs[0] || seen?.modRevision === bias?.modRevision) return res;
-      bias = seen;
+      if (res.succeeded) return res;
+      const [nodeR, biasR, guardedR, aclR] = res.results;
+      if (!guardedR!.kvs[0]) return res;
+      let again = false;
+      const aclKv = aclR!.kvs[0];
+      if (aclKv && !isOpen(aclKv) && aclKv.modRevision !== acl?.modRevision) {
+        if (!permitted(decodeAcl(aclKv.value), guard.perm, guard.who)) {
+          throw new ZkError(Code.NOAUTH, guard.path);
+        }
+        acl = aclKv;
+        again = true;
+      }
+      const seen = biasR!.kvs[0];
+      if (version !== -1 && nodeR!.kvs[0] && seen?.modRevision !== bias?.modRevision) {
+        bias = seen;
+        again = true;
+      }
+      if (!again) return res;
     }
-    throw new ZkError(Code.SYSTEMERROR, path, "version kept changing; giving up");
+    throw new ZkError(Code.SYSTEMERROR, path, "the node kept changing; giving up");
   }
 
-  /** Deletes a node (version −1 matches any version). */
-  async delete(path: string, version: number): Promise<AtRevision> {
+  /**
+   * The compare that carries a permission check: the guarded node's ACL is
+   * the open one (anyone may do anything: no check needed), or is still the
+   * one that was read and found to permit the operation.
+   */
+  #aclCompares(guard: Guard, checked: KeyValue | undefined): Compare[] {
+    const key = this.keys.attr(guard.path, "acl");
+    if (guard.who.superuser) return [];
+    return checked
+      ? [{ key, target: "mod", op: "==", value: checked.modRevision }]
+      : [{ key, target: "value", op: "==", bytes: OPEN_ACL_BYTES }];
+  }
+
+  /** Deletes a node (version −1 matches any version); needs DELETE on its parent. */
+  async delete(path: string, version: number, who: Principal): Promise<AtRevision> {
     const k = this.keys;
-    const res = await this.#versioned(
+    const res = await this.#guarded(
       path,
       "data",
       version,
+      { path: parentOf(path), perm: Perms.DELETE, who },
       [{ key: k.children(path), target: "create", op: "==", value: 0n, prefix: true }],
       [...nodeDeletes(k, path), { put: k.attr(parentOf(path), "gone") }],
       [{ get: k.children(path), prefix: true, countOnly: true }],
@@ -448,27 +528,22 @@ export class EtcdTree {
     // ZooKeeper checks the version before the children.
     const actual = Number(node.version - 1n) + decodeBias(res.results[1]!.kvs[0]?.value);
     if (version !== -1 && actual !== version) throw Errors.badVersion(path);
-    if (res.results[2]!.count > 0) throw Errors.notEmpty(path);
+    if (res.results[4]!.count > 0) throw Errors.notEmpty(path);
     throw new ZkError(Code.SYSTEMERROR, path, "delete raced another write; try again");
   }
 
-  /** Replaces a node's data (version −1 matches any version). */
+  /** Replaces a node's data (version −1 matches any version); needs WRITE. */
   async setData(
     path: string,
     data: Uint8Array | null,
     version: number,
+    who: Principal,
   ): Promise<AtRevision & { stat: Stat }> {
     const k = this.keys;
-    const res = await this.#versioned(
-      path,
-      "data",
-      version,
-      [],
-      [
-        { put: k.node(path), value: encodeNode({ data, mtime: this.now() }), ignoreLease: true },
-        ...this.statReads(path),
-      ],
-    );
+    const res = await this.#guarded(path, "data", version, { path, perm: Perms.WRITE, who }, [], [
+      { put: k.node(path), value: encodeNode({ data, mtime: this.now() }), ignoreLease: true },
+      ...this.statReads(path),
+    ]);
     if (!res.succeeded) {
       if (!res.results[0]!.kvs[0]) throw Errors.noNode(path);
       throw Errors.badVersion(path);
@@ -476,10 +551,15 @@ export class EtcdTree {
     return { zxid: res.revision, stat: this.snapshotAt(path, res.results, 1)!.stat };
   }
 
-  /** Replaces a node's ACL (version is the expected aversion; −1 matches any). */
-  async setACL(path: string, acl: ACL[], version: number): Promise<AtRevision & { stat: Stat }> {
+  /** Replaces a node's ACL (version is the expected aversion; −1 matches any); needs ADMIN. */
+  async setACL(
+    path: string,
+    acl: ACL[],
+    version: number,
+    who: Principal,
+  ): Promise<AtRevision & { stat: Stat }> {
     const k = this.keys;
-    const res = await this.#versioned(path, "acl", version, [], [
+    const res = await this.#guarded(path, "acl", version, { path, perm: Perms.ADMIN, who }, [], [
       { put: k.attr(path, "acl"), value: encodeAcl(acl), ignoreLease: true },
       ...this.statReads(path),
     ]);

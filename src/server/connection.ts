@@ -88,6 +88,12 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       session: owned,
       watches: state.watches,
       sink,
+      superDigest: state.superDigest,
+      who: () => ({
+        ids: [...owned.authIds, { scheme: "ip", id: remote.hostname }],
+        address: remote.hostname,
+        superuser: owned.superuser,
+      }),
       closeSession: async () => {
         owned.detach = undefined;
         const zxid = await state.sessions.close(owned);

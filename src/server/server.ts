@@ -31,6 +31,12 @@ export interface ServerOptions {
   maxSessionTimeout?: number;
   /** Largest request frame in bytes. */
   maxFrame?: number;
+  /**
+   * The super user's digest, `super:base64(sha1("super:password"))`, as
+   * ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest`: a
+   * session authenticated with it passes every ACL check.
+   */
+  superDigest?: string;
 }
 
 /** A running server. */
@@ -74,6 +80,7 @@ export class ZetcdServer {
         watches,
         log,
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
+        superDigest: options.superDigest,
         connections: new Set(),
         sessions: new SessionManager(etcd, tree, {
           minSessionTimeout: options.minSessionTimeout ?? 4000,

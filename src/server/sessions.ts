@@ -45,6 +45,8 @@ export class Session {
   timeout: number;
   /** Identities added with setAuth (e.g. digest `user:hash`). */
   readonly authIds: { scheme: string; id: string }[] = [];
+  /** Authenticated as the super user. */
+  superuser = false;
   /** Last time (ms) the client was heard from. */
   lastHeard = Date.now();
   /** Requests being served right now (the session is active while any is). */

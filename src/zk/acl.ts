@@ -91,3 +91,65 @@ export function fixupACL(path: string, acl: ACL[], authIds: AuthId[]): ACL[] {
   }
   return out;
 }
+
+/** Who is asking: the session's identities and the client's address. */
+export interface Principal {
+  /** Identities from setAuth (digest) and implied ones (ip). */
+  ids: AuthId[];
+  /** The client's IP address. */
+  address: string;
+  /** Authenticated as the super user (`--superdigest`). */
+  superuser: boolean;
+}
+
+/**
+ * Whether `who` holds permission `perm` on a node with ACL `acl`, as
+ * ZooKeeper's `checkACL`: the super user and an empty ACL pass; otherwise
+ * some entry with the permission bit must match one of the identities
+ * (world:anyone matches everyone, ip entries the client's address,
+ * digest and other schemes an identity of the same scheme and id).
+ */
+export function permitted(acl: ACL[], perm: number, who: Principal): boolean {
+  if (who.superuser || acl.length === 0) return true;
+  for (const entry of acl) {
+    if ((entry.perms & perm) === 0) continue;
+    const scheme = entry.id.scheme ?? "";
+    const id = entry.id.id ?? "";
+    if (scheme === "world" && id === "anyone") return true;
+    if (scheme === "ip") {
+      if (ipMatches(id, who.address)) return true;
+      continue;
+    }
+    if (who.ids.some((a) => a.scheme === scheme && a.id === id)) return true;
+  }
+  return false;
+}
+
+/** Whether `address` falls in `spec` (`a.b.c.d`, `a.b.c.d/bits`, or IPv6 likewise). */
+export function ipMatches(spec: string, address: string): boolean {
+  const [net, bitsText] = spec.split("/");
+  const a = ipBytes(net);
+  const b = ipBytes(address.replace(/^::ffff:/, ""));
+  if (!a || !b || a.length !== b.length) return false;
+  const bits = bitsText === undefined ? a.length * 8 : Number(bitsText);
+  for (let i = 0; i < a.length; i++) {
+    const take = Math.max(0, Math.min(8, bits - i * 8));
+    const mask = take === 0 ? 0 : (0xff << (8 - take)) & 0xff;
+    if ((a[i] & mask) !== (b[i] & mask)) return false;
+  }
+  return true;
+}
+
+function ipBytes(text: string): number[] | null {
+  if (isIP(text) === 4) return text.split(".").map(Number);
+  if (isIP(text) !== 6) return null;
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
+  const groups = (s: string | undefined) => (s ? s.split(":") : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return all.flatMap((g) => {
+    const n = parseInt(g || "0", 16);
+    return [n >> 8, n & 0xff];
+  });
+}

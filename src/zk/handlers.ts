@@ -14,8 +14,8 @@ import type { JuteReader } from "../jute/reader.ts";
 import { encode, type JuteType } from "../jute/schema.ts";
 import type { Session } from "../server/sessions.ts";
 import type { WatchHub, WatchSink, WatchTable } from "../server/watches.ts";
-import { authenticate, fixupACL } from "./acl.ts";
-import { Code, CreateFlag, EventType, OpCode } from "./constants.ts";
+import { authenticate, fixupACL, permitted, type Principal } from "./acl.ts";
+import { Code, CreateFlag, EventType, OpCode, Perms } from "./constants.ts";
 import { Errors, ZkError } from "./errors.ts";
 import {
   isRead,
@@ -40,6 +40,10 @@ export interface RequestContext {
   sink: WatchSink;
   /** Ends the session: deletes its ephemerals and revokes its lease. */
   closeSession(): Promise<bigint>;
+  /** Who is asking: the session's identities and the client's address. */
+  who(): Principal;
+  /** `user:base64(sha1(user:password))` of the super user, if configured. */
+  superDigest?: string;
 }
 
 /** A handler's answer: the reply header's zxid and the response body, if any. */
@@ -113,6 +117,8 @@ interface ReadOptions {
   watch?: WatchTable | false;
   /** Set the watch even if the node is missing (exists). */
   watchMissing?: boolean;
+  /** Permission bits needed (any of them), checked once the node is found. */
+  perm?: number;
 }
 
 /**
@@ -128,12 +134,18 @@ async function read(
 ): Promise<{ zxid: bigint; node: NodeSnapshot; children: string[] }> {
   const p = readPath(path);
   const out = await ctx.tree.get(p, opts.children);
-  if (opts.watch && (out.node || opts.watchMissing)) {
+  const error = !out.node
+    ? Errors.noNode(p)
+    : opts.perm && !permitted(out.node.acl, opts.perm, ctx.who())
+    ? new ZkError(Code.NOAUTH, p)
+    : null;
+  // A refused read leaves no watch; a missing node does for exists.
+  if (opts.watch && (error === null || (!out.node && opts.watchMissing))) {
     ctx.watches.add(opts.watch, p, ctx.sink, out.zxid);
   }
   await ctx.watches.waitFor(out.seen);
-  if (!out.node) throw Errors.noNode(p);
-  return { zxid: out.zxid, node: out.node, children: out.children };
+  if (error) throw error;
+  return { zxid: out.zxid, node: out.node!, children: out.children };
 }
 
 /** A create request that passed the checks needing no tree. */
@@ -181,7 +193,7 @@ async function create(
   const c = prepareCreate(ctx, req);
   const out = await ctx.tree.create(
     { path: c.path, data: c.data, acl: c.acl, flags: c.flags },
-    { owner: c.owner, lease: c.lease, validate: invalidPathReason },
+    { owner: c.owner, lease: c.lease, validate: invalidPathReason, who: ctx.who() },
   );
   await ctx.watches.waitFor(out.zxid);
   return out;
@@ -287,6 +299,13 @@ async function setWatches(
   return { zxid: read.zxid };
 }
 
+/** A digest entry with its password hash replaced by `x`. */
+function maskDigest(entry: R.ACL): R.ACL {
+  if (entry.id.scheme !== "digest" || !entry.id.id) return entry;
+  const user = entry.id.id.slice(0, entry.id.id.indexOf(":"));
+  return { perms: entry.perms, id: { scheme: "digest", id: `${user}:x` } };
+}
+
 /** The handler of every implemented opcode. */
 export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandler>([
   op<Req<"CreateRequest">>(OpCode.create, async (ctx, req) => {
@@ -298,7 +317,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
   }),
   op<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
-    const { zxid } = await ctx.tree.delete(deletePath(req.path), req.version);
+    const { zxid } = await ctx.tree.delete(deletePath(req.path), req.version, ctx.who());
     await ctx.watches.waitFor(zxid);
     return { zxid };
   }),
@@ -310,30 +329,48 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return reply(zxid, R.ExistsResponse, { stat: node.stat });
   }),
   op<Req<"GetDataRequest">>(OpCode.getData, async (ctx, req) => {
-    const { zxid, node } = await read(ctx, req.path, { watch: req.watch && "data" });
+    const { zxid, node } = await read(ctx, req.path, {
+      watch: req.watch && "data",
+      perm: Perms.READ,
+    });
     return reply(zxid, R.GetDataResponse, { data: node.data, stat: node.stat });
   }),
   op<Req<"SetDataRequest">>(OpCode.setData, async (ctx, req) => {
-    const { zxid, stat } = await ctx.tree.setData(checkPath(req.path), req.data, req.version);
+    const { zxid, stat } = await ctx.tree.setData(
+      checkPath(req.path),
+      req.data,
+      req.version,
+      ctx.who(),
+    );
     await ctx.watches.waitFor(zxid);
     return reply(zxid, R.SetDataResponse, { stat });
   }),
   op<Req<"GetACLRequest">>(OpCode.getACL, async (ctx, req) => {
-    const { zxid, node } = await read(ctx, req.path);
-    return reply(zxid, R.GetACLResponse, { acl: node.acl, stat: node.stat });
+    const { zxid, node } = await read(ctx, req.path, { perm: Perms.READ | Perms.ADMIN });
+    // As ZooKeeper, digest hashes are shown only to those with ADMIN.
+    const acl = permitted(node.acl, Perms.ADMIN, ctx.who()) ? node.acl : node.acl.map(maskDigest);
+    return reply(zxid, R.GetACLResponse, { acl, stat: node.stat });
   }),
   op<Req<"SetACLRequest">>(OpCode.setACL, async (ctx, req) => {
     const path = checkPath(req.path);
     const acl = fixupACL(path, req.acl, ctx.session.authIds);
-    const { zxid, stat } = await ctx.tree.setACL(path, acl, req.version);
+    const { zxid, stat } = await ctx.tree.setACL(path, acl, req.version, ctx.who());
     return reply(zxid, R.SetACLResponse, { stat });
   }),
   op<Req<"GetChildrenRequest">>(OpCode.getChildren, async (ctx, req) => {
-    const out = await read(ctx, req.path, { children: true, watch: req.watch && "child" });
+    const out = await read(ctx, req.path, {
+      children: true,
+      watch: req.watch && "child",
+      perm: Perms.READ,
+    });
     return reply(out.zxid, R.GetChildrenResponse, { children: out.children });
   }),
   op<Req<"GetChildren2Request">>(OpCode.getChildren2, async (ctx, req) => {
-    const out = await read(ctx, req.path, { children: true, watch: req.watch && "child" });
+    const out = await read(ctx, req.path, {
+      children: true,
+      watch: req.watch && "child",
+      perm: Perms.READ,
+    });
     return reply(out.zxid, R.GetChildren2Response, {
       children: out.children,
       stat: out.node.stat,
@@ -346,7 +383,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return reply(zxid, R.SyncResponse, { path });
   }),
   op<Req<"CheckVersionRequest">>(OpCode.check, async (ctx, req) => {
-    const { zxid, node } = await read(ctx, req.path);
+    const { zxid, node } = await read(ctx, req.path, { perm: Perms.READ });
     if (req.version !== -1 && node.stat.version !== req.version) {
       throw Errors.badVersion(node.path);
     }
@@ -357,7 +394,10 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     // ZooKeeper refuses reads in a multi (and writes in a multiRead) as a marshalling error.
     if (subs.some(isRead)) throw new ZkError(Code.MARSHALLINGERROR);
     const ops = subs.map((sub) => multiOp(ctx, sub));
-    const out = await runMulti(ctx.tree, ops, { validate: invalidPathReason });
+    const out = await runMulti(ctx.tree, ops, {
+      validate: invalidPathReason,
+      who: ctx.who(),
+    });
     if (out.results.every((res) => res.kind !== "error")) await ctx.watches.waitFor(out.zxid);
     const w = new JuteWriter();
     writeMultiResponse(w, out.results.map(subResult));
@@ -372,7 +412,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     for (const sub of subs) {
       try {
         const children = sub.type === OpCode.getChildren;
-        const out = await read(ctx, sub.req.path, { children });
+        const out = await read(ctx, sub.req.path, { children, perm: Perms.READ });
         results.push(
           children
             ? { type: 8, children: out.children }
@@ -396,6 +436,8 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     if (!ctx.session.authIds.some((a) => a.scheme === id.scheme && a.id === id.id)) {
       ctx.session.authIds.push(id);
     }
+    // The super user's digest (--superdigest) passes every ACL check.
+    if (id.id === ctx.superDigest) ctx.session.superuser = true;
     return Promise.resolve({ zxid: 0n });
   }),
   op<Req<"SetWatches">>(OpCode.setWatches, setWatches),
