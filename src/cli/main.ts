@@ -25,6 +25,11 @@ Usage: zetcd [flags]
   --min-session-timeout MS    lowest session timeout granted (default 4000)
   --max-session-timeout MS    highest session timeout granted (default 40000)
   --max-frame BYTES           largest request frame accepted (default 1114112)
+  --extended-types BOOL       allow TTL nodes (true or false; default true, as ZooKeeper's
+                              extendedTypesEnabled=true)
+  --container-check-interval MS
+                              how often empty containers and expired TTL nodes are
+                              deleted (default 60000, as ZooKeeper)
   --superdigest DIGEST        super user, as user:base64(sha1(user:password)); it passes
                               every ACL check (ZooKeeper's superDigest)
   --etcd-bin PATH             etcd binary for the local default (default: etcd on PATH)
@@ -48,6 +53,8 @@ interface Config {
   maxSessionTimeout: number;
   maxFrame: number;
   superDigest?: string;
+  extendedTypes: boolean;
+  reapIntervalMs: number;
   etcdBin?: string;
   dataDir: string;
   logLevel: "trace" | "debug" | "info" | "warning" | "error";
@@ -72,6 +79,8 @@ function parseConfig(args: string[]): Config | "help" | "version" {
         "max-session-timeout": { type: "string", default: "40000" },
         "max-frame": { type: "string", default: "1114112" },
         superdigest: { type: "string" },
+        "extended-types": { type: "string", default: "true" },
+        "container-check-interval": { type: "string", default: "60000" },
         "etcd-bin": { type: "string" },
         "data-dir": { type: "string", default: "./zetcd-data" },
         "log-level": { type: "string", default: "info" },
@@ -95,6 +104,12 @@ function parseConfig(args: string[]): Config | "help" | "version" {
       throw new UsageError(`--${name} must be a whole number, got "${value}"`);
     }
     return Number(value);
+  };
+  const bool = (name: string, value: string) => {
+    if (value !== "true" && value !== "false") {
+      throw new UsageError(`--${name} must be true or false, got "${value}"`);
+    }
+    return value === "true";
   };
   const minSessionTimeout = int("min-session-timeout", v["min-session-timeout"]!);
   const maxSessionTimeout = int("max-session-timeout", v["max-session-timeout"]!);
@@ -137,6 +152,8 @@ function parseConfig(args: string[]): Config | "help" | "version" {
     maxSessionTimeout,
     maxFrame: int("max-frame", v["max-frame"]!),
     superDigest: superDigest(v.superdigest),
+    extendedTypes: bool("extended-types", v["extended-types"]!),
+    reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
     etcdBin: v["etcd-bin"],
     dataDir: v["data-dir"]!,
     logLevel: logLevel as Config["logLevel"],
@@ -205,6 +222,8 @@ export async function main(args: string[]): Promise<number> {
       maxSessionTimeout: config.maxSessionTimeout,
       maxFrame: config.maxFrame,
       superDigest: config.superDigest,
+      extendedTypes: config.extendedTypes,
+      reapIntervalMs: config.reapIntervalMs,
     });
   } catch (err) {
     const message = err instanceof EtcdNotFoundError

@@ -15,6 +15,7 @@
  * | `P attr/<d><path>/gone`      | empty                                 | mod rev = last child delete (∈ pzxid) |
  * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (only a multi that writes one node twice, or re-creates it, needs it) |
  * | `P attr/<d><path>/abias`     | decimal                               | added to the ACL version (only a multi that re-creates a node needs it) |
+ * | `P index/container/<d><path>`, `P index/ttl/<d><path>` | empty | nodes the server deletes by itself (containers, TTL nodes); stale entries are dropped by the reaper |
  * | `P multi`                    | JSON: the ZooKeeper events of the last multi, in order | mod rev = that multi's zxid; watch streams fire these instead of deriving events from the keys |
  * | `P session/<16 hex digits>`  | JSON: password, timeout, ephemeral lease | lease = the session's lease; session id = lease id; mod rev = the holding connection's claim |
  *
@@ -55,6 +56,28 @@ export class Keys {
     return `${this.prefix}layout`;
   }
 
+  /**
+   * An index entry of a node the server deletes by itself: containers and
+   * TTL nodes. Entries are never removed with their node; the reaper drops
+   * those whose node is gone or is no longer of that kind.
+   */
+  index(kind: "container" | "ttl", path: string): string {
+    return `${this.prefix}index/${kind}/${depthOf(path)}${path}`;
+  }
+
+  /** Prefix of every index entry of one kind. */
+  indexOf(kind: "container" | "ttl"): string {
+    return `${this.prefix}index/${kind}/`;
+  }
+
+  /** The path of an index entry of `kind`. */
+  pathOfIndex(kind: "container" | "ttl", key: string): string | null {
+    const prefix = this.indexOf(kind);
+    if (!key.startsWith(prefix)) return null;
+    const slash = key.indexOf("/", prefix.length);
+    return slash < 0 ? null : key.slice(slash);
+  }
+
   /** The events of the latest multi (see `values.ts` encodeEvents). */
   multiLog(): string {
     return `${this.prefix}multi`;
@@ -63,6 +86,11 @@ export class Keys {
   /** The znode's record (also its existence marker). */
   node(path: string): string {
     return `${this.#node}${depthOf(path)}${path}`;
+  }
+
+  /** Prefix of every node key (followed by a depth, then a path). */
+  nodePrefix(): string {
+    return this.#node;
   }
 
   /** Prefix of the node keys of `path`'s direct children. */

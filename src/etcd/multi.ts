@@ -11,7 +11,7 @@
  */
 
 import { permitted, type Principal } from "../zk/acl.ts";
-import { Code, EventType, OpCode, Perms } from "../zk/constants.ts";
+import { Code, CreateFlag, EventType, OpCode, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import { parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
@@ -29,6 +29,7 @@ export type MultiOp =
     data: Uint8Array | null;
     acl: ACL[];
     flags: number;
+    ttl?: bigint;
     owner: bigint;
     lease: bigint;
   }
@@ -84,6 +85,8 @@ interface Live {
   lease?: bigint;
   /** Deleted and created again by this multi (it existed before). */
   recreated?: boolean;
+  /** Time to live of a TTL node created by this multi, ms. */
+  ttl?: bigint;
 }
 
 function fromSnapshot(s: NodeSnapshot | null): Live {
@@ -264,6 +267,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
         acl: op.acl,
         ctime: ctx.now,
         mtime: ctx.now,
+        ttl: op.ttl,
       });
       node.lease = op.lease;
       parent.creates++;
@@ -366,6 +370,7 @@ function transaction(
         lease: n.lease ?? 0n,
         now,
         childCreates: n.childCreates,
+        ttl: n.ttl,
       }));
       if (n.dataWrites > 0) {
         success.push({
@@ -427,7 +432,7 @@ function recreation(
     { put: k.node(path), value: encodeNode({ data: n.data, mtime: now }), lease },
     {
       put: k.attr(path, "meta"),
-      value: encodeMeta({ ctime: now, mode: n.mode, owner: n.owner }),
+      value: encodeMeta({ ctime: now, mode: n.mode, owner: n.owner, ttl: n.ttl }),
       lease,
     },
     { put: k.attr(path, "acl"), value: encodeAcl(n.acl), lease },
@@ -438,6 +443,8 @@ function recreation(
     },
     { put: k.attr(path, "abias"), value: biasValue(-Number(base.kvs.acl?.version ?? 0n)), lease },
   ];
+  if (n.mode === CreateFlag.CONTAINER) ops.push({ put: k.index("container", path) });
+  if (n.ttl !== undefined) ops.push({ put: k.index("ttl", path) });
   if (n.owner === 0n) {
     const old = Number(base.kvs.kids?.version ?? 0n);
     ops.push({ put: k.attr(path, "kids"), value: biasValue(n.childCreates - old) });

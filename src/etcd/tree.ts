@@ -9,9 +9,9 @@
  */
 
 import { permitted, type Principal } from "../zk/acl.ts";
-import { Code, Perms } from "../zk/constants.ts";
+import { Code, CreateFlag, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
-import { baseName, parentOf, sequenceSuffix } from "../zk/path.ts";
+import { baseName, depthOf, parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
 import type { Compare, EtcdClient, GetOp, KeyValue, Op, RangeResult, TxnResult } from "./client.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
@@ -37,6 +37,8 @@ export interface NodeSnapshot {
   stat: Stat;
   /** The create flags it was made with. */
   mode: number;
+  /** Time to live of a TTL node, ms. */
+  ttl?: bigint;
   /** Children ever created (the sequence counter). */
   creates: number;
   /** The etcd keys that multi compares against. */
@@ -66,6 +68,16 @@ function isOpen(kv: KeyValue): boolean {
 
 /** The two versions kept as an etcd version plus a bias: data and ACL. */
 type Counted = "data" | "acl";
+
+/** What to create: `flags` is the create mode (4 container, 5 and 6 TTL). */
+export interface CreateRequest {
+  path: string;
+  data: Uint8Array | null;
+  acl: ACL[];
+  flags: number;
+  /** Time to live of a TTL node, ms. */
+  ttl?: bigint;
+}
 
 /** Who owns a new node, and how its final path is checked. */
 export interface CreateOptions {
@@ -177,6 +189,7 @@ export class EtcdTree {
       acl: aclKv ? decodeAcl(aclKv.value) : OPEN_ACL,
       kvs: { node, kids, gone, acl: aclKv },
       mode: meta.mode,
+      ttl: meta.ttl,
       creates,
       stat: {
         // meta is written once per creation, also when a multi deletes and
@@ -274,7 +287,7 @@ export class EtcdTree {
    * the requested path, before any sequence suffix.
    */
   create(
-    req: { path: string; data: Uint8Array | null; acl: ACL[]; flags: number },
+    req: CreateRequest,
     opts: CreateOptions,
   ): Promise<AtRevision & { path: string; stat: Stat }> {
     if ((req.flags & 2) === 0) return this.#create(req, opts);
@@ -293,7 +306,7 @@ export class EtcdTree {
   }
 
   async #create(
-    req: { path: string; data: Uint8Array | null; acl: ACL[]; flags: number },
+    req: CreateRequest,
     opts: CreateOptions,
   ): Promise<AtRevision & { path: string; stat: Stat }> {
     const k = this.keys;
@@ -367,6 +380,7 @@ export class EtcdTree {
             owner,
             lease,
             now,
+            ttl: req.ttl,
           }),
           { put: k.attr(parent, "kids"), ignoreValue: true },
         ],
@@ -571,6 +585,95 @@ export class EtcdTree {
   }
 
   /**
+   * Number of all descendants of a node (not the node itself), counted one
+   * depth at a time, eight depths per round trip; null when it is missing.
+   */
+  async countDescendants(path: string): Promise<AtRevision & { count: number | null }> {
+    const k = this.keys;
+    const base = depthOf(path);
+    const under = path === "/" ? "/" : `${path}/`;
+    let count = 0;
+    let zxid = 0n;
+    for (let depth = base + 1;; depth += 8) {
+      const depths = Array.from({ length: 8 }, (_, i) => depth + i);
+      const res = await this.etcd.read([
+        { get: k.node(path), keysOnly: true },
+        ...depths.map((d) => ({
+          get: `${k.nodePrefix()}${d}${under}`,
+          prefix: true,
+          countOnly: true,
+        })),
+      ]);
+      zxid = res.revision;
+      if (res.results[0]!.kvs.length === 0) return { zxid, count: null };
+      const counts = res.results.slice(1).map((r) => r!.count);
+      count += counts.reduce((a, b) => a + b, 0);
+      if (counts.some((n) => n === 0)) return { zxid, count };
+    }
+  }
+
+  /** The ephemeral nodes attached to `lease` (a session's), as paths. */
+  async ephemerals(lease: bigint): Promise<string[]> {
+    const { keys } = await this.etcd.leaseInfo(lease);
+    return keys.map((key) => this.keys.pathOfNode(key)).filter((p): p is string => p !== null);
+  }
+
+  /**
+   * What ZooKeeper's container manager does: deletes the containers that
+   * had children and have none left, and the TTL nodes that have no
+   * children and were not modified for their TTL. Each delete holds only
+   * if the node did not change since it was read, so several servers may
+   * run this at once. Index entries whose node is gone are dropped.
+   * Returns the paths deleted.
+   */
+  async reapExpired(now: bigint): Promise<string[]> {
+    const k = this.keys;
+    const deleted: string[] = [];
+    for (const kind of ["container", "ttl"] as const) {
+      const listed = await this.etcd.read([{ get: k.indexOf(kind), prefix: true, keysOnly: true }]);
+      const paths = listed.results[0]!.kvs.map((kv) => k.pathOfIndex(kind, kv.key)!);
+      const { nodes } = await this.getMany(paths);
+      for (const [i, path] of paths.entries()) {
+        const node = nodes[i];
+        const index = k.index(kind, path);
+        const stale = !node ||
+          (kind === "container" ? node.mode !== CreateFlag.CONTAINER : node.ttl === undefined);
+        if (stale) {
+          // Only while the node is still gone (or still not of this kind).
+          await this.etcd.txn(
+            [
+              node
+                ? { key: k.node(path), target: "mod", op: "==", value: node.kvs.node.modRevision }
+                : { key: k.node(path), target: "create", op: "==", value: 0n },
+            ],
+            [{ del: index }],
+          );
+          continue;
+        }
+        const { numChildren, cversion, mtime } = node.stat;
+        const due = numChildren === 0 &&
+          (kind === "container" ? cversion > 0 : now - mtime > node.ttl!);
+        if (!due) continue;
+        const pin = (key: string, kv: KeyValue | undefined): Compare =>
+          kv
+            ? { key, target: "mod", op: "==", value: kv.modRevision }
+            : { key, target: "create", op: "==", value: 0n };
+        const res = await this.etcd.txn(
+          [
+            pin(k.node(path), node.kvs.node),
+            pin(k.attr(path, "kids"), node.kvs.kids),
+            pin(k.attr(path, "gone"), node.kvs.gone),
+            { key: k.children(path), target: "create", op: "==", value: 0n, prefix: true },
+          ],
+          [...nodeDeletes(k, path), { put: k.attr(parentOf(path), "gone") }, { del: index }],
+        );
+        if (res.succeeded) deleted.push(path);
+      }
+    }
+    return deleted;
+  }
+
+  /**
    * Deletes the ephemeral nodes attached to `lease` in one transaction,
    * touching each parent's `gone` key (so pzxid and cversion move as in
    * ZooKeeper), then revokes the lease. Safe to run from several servers at
@@ -628,6 +731,8 @@ export interface NewNode {
   now: bigint;
   /** Children created under it in the same transaction (multi). */
   childCreates?: number;
+  /** Time to live of a TTL node, ms. */
+  ttl?: bigint;
 }
 
 /** The puts that create a node (its parent's counter is the caller's). */
@@ -636,11 +741,13 @@ export function nodeWrites(keys: Keys, n: NewNode): Op[] {
     { put: keys.node(n.path), value: encodeNode({ data: n.data, mtime: n.now }), lease: n.lease },
     {
       put: keys.attr(n.path, "meta"),
-      value: encodeMeta({ ctime: n.now, mode: n.mode, owner: n.owner }),
+      value: encodeMeta({ ctime: n.now, mode: n.mode, owner: n.owner, ttl: n.ttl }),
       lease: n.lease,
     },
     { put: keys.attr(n.path, "acl"), value: encodeAcl(n.acl), lease: n.lease },
   ];
+  if (n.mode === CreateFlag.CONTAINER) ops.push({ put: keys.index("container", n.path) });
+  if (n.ttl !== undefined) ops.push({ put: keys.index("ttl", n.path) });
   if (n.owner === 0n) {
     // The kids key's first put counts as zero creates; children created in
     // the same transaction go in its bias.

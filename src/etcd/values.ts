@@ -46,18 +46,21 @@ export interface MetaValue {
   mode: number;
   /** Owning session for ephemerals, else 0n. */
   owner: bigint;
+  /** Time to live of a TTL node, ms. */
+  ttl?: bigint;
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** JSON `{"v":1,"ctime":"…","mode":n,"owner":"<hex>"}`. */
+/** JSON `{"v":1,"ctime":"…","mode":n,"owner":"<hex>"[,"ttl":"<ms>"]}`. */
 export function encodeMeta(v: MetaValue): Uint8Array {
   return encoder.encode(JSON.stringify({
     v: 1,
     ctime: String(v.ctime),
     mode: v.mode,
     owner: BigInt.asUintN(64, v.owner).toString(16),
+    ...(v.ttl === undefined ? {} : { ttl: String(v.ttl) }),
   }));
 }
 
@@ -68,6 +71,7 @@ export function decodeMeta(bytes: Uint8Array): MetaValue {
     ctime: BigInt(j.ctime),
     mode: j.mode,
     owner: BigInt.asIntN(64, BigInt(`0x${j.owner}`)),
+    ttl: j.ttl === undefined ? undefined : BigInt(j.ttl),
   };
 }
 

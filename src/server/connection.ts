@@ -89,6 +89,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       watches: state.watches,
       sink,
       superDigest: state.superDigest,
+      extendedTypes: state.extendedTypes,
       who: () => ({
         ids: [...owned.authIds, { scheme: "ip", id: remote.hostname }],
         address: remote.hostname,

@@ -37,6 +37,10 @@ export interface ServerOptions {
    * session authenticated with it passes every ACL check.
    */
   superDigest?: string;
+  /** Allow TTL nodes (ZooKeeper's `extendedTypesEnabled`; default true). */
+  extendedTypes?: boolean;
+  /** How often containers and TTL nodes are checked for deletion, ms (default 60000). */
+  reapIntervalMs?: number;
 }
 
 /** A running server. */
@@ -47,10 +51,18 @@ export class ZetcdServer {
   readonly #serving: Promise<void>;
   readonly #tasks = new Set<Promise<void>>();
 
-  private constructor(listener: Deno.Listener, state: ServerState, etcd: EtcdClient) {
+  readonly #reaper?: ReturnType<typeof setInterval>;
+
+  private constructor(
+    listener: Deno.Listener,
+    state: ServerState,
+    etcd: EtcdClient,
+    reaper: ReturnType<typeof setInterval> | undefined,
+  ) {
     this.#listener = listener;
     this.#state = state;
     this.#etcd = etcd;
+    this.#reaper = reaper;
     this.#serving = this.#accept();
   }
 
@@ -69,6 +81,7 @@ export class ZetcdServer {
     const log = getLogger(["zetcd", "server"]);
     const etcd = EtcdClient.connect({ endpoints: options.endpoints, tls: options.etcdTls });
     const keys = new Keys(options.prefix ?? "/zk/");
+    let reaper: ReturnType<typeof setInterval> | undefined;
     const tree = new EtcdTree(etcd, keys);
     try {
       await tree.init();
@@ -81,6 +94,7 @@ export class ZetcdServer {
         log,
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
         superDigest: options.superDigest,
+        extendedTypes: options.extendedTypes ?? true,
         connections: new Set(),
         sessions: new SessionManager(etcd, tree, {
           minSessionTimeout: options.minSessionTimeout ?? 4000,
@@ -90,12 +104,23 @@ export class ZetcdServer {
       };
       watches.onOtherChange = (event) => state.sessions.onRecordChange(event);
       state.sessions.start();
+      const reapEvery = options.reapIntervalMs ?? 60_000;
+      reaper = setInterval(() => {
+        tree.reapExpired(tree.now()).then((paths) => {
+          if (paths.length > 0) {
+            log.info("deleted {count} expired container/TTL node(s): {paths}", {
+              count: paths.length,
+              paths: paths.join(" "),
+            });
+          }
+        }).catch((err) => log.warn("container/TTL check failed: {err}", { err: String(err) }));
+      }, reapEvery);
       const listener = Deno.listen({
         hostname: options.hostname ?? "127.0.0.1",
         port: options.port ?? 2181,
         transport: "tcp",
       });
-      const server = new ZetcdServer(listener, state, etcd);
+      const server = new ZetcdServer(listener, state, etcd, reaper);
       log.info("serving ZooKeeper clients on {addr}, etcd {endpoints} prefix {prefix}", {
         addr: server.address,
         endpoints: options.endpoints.join(","),
@@ -103,6 +128,7 @@ export class ZetcdServer {
       });
       return server;
     } catch (err) {
+      clearInterval(reaper);
       etcd.close();
       throw new Error(`etcd at ${options.endpoints.join(",")}: ${etcdProblem(err)}`, {
         cause: err,
@@ -150,6 +176,7 @@ export class ZetcdServer {
     for (const close of [...this.#state.connections]) close();
     await Promise.allSettled([...this.#tasks]);
     this.#state.sessions.stop();
+    clearInterval(this.#reaper);
     await this.#state.watches.stop();
     this.#etcd.close();
   }

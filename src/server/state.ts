@@ -16,6 +16,8 @@ export interface ServerState {
   watches: WatchHub;
   log: Logger;
   maxFrame: number;
+  /** Whether TTL nodes are allowed. */
+  extendedTypes: boolean;
   /** `user:base64(sha1(user:password))` of the super user, if any. */
   superDigest?: string;
   /** Close functions of the open connections. */

@@ -44,6 +44,8 @@ export interface RequestContext {
   who(): Principal;
   /** `user:base64(sha1(user:password))` of the super user, if configured. */
   superDigest?: string;
+  /** Whether TTL nodes are allowed (ZooKeeper's extendedTypesEnabled). */
+  extendedTypes: boolean;
 }
 
 /** A handler's answer: the reply header's zxid and the response body, if any. */
@@ -154,33 +156,48 @@ interface PreparedCreate {
   data: Uint8Array | null;
   acl: R.ACL[];
   flags: number;
+  ttl?: bigint;
   owner: bigint;
   lease: bigint;
 }
 
+/** Largest TTL ZooKeeper accepts: 2^40 − 1 ms. */
+const MAX_TTL = (1n << 40n) - 1n;
+
 /**
  * The checks of a create that come before ZooKeeper looks at the tree, in
- * its order: create mode, path shape, ACL.
+ * its order: create mode against the opcode, TTL, path shape, ACL.
+ * createContainer (19) always makes a container.
  */
-function prepareCreate(ctx: RequestContext, req: R.CreateRequestT): PreparedCreate {
-  const { flags } = req;
-  if (
-    flags === CreateFlag.CONTAINER || flags === CreateFlag.PERSISTENT_WITH_TTL ||
-    flags === CreateFlag.PERSISTENT_SEQUENTIAL_WITH_TTL
-  ) {
-    throw Errors.unimplemented(`create mode ${flags}`);
-  }
-  if (flags < 0 || flags > 3) {
+function prepareCreate(
+  ctx: RequestContext,
+  opcode: number,
+  req: R.CreateRequestT & { ttl?: bigint },
+): PreparedCreate {
+  let flags = req.flags;
+  const ttlMode = flags === CreateFlag.PERSISTENT_WITH_TTL ||
+    flags === CreateFlag.PERSISTENT_SEQUENTIAL_WITH_TTL;
+  if (opcode === OpCode.createTTL) {
+    if (!ctx.extendedTypes) throw Errors.unimplemented("TTL nodes (extended types are off)");
+    if (!ttlMode) throw Errors.badArguments(req.path ?? "", `create mode ${flags} with a TTL`);
+    const ttl = req.ttl ?? 0n;
+    if (ttl <= 0n || ttl > MAX_TTL) throw Errors.badArguments(req.path ?? "", `TTL ${ttl}`);
+  } else if (ttlMode) {
+    throw Errors.badArguments(req.path ?? "", "TTL modes need createTTL");
+  } else if (opcode === OpCode.createContainer) {
+    flags = CreateFlag.CONTAINER;
+  } else if (flags < 0 || flags > CreateFlag.CONTAINER) {
     throw Errors.badArguments(req.path ?? "", `unknown create flags ${flags}`);
   }
   const path = checkSlash(req.path);
   const acl = fixupACL(path, req.acl, ctx.session.authIds);
-  const ephemeral = (flags & 1) !== 0;
+  const ephemeral = flags === CreateFlag.EPHEMERAL || flags === CreateFlag.EPHEMERAL_SEQUENTIAL;
   return {
     path,
     data: req.data,
     acl,
     flags,
+    ttl: ttlMode ? req.ttl : undefined,
     owner: ephemeral ? ctx.session.id : 0n,
     lease: ephemeral ? ctx.session.ephemeralLease : 0n,
   };
@@ -188,11 +205,12 @@ function prepareCreate(ctx: RequestContext, req: R.CreateRequestT): PreparedCrea
 
 async function create(
   ctx: RequestContext,
-  req: R.CreateRequestT,
+  opcode: number,
+  req: R.CreateRequestT & { ttl?: bigint },
 ): Promise<{ zxid: bigint; path: string; stat: R.Stat }> {
-  const c = prepareCreate(ctx, req);
+  const c = prepareCreate(ctx, opcode, req);
   const out = await ctx.tree.create(
-    { path: c.path, data: c.data, acl: c.acl, flags: c.flags },
+    { path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: c.ttl },
     { owner: c.owner, lease: c.lease, validate: invalidPathReason, who: ctx.who() },
   );
   await ctx.watches.waitFor(out.zxid);
@@ -214,10 +232,7 @@ function multiOp(ctx: RequestContext, sub: SubRequest): MultiOp {
       case OpCode.create2:
       case OpCode.createContainer:
       case OpCode.createTTL: {
-        if (sub.type === OpCode.createContainer || sub.type === OpCode.createTTL) {
-          throw Errors.unimplemented(`create mode ${sub.req.flags}`);
-        }
-        return { kind: "create", opcode: sub.type, ...prepareCreate(ctx, sub.req) };
+        return { kind: "create", opcode: sub.type, ...prepareCreate(ctx, sub.type, sub.req) };
       }
       case OpCode.delete:
         return { kind: "delete", path: deletePath(sub.req.path), version: sub.req.version };
@@ -309,13 +324,15 @@ function maskDigest(entry: R.ACL): R.ACL {
 /** The handler of every implemented opcode. */
 export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandler>([
   op<Req<"CreateRequest">>(OpCode.create, async (ctx, req) => {
-    const out = await create(ctx, req);
+    const out = await create(ctx, OpCode.create, req);
     return reply(out.zxid, R.CreateResponse, { path: out.path });
   }),
-  op<Req<"CreateRequest">>(OpCode.create2, async (ctx, req) => {
-    const out = await create(ctx, req);
-    return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
-  }),
+  ...[OpCode.create2, OpCode.createContainer, OpCode.createTTL].map((code) =>
+    op<Req<"CreateTTLRequest">>(code, async (ctx, req) => {
+      const out = await create(ctx, code, req);
+      return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
+    })
+  ),
   op<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
     const { zxid } = await ctx.tree.delete(deletePath(req.path), req.version, ctx.who());
     await ctx.watches.waitFor(zxid);
@@ -440,6 +457,43 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     if (id.id === ctx.superDigest) ctx.session.superuser = true;
     return Promise.resolve({ zxid: 0n });
   }),
+  op<Req<"GetAllChildrenNumberRequest">>(OpCode.getAllChildrenNumber, async (ctx, req) => {
+    const path = readPath(req.path);
+    const { node } = await read(ctx, path, { perm: Perms.READ });
+    const { zxid, count } = await ctx.tree.countDescendants(node.path);
+    if (count === null) throw Errors.noNode(path);
+    return reply(zxid, R.GetAllChildrenNumberResponse, { totalNumber: count });
+  }),
+  op<Req<"GetEphemeralsRequest">>(OpCode.getEphemerals, async (ctx, req) => {
+    const prefix = req.prefixPath ?? "";
+    const all = await ctx.tree.ephemerals(ctx.session.ephemeralLease);
+    const ephemerals = prefix === "" || prefix === "/"
+      ? all
+      : all.filter((p) => p.startsWith(prefix));
+    return reply(ctx.watches.revision, R.GetEphemeralsResponse, { ephemerals: ephemerals.sort() });
+  }),
+  op<void>(OpCode.whoAmI, (ctx) => {
+    const who = ctx.who();
+    // As ZooKeeper lists them: the identities from setAuth, then the address.
+    const clientInfo = [
+      ...ctx.session.authIds.map((a) => ({
+        authScheme: a.scheme,
+        user: a.scheme === "digest" ? a.id.slice(0, a.id.indexOf(":")) : a.id,
+      })),
+      { authScheme: "ip", user: who.address },
+    ];
+    return Promise.resolve(reply(ctx.watches.revision, R.WhoAmIResponse, { clientInfo }));
+  }),
+  // A standalone ZooKeeper refuses reconfiguration.
+  op<Req<"ReconfigRequest">>(
+    OpCode.reconfig,
+    () => Promise.reject(new ZkError(Code.RECONFIGDISABLED, undefined, "reconfig is disabled")),
+  ),
+  // SASL is not configured: answered as a ZooKeeper server without SASL does.
+  op<Req<"GetSASLRequest">>(
+    OpCode.sasl,
+    (ctx) => Promise.resolve(reply(ctx.watches.revision, R.SetSASLResponse, { token: null })),
+  ),
   op<Req<"SetWatches">>(OpCode.setWatches, setWatches),
   op<Req<"SetWatches2">>(OpCode.setWatches2, setWatches),
 ]);

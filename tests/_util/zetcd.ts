@@ -25,6 +25,7 @@ export function startZetcd(
     hostname: "127.0.0.1",
     port: 0,
     prefix: options.prefix ?? uniquePrefix(),
+    reapIntervalMs: 200,
     ...options,
   });
 }

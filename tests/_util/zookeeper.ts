@@ -116,6 +116,8 @@ function jvmArgs(classpath: string): string[] {
     "-XX:+UseSerialGC",
     "-Djava.net.preferIPv4Stack=true",
     "-Dzookeeper.extendedTypesEnabled=true",
+    // Containers and TTL nodes are checked every 200 ms (ZooKeeper: 60 s), as our test servers do.
+    "-Dznode.container.checkIntervalMs=200",
     "-Dzookeeper.admin.enableServer=false",
     "-Dzookeeper.forceSync=no",
     "-Dzookeeper.jmx.log4j.disable=true",
