@@ -19,8 +19,23 @@ export interface WatchSink {
   notify(type: EventType, path: string): void;
 }
 
-/** The two ZooKeeper watch tables: data (getData, exists) and child (getChildren). */
-export type WatchTable = "data" | "child";
+/**
+ * ZooKeeper's watch tables: one-shot data (getData, exists) and child
+ * (getChildren) watches, and addWatch's persistent and persistent-recursive
+ * watches, which stay until removed. As in ZooKeeper, a persistent watch is
+ * registered on both the data side and the child side, and removeWatches
+ * of type Data or Children removes one side only.
+ */
+export type WatchTable =
+  | "data"
+  | "child"
+  | "persistentData"
+  | "persistentChild"
+  | "recursiveData"
+  | "recursiveChild";
+
+/** Tables of one-shot watches, removed when they fire. */
+const ONE_SHOT: ReadonlySet<WatchTable> = new Set(["data", "child"]);
 
 type Registrations = Map<string, Map<WatchSink, bigint>>;
 
@@ -29,7 +44,14 @@ const CATCH_UP_LIMIT_MS = 2000;
 
 /** Watches of every connection of one server. */
 export class WatchHub {
-  readonly #tables: Record<WatchTable, Registrations> = { data: new Map(), child: new Map() };
+  readonly #tables: Record<WatchTable, Registrations> = {
+    data: new Map(),
+    child: new Map(),
+    persistentData: new Map(),
+    persistentChild: new Map(),
+    recursiveData: new Map(),
+    recursiveChild: new Map(),
+  };
   #revision = 0n;
   #waiters: { revision: bigint; resolve: () => void }[] = [];
   #stop?: () => Promise<void>;
@@ -77,6 +99,19 @@ export class WatchHub {
     if (!sinks) byPath.set(path, sinks = new Map());
     const prev = sinks.get(sink);
     if (prev === undefined || revision < prev) sinks.set(sink, revision);
+  }
+
+  /** Whether `sink` has a watch on `path` in `table`. */
+  has(table: WatchTable, path: string, sink: WatchSink): boolean {
+    return this.#tables[table].get(path)?.has(sink) ?? false;
+  }
+
+  /** Removes `sink`'s watch on `path` in `table`; whether there was one. */
+  remove(table: WatchTable, path: string, sink: WatchSink): boolean {
+    const sinks = this.#tables[table].get(path);
+    if (!sinks?.delete(sink)) return false;
+    if (sinks.size === 0) this.#tables[table].delete(path);
+    return true;
   }
 
   /** Drops every watch of `sink` (its connection closed). */
@@ -154,33 +189,44 @@ export class WatchHub {
     for (const w of ready) w.resolve();
   }
 
-  /** Fires one ZooKeeper event at the watches it triggers. */
+  /**
+   * Fires one ZooKeeper event, set before revision `at`, at the watches it
+   * triggers — each connection is notified once — and removes the one-shot
+   * ones. NodeDeleted reaches data and child watches, NodeChildrenChanged
+   * child watches, the others data watches; a persistent watch on the path
+   * sees all of them, a recursive one on the path or an ancestor all but
+   * NodeChildrenChanged.
+   */
   #fireEvent(at: bigint, type: number, path: string): void {
-    switch (type) {
-      case EventType.NodeDeleted:
-        return this.#fire(at, path, EventType.NodeDeleted, ["data", "child"]);
-      case EventType.NodeChildrenChanged:
-        return this.#fire(at, path, EventType.NodeChildrenChanged, ["child"]);
-      default:
-        return this.#fire(at, path, type as EventType, ["data"]);
+    const deleted = type === EventType.NodeDeleted;
+    const children = type === EventType.NodeChildrenChanged;
+    const sides: ("data" | "child")[] = deleted
+      ? ["data", "child"]
+      : children
+      ? ["child"]
+      : ["data"];
+    const matches: [WatchTable, string][] = [];
+    for (const side of sides) {
+      matches.push([side, path], [side === "data" ? "persistentData" : "persistentChild", path]);
+      if (children) continue; // recursive watches never see NodeChildrenChanged
+      for (let p = path;; p = parentOf(p)) {
+        matches.push([side === "data" ? "recursiveData" : "recursiveChild", p]);
+        if (p === "/") break;
+      }
     }
-  }
-
-  /** Fires and removes the watches on `path` in `tables` set before revision `at`. */
-  #fire(at: bigint, path: string, type: EventType, tables: WatchTable[]): void {
     const notified = new Set<WatchSink>();
-    for (const table of tables) {
-      const sinks = this.#tables[table].get(path);
+    for (const [table, p] of matches) {
+      const sinks = this.#tables[table].get(p);
       if (!sinks) continue;
       for (const [sink, since] of sinks) {
         if (since >= at) continue;
-        sinks.delete(sink);
+        if (ONE_SHOT.has(table)) sinks.delete(sink);
         if (!notified.has(sink)) {
           notified.add(sink);
-          sink.notify(type, path);
+          sink.notify(type as EventType, path);
         }
       }
-      if (sinks.size === 0) this.#tables[table].delete(path);
+      if (sinks.size === 0) this.#tables[table].delete(p);
     }
   }
 }

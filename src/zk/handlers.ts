@@ -314,6 +314,42 @@ async function setWatches(
   return { zxid: read.zxid };
 }
 
+/** The watch tables each WatcherType (checkWatches, removeWatches) covers. */
+const WATCHER_TYPES: Record<number, WatchTable[]> = {
+  1: ["child", "persistentChild", "recursiveChild"],
+  2: ["data", "persistentData", "recursiveData"],
+  3: ["data", "child", "persistentData", "persistentChild", "recursiveData", "recursiveChild"],
+};
+
+/** The two tables an addWatch mode registers in. */
+const WATCH_MODES: Record<number, [WatchTable, WatchTable]> = {
+  0: ["persistentData", "persistentChild"],
+  1: ["recursiveData", "recursiveChild"],
+};
+
+/**
+ * checkWatches and removeWatches: whether this connection has a watch of
+ * `type` on `path` (NoWatcher if not), removing it for removeWatches.
+ */
+function matchWatches(
+  ctx: RequestContext,
+  req: { path: string | null; type: number },
+  remove: boolean,
+): Reply {
+  const tables = WATCHER_TYPES[req.type];
+  if (!tables) throw new ZkError(Code.MARSHALLINGERROR, req.path ?? "", `watcher type ${req.type}`);
+  const path = readPath(req.path);
+  let found = false;
+  for (const table of tables) {
+    found = (remove
+      ? ctx.watches.remove(table, path, ctx.sink)
+      : ctx.watches.has(table, path, ctx.sink)) ||
+      found;
+  }
+  if (!found) throw new ZkError(Code.NOWATCHER, path);
+  return { zxid: ctx.watches.revision };
+}
+
 /** A digest entry with its password hash replaced by `x`. */
 function maskDigest(entry: R.ACL): R.ACL {
   if (entry.id.scheme !== "digest" || !entry.id.id) return entry;
@@ -495,5 +531,34 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     (ctx) => Promise.resolve(reply(ctx.watches.revision, R.SetSASLResponse, { token: null })),
   ),
   op<Req<"SetWatches">>(OpCode.setWatches, setWatches),
-  op<Req<"SetWatches2">>(OpCode.setWatches2, setWatches),
+  op<Req<"SetWatches2">>(OpCode.setWatches2, async (ctx, req) => {
+    const out = await setWatches(ctx, req);
+    // Persistent watches are registered again as they were; they fire from now on.
+    const lists = [[0, req.persistentWatches], [1, req.persistentRecursiveWatches]] as const;
+    for (const [mode, paths] of lists) {
+      for (const path of paths) {
+        if (path === null) continue;
+        for (const table of WATCH_MODES[mode]) ctx.watches.add(table, path, ctx.sink, out.zxid);
+      }
+    }
+    return out;
+  }),
+  op<Req<"AddWatchRequest">>(OpCode.addWatch, async (ctx, req) => {
+    const tables = WATCH_MODES[req.mode];
+    if (!tables) throw new ZkError(Code.MARSHALLINGERROR, req.path ?? "", `watch mode ${req.mode}`);
+    const path = readPath(req.path);
+    const { zxid, node, seen } = await ctx.tree.get(path);
+    if (node && !permitted(node.acl, Perms.READ, ctx.who())) throw new ZkError(Code.NOAUTH, path);
+    for (const table of tables) ctx.watches.add(table, path, ctx.sink, zxid);
+    await ctx.watches.waitFor(seen);
+    return reply(zxid, R.ErrorResponse, { err: 0 });
+  }),
+  op<Req<"CheckWatchesRequest">>(
+    OpCode.checkWatches,
+    (ctx, req) => Promise.resolve(matchWatches(ctx, req, false)),
+  ),
+  op<Req<"RemoveWatchesRequest">>(
+    OpCode.removeWatches,
+    (ctx, req) => Promise.resolve(matchWatches(ctx, req, true)),
+  ),
 ]);

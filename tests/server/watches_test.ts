@@ -6,7 +6,8 @@
 import { differential } from "../_util/differential.ts";
 import assert from "node:assert/strict";
 import { EventQueue, Nzk } from "../_util/nzk.ts";
-import { RawClient } from "../_util/raw_client.ts";
+import { RawClient, type RawReply } from "../_util/raw_client.ts";
+import type { JuteType } from "../../src/jute/schema.ts";
 import * as R from "../../src/zk/records.ts";
 import { OpCode } from "../../src/zk/constants.ts";
 
@@ -185,3 +186,118 @@ async function setWatchesSpec(t: Deno.TestContext, address: string): Promise<voi
 }
 
 differential("SetWatches after a reconnect delivers what was missed, once", setWatchesSpec);
+
+async function persistentSpec(t: Deno.TestContext, address: string): Promise<void> {
+  const other = await Nzk.connect(address);
+  const [c] = await RawClient.session(address);
+  let x = 100;
+  const call = async <T>(op: number, type: JuteType<T>, v: T) => {
+    await c.send(++x, op, type, v);
+    for (;;) {
+      const r = await c.reply();
+      assert.ok(r);
+      if (r.xid === x) return r;
+      received.push(eventOf(r));
+    }
+  };
+  const received: string[] = [];
+  const eventOf = (r: RawReply) => {
+    const e = R.WatcherEvent.read(r.body);
+    return `${e.type} ${e.path}`;
+  };
+  /** Waits until `n` more notifications arrived, then returns them all. */
+  const events = async (n: number) => {
+    while (received.length < n) {
+      const r = await c.reply();
+      assert.equal(r?.xid, -1);
+      received.push(eventOf(r!));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    return received.splice(0);
+  };
+  try {
+    await t.step("a persistent watch sees every change of its node and stays", async () => {
+      assert.equal(
+        (await call(OpCode.addWatch, R.AddWatchRequest, { path: "/pw", mode: 0 })).err,
+        0,
+      );
+      await other.create("/pw");
+      await other.setData("/pw", bytes("1"));
+      await other.setData("/pw", bytes("2"));
+      await other.create("/pw/c");
+      await other.remove("/pw/c");
+      await other.remove("/pw");
+      assert.deepEqual(await events(6), [
+        `${NodeCreated} /pw`,
+        `${NodeDataChanged} /pw`,
+        `${NodeDataChanged} /pw`,
+        `${NodeChildrenChanged} /pw`,
+        `${NodeChildrenChanged} /pw`,
+        `${NodeDeleted} /pw`,
+      ]);
+    });
+
+    await t.step("a recursive watch sees its subtree, never NodeChildrenChanged", async () => {
+      assert.equal(
+        (await call(OpCode.addWatch, R.AddWatchRequest, { path: "/rw", mode: 1 })).err,
+        0,
+      );
+      await other.create("/rw");
+      await other.create("/rw/a");
+      await other.setData("/rw/a", bytes("x"));
+      await other.create("/rw/a/b");
+      await other.remove("/rw/a/b");
+      assert.deepEqual(await events(5), [
+        `${NodeCreated} /rw`,
+        `${NodeCreated} /rw/a`,
+        `${NodeDataChanged} /rw/a`,
+        `${NodeCreated} /rw/a/b`,
+        `${NodeDeleted} /rw/a/b`,
+      ]);
+    });
+
+    await t.step("a one-shot and a persistent watch on one node give one event", async () => {
+      await other.create("/pw");
+      assert.equal(
+        (await call(OpCode.getData, R.GetDataRequest, { path: "/pw", watch: true })).err,
+        0,
+      );
+      await other.setData("/pw", bytes("3"));
+      assert.deepEqual(await events(2), [`${NodeCreated} /pw`, `${NodeDataChanged} /pw`]);
+    });
+
+    await t.step("checkWatches and removeWatches match by watcher type", async () => {
+      const check = async (path: string, type: number) =>
+        (await call(OpCode.checkWatches, R.CheckWatchesRequest, { path, type })).err;
+      const remove = async (path: string, type: number) =>
+        (await call(OpCode.removeWatches, R.RemoveWatchesRequest, { path, type })).err;
+      await other.create("/cw");
+      assert.equal(
+        (await call(OpCode.getData, R.GetDataRequest, { path: "/cw", watch: true })).err,
+        0,
+      );
+      assert.equal(await check("/cw", 2), 0);
+      assert.equal(await check("/cw", 1), -121);
+      assert.equal(await remove("/cw", 1), -121);
+      assert.equal(await remove("/cw", 3), 0);
+      assert.equal(await check("/cw", 3), -121);
+      assert.equal(await remove("/rw", 2), 0, "Data removes a persistent watch's data side");
+      assert.equal(await check("/rw", 2), -121);
+      assert.equal(await check("/rw", 1), 0, "its child side stays");
+      assert.equal(await remove("/rw", 3), 0, "Any removes the rest");
+      assert.equal(await remove("/rw", 4), -5);
+      assert.equal(
+        (await call(OpCode.addWatch, R.AddWatchRequest, { path: "/rw", mode: 7 })).err,
+        -5,
+      );
+      await other.create("/rw/gone");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(received.splice(0), [], "the removed recursive watch is silent");
+    });
+  } finally {
+    c.close();
+    await other.close();
+  }
+}
+
+differential("persistent watches behave as ZooKeeper's", persistentSpec);
