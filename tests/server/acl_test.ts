@@ -125,6 +125,25 @@ const OPS: Record<string, (c: RawClient, p: string) => Promise<number>> = {
       OpCode.delete,
       (w) => R.DeleteRequest.write(w, { path: `${p}/kid`, version: 99 }),
     ),
+  getAllChildrenNumber: (c, p) =>
+    call(c, OpCode.getAllChildrenNumber, R.GetAllChildrenNumberRequest, { path: p }),
+  addWatch: (c, p) => call(c, OpCode.addWatch, R.AddWatchRequest, { path: p, mode: 1 }),
+  "createContainer child": (c, p) =>
+    call(c, OpCode.createContainer, R.CreateRequest, {
+      path: `${p}/box`,
+      data: null,
+      acl: [acl(31, "world", "anyone")],
+      flags: 4,
+    }),
+  "createTTL child": (c, p) =>
+    call(c, OpCode.createTTL, R.CreateTTLRequest, {
+      path: `${p}/ttl`,
+      data: null,
+      acl: [acl(31, "world", "anyone")],
+      flags: 5,
+      ttl: 60_000n,
+    }),
+  getEphemerals: (c, p) => call(c, OpCode.getEphemerals, R.GetEphemeralsRequest, { prefixPath: p }),
   "multiRead getData": (c, p) =>
     multi1(
       c,
@@ -357,6 +376,41 @@ const EXPECTED: Record<string, Record<string, number>> = {
     "without CREATE": -103,
     "without DELETE": -102,
     "without ADMIN": -103,
+  },
+  "getAllChildrenNumber": {
+    "without READ": -102,
+    "without WRITE": 0,
+    "without CREATE": 0,
+    "without DELETE": 0,
+    "without ADMIN": 0,
+  },
+  "addWatch": {
+    "without READ": 0,
+    "without WRITE": 0,
+    "without CREATE": 0,
+    "without DELETE": 0,
+    "without ADMIN": 0,
+  },
+  "createContainer child": {
+    "without READ": 0,
+    "without WRITE": 0,
+    "without CREATE": -102,
+    "without DELETE": 0,
+    "without ADMIN": 0,
+  },
+  "createTTL child": {
+    "without READ": 0,
+    "without WRITE": 0,
+    "without CREATE": -102,
+    "without DELETE": 0,
+    "without ADMIN": 0,
+  },
+  "getEphemerals": {
+    "without READ": 0,
+    "without WRITE": 0,
+    "without CREATE": 0,
+    "without DELETE": 0,
+    "without ADMIN": 0,
   },
   "multiRead getData": {
     "without READ": -102,
