@@ -44,6 +44,22 @@ const ZKCLI_COMMANDS = [
   "create /mine data auth::cdrwa",
   "getAcl /mine",
   "sync /app",
+  "create -c /box",
+  "create /box/kid",
+  "create -t 600000 /ttl",
+  "create -t 600000 -s /ttl/seq-",
+  "stat /box",
+  "addWatch /app",
+  "addWatch -m PERSISTENT /box",
+  "set /app watched",
+  "removewatches /app",
+  "removewatches /missing",
+  "whoami",
+  "create -e /app/eph2",
+  "getEphemerals /",
+  "getEphemerals /app",
+  "getAllChildrenNumber /app",
+  "getAllChildrenNumber /",
 ];
 
 async function zkCliOutputs(address: string): Promise<string[]> {
