@@ -150,7 +150,7 @@ Deno.test({
 }, async () => {
   await using stack = await startStack();
   const [c] = await RawClient.session(stack.address);
-  for (const [xid, op] of [[1, 999], [2, OpCode.getAllChildrenNumber], [3, -77]]) {
+  for (const [xid, op] of [[1, 999], [2, OpCode.deleteContainer], [3, -77]]) {
     await c.send(xid, op, R.GetAllChildrenNumberRequest, { path: "/" });
     const r = await c.reply();
     assert.equal(r?.xid, xid);
