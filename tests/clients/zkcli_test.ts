@@ -60,6 +60,8 @@ const ZKCLI_COMMANDS = [
   "getEphemerals /app",
   "getAllChildrenNumber /app",
   "getAllChildrenNumber /",
+  "reconfig -add server.5=127.0.0.1:2888:3888;2181",
+  "config",
 ];
 
 async function zkCliOutputs(address: string): Promise<string[]> {

@@ -15,10 +15,14 @@
  * Environment:
  * - `DIFF_SEED=<seed> DIFF_OPS=<n>`: run only that seed, n operations (to reproduce).
  * - `DIFF_TOTAL=<n>`: operations per server per run, spread over the seeds (default 10 000).
- * - `DIFF_SKIP=multi-recreate,dup-acl`: do not generate operations that show a divergence
- *   already known (see KNOWN_DIVERGENCES), to look past it.
+ * - `DIFF_SKIP=multi-recreate,dup-acl,multi-transient`: do not generate operations that show
+ *   a known divergence (KNOWN_DIVERGENCES in tests/_util/random_ops.ts), to look past it.
+ * - `DIFF_EVENT_ORDER=1`: a session's events after one operation must also come in ZooKeeper's
+ *   order (not only as a multiset); session closes excepted, as ZooKeeper deletes a session's
+ *   ephemerals in hash-set order.
  *
- * A divergence is minimised with tests/_util/random_minimize.ts.
+ * A divergence is minimised with tests/_util/random_minimize.ts:
+ * `deno run -A --config deno.json tests/_util/random_minimize.ts --seed S --ops N [--skip …]`.
  */
 
 import assert from "node:assert/strict";

@@ -266,6 +266,36 @@ async function persistentSpec(t: Deno.TestContext, address: string): Promise<voi
       assert.deepEqual(await events(2), [`${NodeCreated} /pw`, `${NodeDataChanged} /pw`]);
     });
 
+    await t.step("SetWatches2 registers persistent watches again after a reconnect", async () => {
+      const [again] = await RawClient.session(address);
+      await again.send(1, OpCode.sync, R.SyncRequest, { path: "/" });
+      const seen = (await again.reply())!.zxid;
+      await again.send(2, OpCode.setWatches2, R.SetWatches2, {
+        relativeZxid: seen,
+        dataWatches: [],
+        existWatches: [],
+        childWatches: [],
+        persistentWatches: ["/sw2"],
+        persistentRecursiveWatches: ["/sw2r"],
+      });
+      assert.equal((await again.reply())?.err, 0);
+      await other.create("/sw2");
+      await other.create("/sw2r");
+      await other.create("/sw2r/deep");
+      const got: string[] = [];
+      while (got.length < 3) {
+        const r = await again.reply();
+        assert.equal(r?.xid, -1);
+        got.push(eventOf(r!));
+      }
+      assert.deepEqual(got, [
+        `${NodeCreated} /sw2`,
+        `${NodeCreated} /sw2r`,
+        `${NodeCreated} /sw2r/deep`,
+      ]);
+      again.close();
+    });
+
     await t.step("checkWatches and removeWatches match by watcher type", async () => {
       const check = async (path: string, type: number) =>
         (await call(OpCode.checkWatches, R.CheckWatchesRequest, { path, type })).err;
