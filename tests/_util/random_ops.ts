@@ -74,7 +74,15 @@ const MODE_VALUE: Record<Mode, number> = {
 };
 
 /** Named ACL lists; all of them grant everything to everyone (ACLs are not enforced by us yet). */
-export type AclName = "open" | "open+ip" | "dup" | "open+digest" | "bad-scheme" | "bad-ip";
+export type AclName =
+  | "open"
+  | "open+ip"
+  | "dup"
+  | "open+digest"
+  | "bad-scheme"
+  | "bad-ip"
+  | "read-only"
+  | "alice";
 
 export type SubOp =
   | { t: "create"; path: string; data: string | null; mode: Mode }
@@ -321,6 +329,8 @@ export class OpGenerator {
         "open+digest": 1,
         "bad-scheme": 1,
         "bad-ip": 1,
+        "read-only": 1,
+        alice: 2,
       });
     switch (kind) {
       case "create": {
@@ -489,6 +499,12 @@ const ACLS: Record<AclName, () => unknown[]> = {
     new ACL(Permission.ALL, new Id("world", "anyone")),
     new ACL(Permission.ALL, new Id("ip", "not-an-address")),
   ],
+  /** Enforced ACLs: everyone may read; only the sessions authenticated as alice may change. */
+  "read-only": () => [new ACL(Permission.READ, new Id("world", "anyone"))],
+  alice: () => [
+    new ACL(Permission.ALL, new Id("digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=")),
+    new ACL(Permission.READ, new Id("world", "anyone")),
+  ],
 };
 
 /**
@@ -603,6 +619,8 @@ export class Runner {
 
   async #connect(): Promise<Session> {
     const nzk = await Nzk.connect(this.#o.address, 30_000);
+    // Every other session is alice, so enforced ACLs both admit and refuse.
+    if (this.#all.length % 2 === 0) nzk.addAuth("digest", "alice:secret");
     const s: Session = {
       index: this.#all.length,
       id: nzk.sessionId,
