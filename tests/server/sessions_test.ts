@@ -203,3 +203,25 @@ Deno.test({
     await second.close();
   }
 });
+
+Deno.test({
+  name: "a ConnectRequest with an unknown protocol version gets the expired reply",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startStack();
+  const c = await RawClient.open(stack.address);
+  const reply = await c.handshake({ protocolVersion: 7 });
+  assert.equal(reply?.timeOut, 0);
+  assert.equal(reply?.sessionId, 0n);
+  assert.deepEqual(reply?.passwd, new Uint8Array(16));
+  c.close();
+  await assertStillServing(stack.address);
+});
+
+async function assertStillServing(address: string): Promise<void> {
+  const [c] = await RawClient.session(address);
+  await c.send(1, OpCode.exists, R.ExistsRequest, { path: "/", watch: false });
+  assert.equal((await c.reply())?.err, 0);
+  c.close();
+}
