@@ -30,6 +30,8 @@ Usage: zetcd [flags]
   --container-check-interval MS
                               how often empty containers and expired TTL nodes are
                               deleted (default 60000, as ZooKeeper)
+  --4lw-commands LIST         four-letter words to answer, comma-separated, or * for all
+                              (default srvr,stat,ruok,mntr,conf,envi,cons,wchs,dirs,isro)
   --superdigest DIGEST        super user, as user:base64(sha1(user:password)); it passes
                               every ACL check (ZooKeeper's superDigest)
   --etcd-bin PATH             etcd binary for the local default (default: etcd on PATH)
@@ -53,6 +55,7 @@ interface Config {
   maxSessionTimeout: number;
   maxFrame: number;
   superDigest?: string;
+  fourLetterWords?: string[];
   extendedTypes: boolean;
   reapIntervalMs: number;
   etcdBin?: string;
@@ -79,6 +82,7 @@ function parseConfig(args: string[]): Config | "help" | "version" {
         "max-session-timeout": { type: "string", default: "40000" },
         "max-frame": { type: "string", default: "1114112" },
         superdigest: { type: "string" },
+        "4lw-commands": { type: "string" },
         "extended-types": { type: "string", default: "true" },
         "container-check-interval": { type: "string", default: "60000" },
         "etcd-bin": { type: "string" },
@@ -152,6 +156,7 @@ function parseConfig(args: string[]): Config | "help" | "version" {
     maxSessionTimeout,
     maxFrame: int("max-frame", v["max-frame"]!),
     superDigest: superDigest(v.superdigest),
+    fourLetterWords: fourLetterWords(v["4lw-commands"]),
     extendedTypes: bool("extended-types", v["extended-types"]!),
     reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
     etcdBin: v["etcd-bin"],
@@ -159,6 +164,38 @@ function parseConfig(args: string[]): Config | "help" | "version" {
     logLevel: logLevel as Config["logLevel"],
     logFormat,
   };
+}
+
+const ALL_WORDS = [
+  "ruok",
+  "srvr",
+  "stat",
+  "mntr",
+  "conf",
+  "envi",
+  "cons",
+  "crst",
+  "srst",
+  "wchs",
+  "wchc",
+  "wchp",
+  "dump",
+  "isro",
+  "dirs",
+  "gtmk",
+  "stmk",
+  "hash",
+];
+
+function fourLetterWords(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === "*") return ALL_WORDS;
+  const words = value.split(",").map((w) => w.trim()).filter(Boolean);
+  const unknown = words.filter((w) => !ALL_WORDS.includes(w));
+  if (unknown.length > 0) {
+    throw new UsageError(`--4lw-commands: unknown word(s) ${unknown.join(", ")}`);
+  }
+  return words;
 }
 
 function superDigest(value: string | undefined): string | undefined {
@@ -222,6 +259,7 @@ export async function main(args: string[]): Promise<number> {
       maxSessionTimeout: config.maxSessionTimeout,
       maxFrame: config.maxFrame,
       superDigest: config.superDigest,
+      fourLetterWords: config.fourLetterWords,
       extendedTypes: config.extendedTypes,
       reapIntervalMs: config.reapIntervalMs,
     });

@@ -612,6 +612,16 @@ export class EtcdTree {
     }
   }
 
+  /** Number of znodes (for `srvr`, `mntr`). */
+  async countNodes(): Promise<number> {
+    const res = await this.etcd.read([{
+      get: this.keys.nodePrefix(),
+      prefix: true,
+      countOnly: true,
+    }]);
+    return res.results[0]!.count;
+  }
+
   /** The ephemeral nodes attached to `lease` (a session's), as paths. */
   async ephemerals(lease: bigint): Promise<string[]> {
     const { keys } = await this.etcd.leaseInfo(lease);

@@ -8,10 +8,10 @@
 
 import type { Logger } from "@logtape/logtape";
 import { answerFourLetterWord, fourLetterWord } from "../admin/four_letter.ts";
+import { type ConnectionInfo, Counters, SHORT_OP_NAMES } from "../admin/stats.ts";
 import { readFrames } from "../jute/frame.ts";
 import { JuteDecodeError, JuteReader } from "../jute/reader.ts";
 import { JuteWriter } from "../jute/writer.ts";
-import { VERSION } from "../version.ts";
 import { Code, codeName, type EventType, KeeperState, opName, Xid } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
 import { HANDLERS, type Reply, type RequestContext } from "../zk/handlers.ts";
@@ -40,17 +40,27 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       conn.close();
     } catch { /* already closed */ }
   };
+  const info: ConnectionInfo = {
+    peer,
+    counters: new Counters(),
+    established: Date.now(),
+    close: () => close(),
+  };
   const send = (frame: Uint8Array) => {
-    if (!closed) writer.write(frame).catch(() => close());
+    if (closed) return;
+    info.counters.sent++;
+    state.counters.sent++;
+    writer.write(frame).catch(() => close());
   };
   let word: string | null = null;
-  const frames = readFrames(conn.readable, {
+  const frames = readFrames(chunksOf(conn.readable.getReader()), {
     maxFrame: state.maxFrame,
     peekFirst: (first4) => (word = fourLetterWord(first4)) !== null,
   });
-  state.connections.add(close);
+  state.connections.add(info);
   let session: Session | undefined;
   const sink: WatchSink = {
+    sessionId: 0n,
     notify(type: EventType, path: string) {
       send(JuteWriter.frame((w) => {
         R.ReplyHeader.write(w, { xid: Xid.notification, zxid: -1n, err: 0 });
@@ -67,18 +77,19 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     const first = await frames.next();
     clearTimeout(handshakeDeadline);
     if (word !== null) {
-      const text = answerFourLetterWord(word, {
-        version: VERSION,
-        connections: state.connections.size,
-        zxid: state.watches.revision,
-      });
+      log.debug("four-letter word {word}", { word });
+      const text = await answerFourLetterWord(word, { state, self: info });
       await writer.write(new TextEncoder().encode(text));
       return;
     }
     if (first.done) return;
+    info.counters.received++;
+    state.counters.received++;
     session = await handshake(first.value, state, send, log);
     if (!session) return;
     const owned = session;
+    info.sessionId = sink.sessionId = owned.id;
+    info.timeout = owned.timeout;
     owned.detach = (why) => {
       log.info("session {session} {why}: closing its connection", { session: hex(owned.id), why });
       close();
@@ -106,14 +117,22 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     for await (const frame of frames) {
       // A request being served counts as activity: frames behind it are
       // not read until it is done.
+      const started = performance.now();
       owned.lastHeard = Date.now();
       owned.busy++;
+      info.counters.received++;
+      state.counters.received++;
       let done: boolean;
       try {
-        done = await serveRequest(frame, ctx, send, log);
+        done = await serveRequest(frame, ctx, send, log, info);
       } finally {
         owned.busy--;
         owned.lastHeard = Date.now();
+        const took = performance.now() - started;
+        info.counters.request(took);
+        state.counters.request(took);
+        info.lastLatency = Math.round(took);
+        info.lastResponse = Date.now();
       }
       if (done) break;
       // Backpressure: a client that does not read its replies is not read either.
@@ -123,7 +142,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     if (!closed) log.warn("closing connection: {reason}", { reason: describe(err) });
   } finally {
     clearTimeout(handshakeDeadline);
-    state.connections.delete(close);
+    state.connections.delete(info);
     state.watches.removeAll(sink);
     if (session && !session.closed) {
       // The session outlives its connection until its timeout.
@@ -131,6 +150,19 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       session.detach = undefined;
     }
     close();
+  }
+}
+
+/**
+ * The chunks a reader yields. Unlike iterating the stream itself, stopping
+ * early (as the frame reader does on a four-letter word) does not cancel
+ * the stream, which would close the connection before the answer is sent.
+ */
+async function* chunksOf(reader: ReadableStreamDefaultReader<Uint8Array>) {
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    yield value;
   }
 }
 
@@ -190,9 +222,12 @@ async function serveRequest(
   ctx: RequestContext,
   send: (frame: Uint8Array) => void,
   log: Logger,
+  info: ConnectionInfo,
 ): Promise<boolean> {
   const r = new JuteReader(frame);
   const header = R.RequestHeader.read(r);
+  info.lastOp = SHORT_OP_NAMES[header.type] ?? "UNKN";
+  info.lastXid = header.xid;
   const handler = HANDLERS.get(header.type);
   let out: Reply;
   if (!handler) {
@@ -218,6 +253,7 @@ async function serveRequest(
       out = { zxid: ctx.watches.revision, err: zk.code };
     }
   }
+  info.lastZxid = out.zxid;
   send(JuteWriter.frame((w) => {
     R.ReplyHeader.write(w, { xid: header.xid, zxid: out.zxid, err: out.err ?? 0 });
     if (!out.err && out.body) w.writeRaw(out.body);

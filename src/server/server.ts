@@ -10,6 +10,8 @@ import { EtcdClient, type EtcdOptions } from "../etcd/client.ts";
 import { Keys } from "../etcd/keys.ts";
 import { EtcdTree } from "../etcd/tree.ts";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
+import { DEFAULT_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
+import { Counters } from "../admin/stats.ts";
 import { serveConnection } from "./connection.ts";
 import { SessionManager } from "./sessions.ts";
 import type { ServerState } from "./state.ts";
@@ -39,6 +41,8 @@ export interface ServerOptions {
   superDigest?: string;
   /** Allow TTL nodes (ZooKeeper's `extendedTypesEnabled`; default true). */
   extendedTypes?: boolean;
+  /** Four-letter words to answer (default: srvr, stat, ruok, mntr, conf, envi, cons, wchs, dirs, isro; `*` for all). */
+  fourLetterWords?: string[];
   /** How often containers and TTL nodes are checked for deletion, ms (default 60000). */
   reapIntervalMs?: number;
 }
@@ -96,6 +100,15 @@ export class ZetcdServer {
         superDigest: options.superDigest,
         extendedTypes: options.extendedTypes ?? true,
         connections: new Set(),
+        counters: new Counters(),
+        started: Date.now(),
+        conf: {
+          port: 0,
+          minSessionTimeout: options.minSessionTimeout ?? 4000,
+          maxSessionTimeout: options.maxSessionTimeout ?? 40000,
+          prefix: keys.prefix,
+        },
+        fourLetterWords: new Set(options.fourLetterWords ?? DEFAULT_FOUR_LETTER_WORDS),
         sessions: new SessionManager(etcd, tree, {
           minSessionTimeout: options.minSessionTimeout ?? 4000,
           maxSessionTimeout: options.maxSessionTimeout ?? 40000,
@@ -120,6 +133,7 @@ export class ZetcdServer {
         port: options.port ?? 2181,
         transport: "tcp",
       });
+      state.conf.port = (listener.addr as Deno.NetAddr).port;
       const server = new ZetcdServer(listener, state, etcd, reaper);
       log.info("serving ZooKeeper clients on {addr}, etcd {endpoints} prefix {prefix}", {
         addr: server.address,
@@ -173,7 +187,7 @@ export class ZetcdServer {
       this.#listener.close();
     } catch { /* already closed */ }
     await this.#serving.catch(() => {});
-    for (const close of [...this.#state.connections]) close();
+    for (const conn of [...this.#state.connections]) conn.close();
     await Promise.allSettled([...this.#tasks]);
     this.#state.sessions.stop();
     clearInterval(this.#reaper);

@@ -5,6 +5,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
+import type { ConnectionInfo, Counters } from "../admin/stats.ts";
 import type { EtcdTree } from "../etcd/tree.ts";
 import type { SessionManager } from "./sessions.ts";
 import type { WatchHub } from "./watches.ts";
@@ -20,6 +21,14 @@ export interface ServerState {
   extendedTypes: boolean;
   /** `user:base64(sha1(user:password))` of the super user, if any. */
   superDigest?: string;
-  /** Close functions of the open connections. */
-  connections: Set<() => void>;
+  /** The open client connections. */
+  connections: Set<ConnectionInfo>;
+  /** Requests and replies of the whole server. */
+  counters: Counters;
+  /** When the server started, ms since the epoch. */
+  started: number;
+  /** The settings `conf` reports. */
+  conf: { port: number; minSessionTimeout: number; maxSessionTimeout: number; prefix: string };
+  /** Four-letter words this server answers. */
+  fourLetterWords: ReadonlySet<string>;
 }

@@ -15,6 +15,8 @@ import { decodeEvents } from "../etcd/values.ts";
 
 /** Where a connection receives notifications. */
 export interface WatchSink {
+  /** The session the watches belong to (for `wchc`, `wchp`). */
+  sessionId: bigint;
   /** Called once per triggered watch; must not throw. */
   notify(type: EventType, path: string): void;
 }
@@ -121,6 +123,24 @@ export class WatchHub {
         if (sinks.delete(sink) && sinks.size === 0) byPath.delete(path);
       }
     }
+  }
+
+  /**
+   * Every registered watch as [path, session id], one per path and
+   * connection (the tables of a path merged), for `wchc`/`wchp`.
+   */
+  list(): [string, bigint][] {
+    const seen = new Map<string, Set<WatchSink>>();
+    for (const byPath of Object.values(this.#tables)) {
+      for (const [path, sinks] of byPath) {
+        const set = seen.get(path) ?? new Set();
+        for (const sink of sinks.keys()) set.add(sink);
+        seen.set(path, set);
+      }
+    }
+    return [...seen].flatMap(([path, sinks]) =>
+      [...sinks].map((s): [string, bigint] => [path, s.sessionId])
+    );
   }
 
   /** Number of registered watches (path × connection × table). */
