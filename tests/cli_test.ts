@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, isListening } from "./_util/ports.ts";
+import { freePort } from "./_util/ports.ts";
+import { spawnServer } from "./_util/server_process.ts";
 import { Nzk } from "./_util/nzk.ts";
 import { startEtcd } from "./_util/etcd.ts";
 
@@ -83,44 +84,15 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   await using etcd = await startEtcd();
-  const port = await freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MOD,
-      "--endpoints",
-      etcd.endpoints[0],
-      "--zkaddr",
-      `127.0.0.1:${port}`,
-      "--log-format",
-      "json",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  try {
-    await waitForPort(port);
-  } finally {
-    child.kill("SIGTERM");
-  }
-  const out = await child.output();
-  assert.equal(out.code, 0);
-  const logged = lines(new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr));
+  const server = await spawnServer(["--endpoints", etcd.endpoints[0], "--log-format", "json"]);
+  assert.equal(await server.kill("SIGTERM"), 0);
+  const logged = lines(server.output());
   assert.ok(logged.length >= 2);
   for (const line of logged) {
     const entry = JSON.parse(line);
     assert.ok(entry.level && entry.message, line);
   }
 });
-
-async function waitForPort(port: number, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await isListening(port))) {
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 Deno.test({
   name: "the local default runs its own etcd, keeps data across restarts and stops it on SIGTERM",
@@ -130,24 +102,16 @@ Deno.test({
   const dir = await Deno.makeTempDir({ prefix: "zetcd-cli-" });
   try {
     for (const round of [1, 2]) {
-      const port = await freePort();
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", MOD, "--zkaddr", `127.0.0.1:${port}`, "--data-dir", dir],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
+      const server = await spawnServer(["--data-dir", dir]);
       try {
-        await waitForPort(port);
-        const zk = await Nzk.connect(`127.0.0.1:${port}`);
+        const zk = await Nzk.connect(server.address);
         if (round === 1) await zk.create("/kept", new TextEncoder().encode("across restarts"));
         const { data } = await zk.getData("/kept");
         assert.equal(new TextDecoder().decode(data!), "across restarts");
         await zk.close();
       } finally {
-        child.kill("SIGTERM");
+        assert.equal(await server.kill("SIGTERM"), 0, "SIGTERM is a clean stop");
       }
-      const status = await child.status;
-      assert.equal(status.code, 0, "SIGTERM is a clean stop");
     }
     const etcdLeft = await new Deno.Command("pgrep", { args: ["-f", `data-dir=${dir}/etcd`] })
       .output();

@@ -1,17 +1,19 @@
 /**
  * Our server as a separate process (`deno run mod.ts`), for tests that must
- * kill it the way an operator or a crash would (SIGTERM, SIGKILL).
+ * kill it the way an operator or a crash would (SIGTERM, SIGKILL). The
+ * server listens on port 0 and the address is read from its log line, so
+ * no port can be taken by someone else in between.
  *
  * @module
  */
-
-import { freePort, isListening } from "./ports.ts";
 
 /** A server process. */
 export interface ServerProcess {
   /** `127.0.0.1:PORT`. */
   address: string;
   port: number;
+  /** Everything the process printed so far. */
+  output(): string;
   /** Sends a signal and waits for the process to end; resolves to its exit code. */
   kill(signal: Deno.Signal): Promise<number>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -19,55 +21,74 @@ export interface ServerProcess {
 
 const MOD = new URL("../../mod.ts", import.meta.url).pathname;
 
-/** Starts `mod.ts` against `endpoints` under `prefix`; resolves once it listens. */
-export async function startServerProcess(
-  endpoints: string[],
-  prefix: string,
-): Promise<ServerProcess> {
-  const port = await freePort();
+/**
+ * Runs `mod.ts` with `args` (plus `--zkaddr 127.0.0.1:0` unless given) and
+ * resolves once it logs the address it serves on.
+ */
+export async function spawnServer(args: string[]): Promise<ServerProcess> {
+  const withAddr = args.includes("--zkaddr") ? args : [...args, "--zkaddr", "127.0.0.1:0"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MOD,
-      "--endpoints",
-      endpoints.join(","),
-      "--zkaddr",
-      `127.0.0.1:${port}`,
-      "--prefix",
-      prefix,
-      "--log-level",
-      "warning",
-    ],
+    args: ["run", "-A", MOD, ...withAddr],
     stdin: "null",
-    stdout: "null",
-    stderr: "null",
+    stdout: "piped",
+    stderr: "piped",
   }).spawn();
-  const deadline = Date.now() + 20_000;
-  while (!(await isListening(port))) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await child.status;
-      throw new Error(`the server process did not listen on ${port} within 20 s`);
+  let text = "";
+  const { promise: listening, resolve, reject } = Promise.withResolvers<string>();
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      const m = /serving ZooKeeper clients on \\?"?([\d.]+:\d+)/.exec(text);
+      if (m) resolve(m[1]);
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  };
+  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
   let ended: Promise<number> | undefined;
   const kill = (signal: Deno.Signal) => {
     if (!ended) {
       try {
         child.kill(signal);
       } catch { /* already gone */ }
-      ended = child.status.then((s) => s.code);
+      ended = child.status.then(async (s) => {
+        await drained;
+        return s.code;
+      });
     }
     return ended;
   };
+  child.status.then((s) => reject(new Error(`the server exited with ${s.code}:\n${text}`)));
+  const timer = setTimeout(
+    () => reject(new Error(`the server did not listen within 30 s:\n${text}`)),
+    30_000,
+  );
+  let address: string;
+  try {
+    address = await listening;
+  } catch (err) {
+    await kill("SIGKILL");
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
   return {
-    address: `127.0.0.1:${port}`,
-    port,
+    address,
+    port: Number(address.split(":")[1]),
+    output: () => text,
     kill,
     [Symbol.asyncDispose]: async () => {
       await kill("SIGKILL");
     },
   };
+}
+
+/** Starts a server against `endpoints` under `prefix`. */
+export function startServerProcess(endpoints: string[], prefix: string): Promise<ServerProcess> {
+  return spawnServer([
+    "--endpoints",
+    endpoints.join(","),
+    "--prefix",
+    prefix,
+    "--log-level",
+    "info",
+  ]);
 }
