@@ -62,12 +62,14 @@ const hex = (n: bigint) => `0x${BigInt.asUintN(64, n).toString(16)}`;
 export interface WordContext {
   state: ServerState;
   self: ConnectionInfo;
+  /** Answer every word, whatever `--4lw-commands` says (the HTTP admin port). */
+  all?: boolean;
 }
 
 /** The reply text to a four-letter word. */
 export async function answerFourLetterWord(word: string, ctx: WordContext): Promise<string> {
   const { state } = ctx;
-  if (!state.fourLetterWords.has(word)) {
+  if (!ctx.all && !state.fourLetterWords.has(word)) {
     return `${word} is not executed because it is not in the whitelist.\n`;
   }
   switch (word) {

@@ -30,6 +30,8 @@ Usage: zetcd [flags]
   --container-check-interval MS
                               how often empty containers and expired TTL nodes are
                               deleted (default 60000, as ZooKeeper)
+  --admin-addr HOST:PORT      HTTP admin port: /metrics, /healthz, /readyz, /commands/<name>
+                              (off by default)
   --4lw-commands LIST         four-letter words to answer, comma-separated, or * for all
                               (default srvr,stat,ruok,mntr,conf,envi,cons,wchs,dirs,isro)
   --superdigest DIGEST        super user, as user:base64(sha1(user:password)); it passes
@@ -56,6 +58,7 @@ interface Config {
   maxFrame: number;
   superDigest?: string;
   fourLetterWords?: string[];
+  admin?: { hostname: string; port: number };
   extendedTypes: boolean;
   reapIntervalMs: number;
   etcdBin?: string;
@@ -83,6 +86,7 @@ function parseConfig(args: string[]): Config | "help" | "version" {
         "max-frame": { type: "string", default: "1114112" },
         superdigest: { type: "string" },
         "4lw-commands": { type: "string" },
+        "admin-addr": { type: "string" },
         "extended-types": { type: "string", default: "true" },
         "container-check-interval": { type: "string", default: "60000" },
         "etcd-bin": { type: "string" },
@@ -157,6 +161,7 @@ function parseConfig(args: string[]): Config | "help" | "version" {
     maxFrame: int("max-frame", v["max-frame"]!),
     superDigest: superDigest(v.superdigest),
     fourLetterWords: fourLetterWords(v["4lw-commands"]),
+    admin: v["admin-addr"] === undefined ? undefined : hostPort("admin-addr", v["admin-addr"]),
     extendedTypes: bool("extended-types", v["extended-types"]!),
     reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
     etcdBin: v["etcd-bin"],
@@ -164,6 +169,14 @@ function parseConfig(args: string[]): Config | "help" | "version" {
     logLevel: logLevel as Config["logLevel"],
     logFormat,
   };
+}
+
+function hostPort(flag: string, value: string): { hostname: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(value);
+  if (!m || Number(m[2]) > 65535) {
+    throw new UsageError(`--${flag} must be HOST:PORT, got "${value}"`);
+  }
+  return { hostname: m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", port: Number(m[2]) };
 }
 
 const ALL_WORDS = [
@@ -260,6 +273,7 @@ export async function main(args: string[]): Promise<number> {
       maxFrame: config.maxFrame,
       superDigest: config.superDigest,
       fourLetterWords: config.fourLetterWords,
+      admin: config.admin,
       extendedTypes: config.extendedTypes,
       reapIntervalMs: config.reapIntervalMs,
     });

@@ -130,6 +130,9 @@ export class EtcdClient {
     this.#etcd = etcd;
   }
 
+  /** Told the duration (seconds) of each transaction: a write ("txn") or reads only ("read"). */
+  onRoundTrip?: (kind: "txn" | "read", seconds: number) => void;
+
   /** Connects (lazily: the first call fails if etcd is unreachable). */
   static connect(options: EtcdOptions): EtcdClient {
     const secure = options.tls !== undefined;
@@ -149,11 +152,14 @@ export class EtcdClient {
 
   /** Runs one transaction: `success` if every compare holds, else `failure`. */
   async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
+    const started = performance.now();
     const res = await this.#etcd.kv.txn({
       compare: compare.map(toCompare),
       success: success.map(toRequestOp),
       failure: failure.map(toRequestOp),
     });
+    const writes = success.some((op) => !("get" in op));
+    this.onRoundTrip?.(writes ? "txn" : "read", (performance.now() - started) / 1000);
     return {
       succeeded: res.succeeded,
       revision: BigInt(res.header.revision),

@@ -124,11 +124,12 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       state.counters.received++;
       let done: boolean;
       try {
-        done = await serveRequest(frame, ctx, send, log, info);
+        done = await serveRequest(frame, ctx, send, log, info, state);
       } finally {
         owned.busy--;
         owned.lastHeard = Date.now();
         const took = performance.now() - started;
+        state.metrics.latency.observe(took / 1000, { op: info.lastOp ?? "UNKN" });
         info.counters.request(took);
         state.counters.request(took);
         info.lastLatency = Math.round(took);
@@ -223,11 +224,13 @@ async function serveRequest(
   send: (frame: Uint8Array) => void,
   log: Logger,
   info: ConnectionInfo,
+  state: ServerState,
 ): Promise<boolean> {
   const r = new JuteReader(frame);
   const header = R.RequestHeader.read(r);
   info.lastOp = SHORT_OP_NAMES[header.type] ?? "UNKN";
   info.lastXid = header.xid;
+  state.metrics.requests.inc({ op: opName(header.type) });
   const handler = HANDLERS.get(header.type);
   let out: Reply;
   if (!handler) {
@@ -254,6 +257,7 @@ async function serveRequest(
     }
   }
   info.lastZxid = out.zxid;
+  if (out.err) state.metrics.errors.inc({ code: codeName(out.err) });
   send(JuteWriter.frame((w) => {
     R.ReplyHeader.write(w, { xid: header.xid, zxid: out.zxid, err: out.err ?? 0 });
     if (!out.err && out.body) w.writeRaw(out.body);

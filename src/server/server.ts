@@ -12,6 +12,8 @@ import { EtcdTree } from "../etcd/tree.ts";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
 import { DEFAULT_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
 import { Counters } from "../admin/stats.ts";
+import { Gauge, Metrics } from "../admin/metrics.ts";
+import { serveAdmin } from "../admin/http.ts";
 import { serveConnection } from "./connection.ts";
 import { SessionManager } from "./sessions.ts";
 import type { ServerState } from "./state.ts";
@@ -41,6 +43,8 @@ export interface ServerOptions {
   superDigest?: string;
   /** Allow TTL nodes (ZooKeeper's `extendedTypesEnabled`; default true). */
   extendedTypes?: boolean;
+  /** Address of the HTTP admin port (`/metrics`, `/healthz`, `/readyz`, `/commands/…`); off when absent. */
+  admin?: { hostname: string; port: number };
   /** Four-letter words to answer (default: srvr, stat, ruok, mntr, conf, envi, cons, wchs, dirs, isro; `*` for all). */
   fourLetterWords?: string[];
   /** How often containers and TTL nodes are checked for deletion, ms (default 60000). */
@@ -56,17 +60,22 @@ export class ZetcdServer {
   readonly #tasks = new Set<Promise<void>>();
 
   readonly #reaper?: ReturnType<typeof setInterval>;
+  readonly #admin?: Deno.HttpServer<Deno.NetAddr>;
+  readonly #stopAdmin: AbortController;
 
   private constructor(
     listener: Deno.Listener,
     state: ServerState,
     etcd: EtcdClient,
     reaper: ReturnType<typeof setInterval> | undefined,
+    admin: { admin?: Deno.HttpServer<Deno.NetAddr>; stopAdmin: AbortController },
   ) {
     this.#listener = listener;
     this.#state = state;
     this.#etcd = etcd;
     this.#reaper = reaper;
+    this.#admin = admin.admin;
+    this.#stopAdmin = admin.stopAdmin;
     this.#serving = this.#accept();
   }
 
@@ -101,6 +110,7 @@ export class ZetcdServer {
         extendedTypes: options.extendedTypes ?? true,
         connections: new Set(),
         counters: new Counters(),
+        metrics: new Metrics(),
         started: Date.now(),
         conf: {
           port: 0,
@@ -116,6 +126,21 @@ export class ZetcdServer {
         }),
       };
       watches.onOtherChange = (event) => state.sessions.onRecordChange(event);
+      etcd.onRoundTrip = (kind, seconds) => state.metrics.etcdLatency.observe(seconds, { kind });
+      state.metrics.gauges.push(
+        new Gauge("zetcd_connections", "Open client connections.", () => state.connections.size),
+        new Gauge(
+          "zetcd_sessions",
+          "Sessions held by this server.",
+          () => state.sessions.local.size,
+        ),
+        new Gauge("zetcd_watches", "Registered watches.", () => watches.count()),
+        new Gauge(
+          "zetcd_zxid",
+          "Last revision seen on the watch stream.",
+          () => Number(watches.revision),
+        ),
+      );
       state.sessions.start();
       const reapEvery = options.reapIntervalMs ?? 60_000;
       reaper = setInterval(() => {
@@ -134,7 +159,11 @@ export class ZetcdServer {
         transport: "tcp",
       });
       state.conf.port = (listener.addr as Deno.NetAddr).port;
-      const server = new ZetcdServer(listener, state, etcd, reaper);
+      const stopAdmin = new AbortController();
+      const admin = options.admin
+        ? serveAdmin(state, { ...options.admin, signal: stopAdmin.signal })
+        : undefined;
+      const server = new ZetcdServer(listener, state, etcd, reaper, { admin, stopAdmin });
       log.info("serving ZooKeeper clients on {addr}, etcd {endpoints} prefix {prefix}", {
         addr: server.address,
         endpoints: options.endpoints.join(","),
@@ -154,6 +183,12 @@ export class ZetcdServer {
   get address(): string {
     const a = this.#listener.addr as Deno.NetAddr;
     return `${a.hostname}:${a.port}`;
+  }
+
+  /** `host:port` of the HTTP admin port, if it is on. */
+  get adminAddress(): string | undefined {
+    const a = this.#admin?.addr;
+    return a ? `${a.hostname}:${a.port}` : undefined;
   }
 
   /** Number of open client connections. */
@@ -191,6 +226,8 @@ export class ZetcdServer {
     await Promise.allSettled([...this.#tasks]);
     this.#state.sessions.stop();
     clearInterval(this.#reaper);
+    this.#stopAdmin.abort();
+    await this.#admin?.finished;
     await this.#state.watches.stop();
     this.#etcd.close();
   }

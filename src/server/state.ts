@@ -6,6 +6,7 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { ConnectionInfo, Counters } from "../admin/stats.ts";
+import type { Metrics } from "../admin/metrics.ts";
 import type { EtcdTree } from "../etcd/tree.ts";
 import type { SessionManager } from "./sessions.ts";
 import type { WatchHub } from "./watches.ts";
@@ -23,6 +24,8 @@ export interface ServerState {
   superDigest?: string;
   /** The open client connections. */
   connections: Set<ConnectionInfo>;
+  /** Prometheus metrics. */
+  metrics: Metrics;
   /** Requests and replies of the whole server. */
   counters: Counters;
   /** When the server started, ms since the epoch. */

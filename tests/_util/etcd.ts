@@ -24,6 +24,8 @@ export interface EtcdProcess {
   dataDir: string;
   /** Stops etcd (SIGTERM, SIGKILL after 3 s) and removes its data dir. */
   stop(): Promise<void>;
+  /** Sends etcd a signal, e.g. SIGSTOP to freeze it and SIGCONT to let it go on. */
+  signal(signal: Deno.Signal): void;
   /** Same as `stop()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -81,6 +83,7 @@ export async function startEtcd(): Promise<EtcdProcess> {
     clientUrl,
     dataDir,
     stop,
+    signal: (signal: Deno.Signal) => child.kill(signal),
     [Symbol.asyncDispose]: stop,
   };
 }
