@@ -8,7 +8,11 @@
  */
 
 import { Buffer } from "node:buffer";
+import { noop } from "cockatiel";
 import { Etcd3, type IOptions } from "etcd3";
+
+/** Deadline of one etcd call (streams excepted). */
+const ETCD_CALL_TIMEOUT_MS = 10_000;
 import type * as RPC from "etcd3/lib/rpc";
 
 /** One key as stored in etcd, with the metadata the layout relies on. */
@@ -139,7 +143,19 @@ export class EtcdClient {
     const hosts = options.endpoints.map((e) =>
       e.includes("://") ? e : `${secure ? "https" : "http"}://${e}`
     );
-    const opts: IOptions = { hosts, dialTimeout: 5000 };
+    const opts: IOptions = {
+      hosts,
+      dialTimeout: 5000,
+      // No retries and no circuit breaker: a write whose answer was lost
+      // may have been applied, so it must not be sent again (the client
+      // sees a lost connection and decides), and one failure must not
+      // refuse every request of the server for seconds.
+      faultHandling: { host: () => noop, global: noop },
+      // A stuck etcd call fails instead of holding its connection forever.
+      defaultCallOptions: (context) =>
+        context.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS },
+      grpcOptions: { "grpc.max_receive_message_length": 64 * 1024 * 1024 },
+    };
     if (options.tls) {
       opts.credentials = {
         rootCertificate: options.tls.ca ? Buffer.from(options.tls.ca) : Buffer.alloc(0),
