@@ -323,6 +323,10 @@ export class EtcdTree {
     let checkedAcl: KeyValue | undefined;
     /** NoAuth unless the parent's ACL (as read) permits the create. */
     const checkAcl = (aclKv: KeyValue | undefined) => {
+      if (aclKv && isOpen(aclKv) && checkedAcl) {
+        checkedAcl = undefined; // the ACL became the open one: compare on that again
+        return true;
+      }
       if (!aclKv || isOpen(aclKv) || aclKv.modRevision === checkedAcl?.modRevision) return false;
       if (!permitted(decodeAcl(aclKv.value), Perms.CREATE, opts.who)) {
         throw new ZkError(Code.NOAUTH, parent);
@@ -479,7 +483,7 @@ export class EtcdTree {
     ];
     let bias: KeyValue | undefined;
     let acl: KeyValue | undefined;
-    for (let attempt = 0; attempt < 4; attempt++) {
+    for (let attempt = 0; attempt < 8; attempt++) {
       const res = await this.etcd.txn(
         [
           ...this.#versionCompares(path, which, version, bias),
@@ -499,6 +503,9 @@ export class EtcdTree {
           throw new ZkError(Code.NOAUTH, guard.path);
         }
         acl = aclKv;
+        again = true;
+      } else if (aclKv && isOpen(aclKv) && acl) {
+        acl = undefined; // the ACL became the open one: compare on that again
         again = true;
       }
       const seen = biasR!.kvs[0];

@@ -256,10 +256,15 @@ async function serveRequest(
       out = { zxid: ctx.watches.revision, err: zk.code };
     }
   }
-  info.lastZxid = out.zxid;
+  // A client's zxid never goes back: error and ping replies carry the last
+  // revision under our prefix, which can be older than a read's.
+  // (Auth replies carry zxid 0, as ZooKeeper's.)
+  const last = info.lastZxid ?? 0n;
+  const zxid = out.zxid !== 0n && last > out.zxid ? last : out.zxid;
+  if (zxid > last) info.lastZxid = zxid;
   if (out.err) state.metrics.errors.inc({ code: codeName(out.err) });
   send(JuteWriter.frame((w) => {
-    R.ReplyHeader.write(w, { xid: header.xid, zxid: out.zxid, err: out.err ?? 0 });
+    R.ReplyHeader.write(w, { xid: header.xid, zxid, err: out.err ?? 0 });
     if (!out.err && out.body) w.writeRaw(out.body);
   }));
   return out.close === true;

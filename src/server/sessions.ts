@@ -84,6 +84,20 @@ export interface SessionOptions {
   log: Logger;
 }
 
+/**
+ * TTL (s) of a session lease for `timeout` ms: 4/3 of the timeout plus a
+ * second, so that renewals every TTL/3 keep it alive for at least 8/9 of
+ * the timeout after the holder's last renewal.
+ */
+function leaseTtlFor(timeout: number): number {
+  return Math.ceil((timeout * 4) / 3 / 1000) + 1;
+}
+
+/** The longest timeout (ms) a session lease of `ttl` seconds can carry. */
+function longestTimeoutFor(ttl: number): number {
+  return Math.floor(((ttl - 1) * 1000 * 3) / 4);
+}
+
 /** Extra TTL of the ephemeral lease over the session lease: time for a reaper to act. */
 const EPHEMERAL_GRACE_SECONDS = 10;
 
@@ -114,7 +128,7 @@ export class SessionManager {
 
   /** Starts a new session. */
   async create(timeout: number): Promise<Session> {
-    const ttl = Math.max(2, Math.ceil(timeout / 1000));
+    const ttl = leaseTtlFor(timeout);
     const [id, ephemeralLease] = await Promise.all([
       this.#etcd.grantLease(ttl),
       this.#etcd.grantLease(2 * ttl + EPHEMERAL_GRACE_SECONDS),
@@ -122,8 +136,13 @@ export class SessionManager {
     const passwd = crypto.getRandomValues(new Uint8Array(16));
     const session = new Session(id, passwd, ephemeralLease, ttl * 1000, timeout);
     this.#local.set(id, session);
-    if (!(await this.#claim(session, id, 0n))) {
-      throw new Error(`session record 0x${hex(id)} already exists`);
+    try {
+      if (!(await this.#claim(session, id, 0n))) {
+        throw new Error(`session record 0x${hex(id)} already exists`);
+      }
+    } catch (err) {
+      this.#local.delete(id);
+      throw err;
     }
     return session;
   }
@@ -147,22 +166,29 @@ export class SessionManager {
       ]);
       if (ttl <= 0n) return null;
       const previous = this.#local.get(id);
+      // The lease's TTL was fixed when the session began: a longer timeout
+      // than it can carry is cut to what it can.
       const session = new Session(
         id,
         stored.passwd,
         stored.ephemeralLease,
         Number(ttl) * 1000,
-        timeout,
+        Math.min(timeout, longestTimeoutFor(Number(ttl))),
       );
       this.#local.set(id, session);
-      // The claim holds only if nobody ended or claimed the session since the read.
-      if (await this.#claim(session, kv.lease, kv.modRevision)) {
+      let claimed = false;
+      try {
+        // The claim holds only if nobody ended or claimed the session since the read.
+        claimed = await this.#claim(session, kv.lease, kv.modRevision);
+      } finally {
+        if (!claimed && this.#local.get(id) === session) {
+          if (previous) this.#local.set(id, previous);
+          else this.#local.delete(id);
+        }
+      }
+      if (claimed) {
         if (previous && previous !== session) this.#drop(previous, "resumed by a new connection");
         return session;
-      }
-      if (this.#local.get(id) === session) {
-        if (previous) this.#local.set(id, previous);
-        else this.#local.delete(id);
       }
     }
     return null;
@@ -272,9 +298,10 @@ export class SessionManager {
         this.#expire(session);
         continue;
       }
-      // Renew only for clients heard since the last renewal.
-      if (session.lastHeard <= session.lastRenewed) continue;
-      if (now - session.lastRenewed < Math.min(session.timeout, session.leaseTtlMs) / 3) continue;
+      // Renew every third of the lease's TTL while the session lives here, so
+      // that if this server dies the lease outlives the client's own
+      // failure detection (2/3 of the timeout) and it can resume elsewhere.
+      if (now - session.lastRenewed < session.leaseTtlMs / 3) continue;
       session.lastRenewed = now;
       Promise.all([
         this.#etcd.keepAliveOnce(session.id),
