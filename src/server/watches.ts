@@ -57,6 +57,10 @@ export class WatchHub {
   #revision = 0n;
   #waiters: { revision: bigint; resolve: () => void }[] = [];
   #stop?: () => Promise<void>;
+  #etcd?: EtcdClient;
+  #stopped = false;
+  #reopening = false;
+  #reopenedAt = 0;
   readonly #keys: Keys;
   readonly #onError: (err: Error) => void;
   /** Receives every change that is not a node's (session records, attributes). */
@@ -71,16 +75,63 @@ export class WatchHub {
   /** Opens the etcd watch stream, starting after revision `after`. */
   async start(etcd: EtcdClient, after: bigint): Promise<void> {
     this.#revision = after;
-    this.#stop = await etcd.watchPrefix(
+    this.#etcd = etcd;
+    await this.#open(after + 1n);
+  }
+
+  async #open(from: bigint): Promise<void> {
+    this.#stop = await this.#etcd!.watchPrefix(
       this.#keys.prefix,
-      after + 1n,
+      from,
       (batch) => this.#apply(batch),
-      this.#onError,
+      (err) => this.#reopen(err),
     );
+  }
+
+  /**
+   * The etcd watch ended (etcd cancels a watch that fell behind a
+   * compaction; the library itself reconnects after network errors): open
+   * it again after the last revision delivered, or — if etcd no longer has
+   * that history — from now on, saying that events were lost.
+   */
+  async #reopen(err: Error): Promise<void> {
+    this.#onError(err);
+    if (this.#stopped || this.#reopening) return;
+    this.#reopening = true;
+    // A watch cancelled again right after it was reopened is behind a
+    // compaction (etcd 3.4 gives no reason with the cancellation).
+    const compacted = /compact/i.test(err.message) || Date.now() - this.#reopenedAt < 5000;
+    try {
+      // The old watch has ended: do not wait for its cancellation.
+      this.#stop?.().catch(() => {});
+      await new Promise((r) => setTimeout(r, 200));
+      if (this.#stopped) return;
+      if (compacted) {
+        const { revision: zxid } = await this.#etcd!.read([{
+          get: this.#keys.prefix,
+          keysOnly: true,
+          limit: 1,
+        }]);
+        this.#onError(
+          new Error(
+            `events after revision ${this.#revision} were compacted away; watching again from ${zxid}: watches on nodes changed in between may not fire`,
+          ),
+        );
+        this.#revision = zxid;
+      }
+      await this.#open(this.#revision + 1n);
+      this.#reopenedAt = Date.now();
+    } catch (again) {
+      this.#reopening = false;
+      setTimeout(() => this.#reopen(again as Error), 1000);
+      return;
+    }
+    this.#reopening = false;
   }
 
   /** Closes the etcd watch stream and releases every waiter. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     await this.#stop?.();
     for (const w of this.#waiters) w.resolve();
     this.#waiters = [];
