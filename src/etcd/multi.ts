@@ -87,6 +87,14 @@ interface Live {
   recreated?: boolean;
   /** Time to live of a TTL node created by this multi, ms. */
   ttl?: bigint;
+  /**
+   * What the transaction must pin besides the node key, because a decision
+   * relied on it: the ACL (a permission check), the exact child counter (a
+   * sequence number, the counter's bias), the children (NotEmpty, a Stat
+   * returned). Pinning no more than that lets concurrent multis under one
+   * parent both succeed.
+   */
+  pins: Set<"acl" | "kids" | "gone">;
 }
 
 function fromSnapshot(s: NodeSnapshot | null): Live {
@@ -109,6 +117,7 @@ function fromSnapshot(s: NodeSnapshot | null): Live {
     dataWrites: 0,
     childCreates: 0,
     childDeletes: 0,
+    pins: new Set(),
   };
 }
 
@@ -248,6 +257,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       const parent = nodes.get(parentPath)!;
       if (!parent.exists) throw Errors.noNode(parentPath);
       need(parent, Perms.CREATE, parentPath, ctx.who);
+      if (op.flags & 2) parent.pins.add("kids");
       const path = (op.flags & 2) ? op.path + sequenceSuffix(parent.creates) : op.path;
       const reason = ctx.validate(path);
       if (reason !== null) throw Errors.badArguments(path, reason);
@@ -260,6 +270,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       Object.assign(node, fromSnapshot(null), {
         base,
         recreated: base !== null,
+        pins: base ? new Set(["kids", "gone"]) : new Set(),
         exists: true,
         owner: op.owner,
         mode: op.flags,
@@ -290,6 +301,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       need(parent, Perms.DELETE, parentPath, ctx.who);
       if (!node.exists) throw Errors.noNode(op.path);
       if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
+      node.pins.add("kids"); // "no children" must still hold when it is written
       if (node.numChildren > 0) throw Errors.notEmpty(op.path);
       node.exists = false;
       parent.numChildren--;
@@ -307,6 +319,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
       if (!node.exists) throw Errors.noNode(op.path);
       need(node, Perms.WRITE, op.path, ctx.who);
       if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
+      node.pins.add("kids").add("gone"); // the Stat it returns
       node.data = op.data;
       node.version++;
       node.mtime = ctx.now;
@@ -328,6 +341,7 @@ async function apply(op: MultiOp, ctx: ApplyContext): Promise<Pending> {
 
 /** NoAuth unless `who` holds `perm` on the node (as this multi has left it). */
 function need(n: Live, perm: number, path: string, who: Principal): void {
+  n.pins.add("acl");
   if (!permitted(n.acl, perm, who)) throw new ZkError(Code.NOAUTH, path);
 }
 
@@ -349,10 +363,14 @@ function transaction(
   for (const [path, n] of nodes) {
     const base = n.base;
     pin(k.node(path), base?.kvs.node);
+    // Creates under a parent rely on it taking children (not ephemeral);
+    // more than one create there sets the counter's bias from its value.
+    if (base && n.childCreates > 1) n.pins.add("kids");
     if (base) {
-      pin(k.attr(path, "kids"), base.kvs.kids);
-      pin(k.attr(path, "gone"), base.kvs.gone);
-      pin(k.attr(path, "acl"), base.kvs.acl);
+      for (const attr of n.pins) pin(k.attr(path, attr), base.kvs[attr]);
+      if (n.childCreates > 0 && !n.pins.has("kids")) {
+        compare.push({ key: k.attr(path, "kids"), target: "create", op: ">", value: 0n });
+      }
     }
     if (base && !n.exists) {
       // No compare on the children themselves: those deleted by this multi
@@ -399,7 +417,10 @@ function transaction(
           lease: base.kvs.node.lease,
         });
       }
-      if (n.childCreates > 0) {
+      if (n.childCreates === 1 && !n.pins.has("kids")) {
+        // One more create: the counter's next version counts it.
+        success.push({ put: k.attr(path, "kids"), ignoreValue: true });
+      } else if (n.childCreates > 0) {
         const bias = base.creates - Number((base.kvs.kids?.version ?? 1n) - 1n) +
           n.childCreates - 1;
         success.push({ put: k.attr(path, "kids"), value: biasValue(bias) });

@@ -98,6 +98,21 @@ export class ZetcdServer {
     const tree = new EtcdTree(etcd, keys);
     try {
       await tree.init();
+      // etcd's --max-txn-ops (default 128) bounds how large a multi can be.
+      const probe = await etcd.txn(
+        Array.from({ length: 129 }, () => ({
+          key: `${keys.prefix}probe`,
+          target: "create" as const,
+          op: "==" as const,
+          value: 0n,
+        })),
+        [],
+      ).then(() => true, () => false);
+      if (!probe) {
+        log.warn(
+          "etcd allows at most 128 operations per transaction (--max-txn-ops): multis of more than about 30 creates or 60 deletes will be refused; raise it on the etcd servers",
+        );
+      }
       const { zxid } = await tree.sync();
       const watches = new WatchHub(keys, (err) => log.error("etcd watch failed: {err}", { err }));
       await watches.start(etcd, zxid);
