@@ -120,3 +120,29 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ZETCD_* variables set flags, and flags on the command line win", async () => {
+  const bad = await run(["--zkaddr", "127.0.0.1:0"], { ZETCD_LOG_LEVEL: "loud" });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--log-level must be .* got "loud"/);
+  const overridden = await run(["--log-level", "nonsense"], { ZETCD_LOG_LEVEL: "debug" });
+  assert.match(overridden.stderr, /got "nonsense"/, "the flag won over the variable");
+});
+
+Deno.test("systemd-unit prints a unit that runs the server with the given flags", async () => {
+  const r = await run(["systemd-unit", "--endpoints", "10.0.0.1:2379"]);
+  assert.equal(r.code, 0);
+  for (
+    const line of [
+      "Type=exec",
+      "Restart=on-failure",
+      "KillSignal=SIGTERM",
+      "TimeoutStopSec=30",
+      "WantedBy=multi-user.target",
+    ]
+  ) {
+    assert.ok(r.stdout.split("\n").includes(line), `the unit has ${line}`);
+  }
+  assert.match(r.stdout, /^LimitNOFILE=\d+$/m);
+  assert.match(r.stdout, /^ExecStart=\S*zetcd --endpoints 10\.0\.0\.1:2379$/m);
+});

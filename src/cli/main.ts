@@ -10,10 +10,15 @@ import { configure, getConsoleSink, getJsonLinesFormatter, getLogger } from "@lo
 import { ZetcdServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 import { EtcdNotFoundError, type LocalEtcd, startLocalEtcd } from "./local_etcd.ts";
+import { systemdUnit } from "./systemd.ts";
 
 const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etcd
 
 Usage: zetcd [flags]
+       zetcd systemd-unit [flags]   print a systemd unit that runs zetcd with these flags
+
+Every flag can also be set as ZETCD_<FLAG> (e.g. ZETCD_ENDPOINTS, ZETCD_LOG_LEVEL);
+flags on the command line win.
 
   --zkaddr HOST:PORT          address for ZooKeeper clients (default 127.0.0.1:2181)
   --endpoints URLS            comma-separated etcd endpoints; without it a local etcd
@@ -221,11 +226,31 @@ function superDigest(value: string | undefined): string | undefined {
   return value;
 }
 
+/**
+ * Flags from `ZETCD_*` environment variables: `ZETCD_ENDPOINTS=a,b` is
+ * `--endpoints a,b`, `ZETCD_LOG_LEVEL=debug` is `--log-level debug`.
+ */
+export function envArgs(env: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("ZETCD_")) continue;
+    const flag = name.slice("ZETCD_".length).toLowerCase().replaceAll("_", "-");
+    out.push(`--${flag}`, value);
+  }
+  return out;
+}
+
 /** Runs the server until SIGINT or SIGTERM; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "systemd-unit") {
+    const exec = Deno.execPath().endsWith("/deno") ? "/usr/local/bin/zetcd" : Deno.execPath();
+    console.log(systemdUnit(exec, args.slice(1)));
+    return 0;
+  }
   let config;
   try {
-    config = parseConfig(args);
+    // ZETCD_<FLAG> variables come first, so flags given on the command line win.
+    config = parseConfig([...envArgs(Deno.env.toObject()), ...args]);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`zetcd: ${err.message} (see --help)`);
