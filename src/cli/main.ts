@@ -26,6 +26,9 @@ flags on the command line win.
   --certfile FILE             client certificate for etcd (TLS)
   --keyfile FILE              client key for etcd (TLS)
   --cafile FILE               CA bundle to verify etcd (TLS)
+  --etcd-user USER            etcd user (etcd with auth enabled); the password comes from
+                              --etcd-password-file or ZETCD_ETCD_PASSWORD, never from argv
+  --etcd-password-file FILE   file holding the etcd user's password
   --prefix PREFIX             etcd key prefix of this namespace (default /zk/)
   --min-session-timeout MS    lowest session timeout granted (default 4000)
   --max-session-timeout MS    highest session timeout granted (default 40000)
@@ -57,6 +60,7 @@ interface Config {
   port: number;
   endpoints: string[];
   tls?: { ca?: Uint8Array; cert?: Uint8Array; key?: Uint8Array };
+  auth?: { username: string; password: string };
   prefix: string;
   minSessionTimeout: number;
   maxSessionTimeout: number;
@@ -72,7 +76,10 @@ interface Config {
   logFormat: "text" | "json";
 }
 
-function parseConfig(args: string[]): Config | "help" | "version" {
+function parseConfig(
+  args: string[],
+  env: Record<string, string> = {},
+): Config | "help" | "version" {
   let parsed;
   try {
     parsed = parseArgs({
@@ -85,6 +92,8 @@ function parseConfig(args: string[]): Config | "help" | "version" {
         certfile: { type: "string" },
         keyfile: { type: "string" },
         cafile: { type: "string" },
+        "etcd-user": { type: "string" },
+        "etcd-password-file": { type: "string" },
         prefix: { type: "string", default: "/zk/" },
         "min-session-timeout": { type: "string", default: "4000" },
         "max-session-timeout": { type: "string", default: "40000" },
@@ -152,6 +161,26 @@ function parseConfig(args: string[]): Config | "help" | "version" {
   const cert = readPem("certfile", v.certfile);
   const key = readPem("keyfile", v.keyfile);
   const ca = readPem("cafile", v.cafile);
+  let auth: Config["auth"];
+  if (v["etcd-user"] !== undefined) {
+    let password = env.ZETCD_ETCD_PASSWORD;
+    const file = v["etcd-password-file"];
+    if (file !== undefined) {
+      try {
+        password = Deno.readTextFileSync(file).replace(/\r?\n$/, "");
+      } catch (err) {
+        throw new UsageError(`--etcd-password-file ${file}: ${(err as Error).message}`);
+      }
+    }
+    if (password === undefined) {
+      throw new UsageError(
+        "--etcd-user needs a password: --etcd-password-file FILE or ZETCD_ETCD_PASSWORD",
+      );
+    }
+    auth = { username: v["etcd-user"], password };
+  } else if (v["etcd-password-file"] !== undefined) {
+    throw new UsageError("--etcd-password-file goes with --etcd-user");
+  }
   if ((cert === undefined) !== (key === undefined)) {
     throw new UsageError("--certfile and --keyfile go together");
   }
@@ -160,6 +189,7 @@ function parseConfig(args: string[]): Config | "help" | "version" {
     port: Number(m[2]),
     endpoints: v.endpoints ? v.endpoints.split(",").map((e) => e.trim()).filter(Boolean) : [],
     tls: cert || ca ? { cert, key, ca } : undefined,
+    auth,
     prefix,
     minSessionTimeout,
     maxSessionTimeout,
@@ -233,7 +263,8 @@ function superDigest(value: string | undefined): string | undefined {
 export function envArgs(env: Record<string, string>): string[] {
   const out: string[] = [];
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith("ZETCD_")) continue;
+    // The etcd password is read as a secret, not as a flag.
+    if (!name.startsWith("ZETCD_") || name === "ZETCD_ETCD_PASSWORD") continue;
     const flag = name.slice("ZETCD_".length).toLowerCase().replaceAll("_", "-");
     out.push(`--${flag}`, value);
   }
@@ -250,7 +281,8 @@ export async function main(args: string[]): Promise<number> {
   let config;
   try {
     // ZETCD_<FLAG> variables come first, so flags given on the command line win.
-    config = parseConfig([...envArgs(Deno.env.toObject()), ...args]);
+    const env = Deno.env.toObject();
+    config = parseConfig([...envArgs(env), ...args], env);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`zetcd: ${err.message} (see --help)`);
@@ -290,6 +322,7 @@ export async function main(args: string[]): Promise<number> {
     server = await ZetcdServer.start({
       endpoints: config.endpoints,
       etcdTls: config.tls,
+      etcdAuth: config.auth,
       hostname: config.hostname,
       port: config.port,
       prefix: config.prefix,

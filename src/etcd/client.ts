@@ -122,6 +122,8 @@ export interface EtcdOptions {
   endpoints: string[];
   /** PEM contents for TLS. */
   tls?: { ca?: Uint8Array; cert?: Uint8Array; key?: Uint8Array };
+  /** etcd user and password (etcd with auth enabled). */
+  auth?: { username: string; password: string };
 }
 
 /** The narrow etcd API used by the rest of the server. */
@@ -158,11 +160,15 @@ export class EtcdClient {
     };
     if (options.tls) {
       opts.credentials = {
-        rootCertificate: options.tls.ca ? Buffer.from(options.tls.ca) : Buffer.alloc(0),
+        // Without a CA file the system's roots verify etcd.
+        rootCertificate: options.tls.ca
+          ? Buffer.from(options.tls.ca)
+          : (undefined as unknown as Buffer),
         certChain: options.tls.cert ? Buffer.from(options.tls.cert) : undefined,
         privateKey: options.tls.key ? Buffer.from(options.tls.key) : undefined,
       };
     }
+    if (options.auth) opts.auth = options.auth;
     return new EtcdClient(new Etcd3(opts));
   }
 

@@ -25,6 +25,8 @@ export interface ServerOptions {
   endpoints: string[];
   /** TLS material for etcd. */
   etcdTls?: EtcdOptions["tls"];
+  /** etcd user and password. */
+  etcdAuth?: EtcdOptions["auth"];
   /** Address to serve ZooKeeper clients on (default 127.0.0.1:2181; port 0 picks one). */
   hostname?: string;
   port?: number;
@@ -92,7 +94,11 @@ export class ZetcdServer {
    */
   static async start(options: ServerOptions): Promise<ZetcdServer> {
     const log = getLogger(["zetcd", "server"]);
-    const etcd = EtcdClient.connect({ endpoints: options.endpoints, tls: options.etcdTls });
+    const etcd = EtcdClient.connect({
+      endpoints: options.endpoints,
+      tls: options.etcdTls,
+      auth: options.etcdAuth,
+    });
     const keys = new Keys(options.prefix ?? "/zk/");
     let reaper: ReturnType<typeof setInterval> | undefined;
     const tree = new EtcdTree(etcd, keys);

@@ -1,0 +1,160 @@
+/**
+ * etcd secured as operators run it: TLS with client certificates, and
+ * users with passwords. The server connects with `--certfile --keyfile
+ * --cafile` (as the Go zetcd) and `--etcd-user` / a password file.
+ */
+
+import assert from "node:assert/strict";
+import { Etcd3 } from "etcd3";
+import { freePort } from "../_util/ports.ts";
+import { startEtcd } from "../_util/etcd.ts";
+import { spawnServer } from "../_util/server_process.ts";
+import { Nzk } from "../_util/nzk.ts";
+
+async function sh(cmd: string, cwd: string): Promise<void> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", cmd],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) throw new Error(`${cmd}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A CA, an etcd server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+async function makeCertificates(dir: string): Promise<void> {
+  const subj = (cn: string) => `-subj /CN=${cn}`;
+  await sh(
+    `openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout ca.key -out ca.pem ${
+      subj("test-ca")
+    }`,
+    dir,
+  );
+  for (
+    const [name, ext] of [["server", "subjectAltName=DNS:localhost,IP:127.0.0.1"], [
+      "client",
+      "extendedKeyUsage=clientAuth",
+    ]]
+  ) {
+    await sh(
+      `openssl req -newkey rsa:2048 -nodes -keyout ${name}.key -out ${name}.csr ${subj(name)}`,
+      dir,
+    );
+    await sh(
+      `printf '%s\\n' '${ext}' > ${name}.ext && openssl x509 -req -in ${name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out ${name}.pem -extfile ${name}.ext`,
+      dir,
+    );
+  }
+}
+
+Deno.test({
+  name: "the server reaches an etcd that demands TLS client certificates",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "zetcd-tls-" });
+  const client = await freePort();
+  const peer = await freePort();
+  await makeCertificates(dir);
+  const etcd = new Deno.Command("etcd", {
+    args: [
+      "--name=tls",
+      `--data-dir=${dir}/data`,
+      `--listen-client-urls=https://127.0.0.1:${client}`,
+      `--advertise-client-urls=https://127.0.0.1:${client}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-cluster=tls=http://127.0.0.1:${peer}`,
+      `--cert-file=${dir}/server.pem`,
+      `--key-file=${dir}/server.key`,
+      `--trusted-ca-file=${dir}/ca.pem`,
+      "--client-cert-auth",
+      "--logger=zap",
+      "--log-level=error",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    // A DNS name: Deno's TLS refuses an IP address as the server name.
+    const endpoint = `https://localhost:${client}`;
+    const server = await spawnServer([
+      "--endpoints",
+      endpoint,
+      "--certfile",
+      `${dir}/client.pem`,
+      "--keyfile",
+      `${dir}/client.key`,
+      "--cafile",
+      `${dir}/ca.pem`,
+    ]);
+    try {
+      const zk = await Nzk.connect(server.address);
+      assert.equal(await zk.create("/over-tls"), "/over-tls");
+      await zk.close();
+    } finally {
+      assert.equal(await server.kill("SIGTERM"), 0);
+    }
+    // Without a client certificate etcd refuses, and the server says so in one line.
+    await assert.rejects(
+      spawnServer(["--endpoints", endpoint, "--cafile", `${dir}/ca.pem`]),
+      /exited with 1/,
+    );
+  } finally {
+    etcd.kill("SIGKILL");
+    await etcd.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "the server logs in to an etcd with auth enabled, with the password from a file",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using etcd = await startEtcd();
+  const admin = new Etcd3({ hosts: `http://${etcd.endpoints[0]}` });
+  await admin.user("root").create("rootpw");
+  await admin.role("root").create().catch(() => {});
+  await admin.user("root").addRole("root");
+  await admin.user("zetcd").create("s3cret");
+  const role = await admin.role("zetcd").create();
+  await role.grant({ permission: "Readwrite", range: admin.range({ prefix: "/zk/" }) });
+  await admin.user("zetcd").addRole("zetcd");
+  await admin.auth.authEnable();
+  admin.close();
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/pw`, "s3cret\n");
+    const server = await spawnServer([
+      "--endpoints",
+      etcd.endpoints[0],
+      "--etcd-user",
+      "zetcd",
+      "--etcd-password-file",
+      `${dir}/pw`,
+    ]);
+    try {
+      const zk = await Nzk.connect(server.address);
+      assert.equal(await zk.create("/with-auth"), "/with-auth");
+      await zk.close();
+    } finally {
+      assert.equal(await server.kill("SIGTERM"), 0);
+    }
+    await Deno.writeTextFile(`${dir}/pw`, "wrong\n");
+    await assert.rejects(
+      spawnServer([
+        "--endpoints",
+        etcd.endpoints[0],
+        "--etcd-user",
+        "zetcd",
+        "--etcd-password-file",
+        `${dir}/pw`,
+      ]),
+      /exited with 1/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
