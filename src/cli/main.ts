@@ -38,6 +38,10 @@ flags on the command line win.
   --container-check-interval MS
                               how often empty containers and expired TTL nodes are
                               deleted (default 60000, as ZooKeeper)
+  --zkaddr-tls HOST:PORT      also serve ZooKeeper clients over TLS (ZooKeeper's secureClientPort),
+                              with --zk-certfile and --zk-keyfile (PEM)
+  --zk-certfile FILE          certificate chain of the TLS client port
+  --zk-keyfile FILE           private key of the TLS client port
   --admin-addr HOST:PORT      HTTP admin port: /metrics, /healthz, /readyz, /commands/<name>
                               (off by default)
   --4lw-commands LIST         four-letter words to answer, comma-separated, or * for all
@@ -68,6 +72,7 @@ interface Config {
   superDigest?: string;
   fourLetterWords?: string[];
   admin?: { hostname: string; port: number };
+  clientTls?: { hostname: string; port: number; cert: string; key: string };
   extendedTypes: boolean;
   reapIntervalMs: number;
   etcdBin?: string;
@@ -101,6 +106,9 @@ function parseConfig(
         superdigest: { type: "string" },
         "4lw-commands": { type: "string" },
         "admin-addr": { type: "string" },
+        "zkaddr-tls": { type: "string" },
+        "zk-certfile": { type: "string" },
+        "zk-keyfile": { type: "string" },
         "extended-types": { type: "string", default: "true" },
         "container-check-interval": { type: "string", default: "60000" },
         "etcd-bin": { type: "string" },
@@ -197,12 +205,37 @@ function parseConfig(
     superDigest: superDigest(v.superdigest),
     fourLetterWords: fourLetterWords(v["4lw-commands"]),
     admin: v["admin-addr"] === undefined ? undefined : hostPort("admin-addr", v["admin-addr"]),
+    clientTls: clientTls(v["zkaddr-tls"], v["zk-certfile"], v["zk-keyfile"]),
     extendedTypes: bool("extended-types", v["extended-types"]!),
     reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
     etcdBin: v["etcd-bin"],
     dataDir: v["data-dir"]!,
     logLevel: logLevel as Config["logLevel"],
     logFormat,
+  };
+}
+
+function clientTls(addr?: string, certFile?: string, keyFile?: string): Config["clientTls"] {
+  if (addr === undefined) {
+    if (certFile !== undefined || keyFile !== undefined) {
+      throw new UsageError("--zk-certfile and --zk-keyfile go with --zkaddr-tls");
+    }
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw new UsageError("--zkaddr-tls needs --zk-certfile and --zk-keyfile");
+  }
+  const read = (flag: string, file: string) => {
+    try {
+      return Deno.readTextFileSync(file);
+    } catch (err) {
+      throw new UsageError(`--${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    ...hostPort("zkaddr-tls", addr),
+    cert: read("zk-certfile", certFile),
+    key: read("zk-keyfile", keyFile),
   };
 }
 
@@ -332,6 +365,7 @@ export async function main(args: string[]): Promise<number> {
       superDigest: config.superDigest,
       fourLetterWords: config.fourLetterWords,
       admin: config.admin,
+      tls: config.clientTls,
       extendedTypes: config.extendedTypes,
       reapIntervalMs: config.reapIntervalMs,
     });

@@ -45,6 +45,8 @@ export interface ServerOptions {
   superDigest?: string;
   /** Allow TTL nodes (ZooKeeper's `extendedTypesEnabled`; default true). */
   extendedTypes?: boolean;
+  /** A TLS client port (ZooKeeper's secureClientPort): PEM certificate chain and key. */
+  tls?: { hostname: string; port: number; cert: string; key: string };
   /** Address of the HTTP admin port (`/metrics`, `/healthz`, `/readyz`, `/commands/…`); off when absent. */
   admin?: { hostname: string; port: number };
   /** Four-letter words to answer (default: srvr, stat, ruok, mntr, conf, envi, cons, wchs, dirs, isro; `*` for all). */
@@ -64,21 +66,30 @@ export class ZetcdServer {
   readonly #reaper?: ReturnType<typeof setInterval>;
   readonly #admin?: Deno.HttpServer<Deno.NetAddr>;
   readonly #stopAdmin: AbortController;
+  readonly #tlsListener?: Deno.TlsListener;
 
   private constructor(
     listener: Deno.Listener,
     state: ServerState,
     etcd: EtcdClient,
     reaper: ReturnType<typeof setInterval> | undefined,
-    admin: { admin?: Deno.HttpServer<Deno.NetAddr>; stopAdmin: AbortController },
+    extra: {
+      admin?: Deno.HttpServer<Deno.NetAddr>;
+      stopAdmin: AbortController;
+      tlsListener?: Deno.TlsListener;
+    },
   ) {
     this.#listener = listener;
     this.#state = state;
     this.#etcd = etcd;
     this.#reaper = reaper;
-    this.#admin = admin.admin;
-    this.#stopAdmin = admin.stopAdmin;
-    this.#serving = this.#accept();
+    this.#admin = extra.admin;
+    this.#stopAdmin = extra.stopAdmin;
+    this.#tlsListener = extra.tlsListener;
+    this.#serving = Promise.all([
+      this.#accept(listener),
+      ...(extra.tlsListener ? [this.#accept(extra.tlsListener)] : []),
+    ]).then(() => {});
   }
 
   /**
@@ -180,11 +191,26 @@ export class ZetcdServer {
         transport: "tcp",
       });
       state.conf.port = (listener.addr as Deno.NetAddr).port;
+      const tlsListener = options.tls
+        ? Deno.listenTls({
+          hostname: options.tls.hostname,
+          port: options.tls.port,
+          cert: options.tls.cert,
+          key: options.tls.key,
+        })
+        : undefined;
       const stopAdmin = new AbortController();
       const admin = options.admin
         ? serveAdmin(state, { ...options.admin, signal: stopAdmin.signal })
         : undefined;
-      const server = new ZetcdServer(listener, state, etcd, reaper, { admin, stopAdmin });
+      const server = new ZetcdServer(listener, state, etcd, reaper, {
+        admin,
+        stopAdmin,
+        tlsListener,
+      });
+      if (server.tlsAddress) {
+        log.info("serving ZooKeeper clients over TLS on {addr}", { addr: server.tlsAddress });
+      }
       log.info("serving ZooKeeper clients on {addr}, etcd {endpoints} prefix {prefix}", {
         addr: server.address,
         endpoints: options.endpoints.join(","),
@@ -194,6 +220,10 @@ export class ZetcdServer {
     } catch (err) {
       clearInterval(reaper);
       etcd.close();
+      // Listening problems are reported as they are; the rest comes from etcd.
+      if (err instanceof Deno.errors.AddrInUse || err instanceof Deno.errors.PermissionDenied) {
+        throw err;
+      }
       throw new Error(`etcd at ${options.endpoints.join(",")}: ${etcdProblem(err)}`, {
         cause: err,
       });
@@ -204,6 +234,12 @@ export class ZetcdServer {
   get address(): string {
     const a = this.#listener.addr as Deno.NetAddr;
     return `${a.hostname}:${a.port}`;
+  }
+
+  /** `host:port` of the TLS client port, if it is on. */
+  get tlsAddress(): string | undefined {
+    const a = this.#tlsListener?.addr as Deno.NetAddr | undefined;
+    return a ? `${a.hostname}:${a.port}` : undefined;
   }
 
   /** `host:port` of the HTTP admin port, if it is on. */
@@ -222,11 +258,11 @@ export class ZetcdServer {
     return (this.#listener.addr as Deno.NetAddr).port;
   }
 
-  async #accept(): Promise<void> {
-    for await (const conn of this.#listener) {
+  async #accept(listener: Deno.Listener | Deno.TlsListener): Promise<void> {
+    for await (const conn of listener) {
       // Replies and notifications are small frames: send each at once
       // rather than waiting for the peer's delayed ACK (Nagle).
-      (conn as Deno.TcpConn).setNoDelay(true);
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       const task = serveConnection(conn, this.#state);
       this.#tasks.add(task);
       task.finally(() => this.#tasks.delete(task));
@@ -239,9 +275,11 @@ export class ZetcdServer {
    * within their timeout.
    */
   async close(): Promise<void> {
-    try {
-      this.#listener.close();
-    } catch { /* already closed */ }
+    for (const listener of [this.#listener, this.#tlsListener]) {
+      try {
+        listener?.close();
+      } catch { /* already closed */ }
+    }
     await this.#serving.catch(() => {});
     for (const conn of [...this.#state.connections]) conn.close();
     await Promise.allSettled([...this.#tasks]);

@@ -44,14 +44,19 @@ export interface Welcome {
 
 /** One TCP connection speaking raw frames. */
 export class RawClient {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.Conn;
   readonly #frames: AsyncGenerator<Uint8Array>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: Deno.Conn) {
     this.conn = conn;
     this.#frames = readFrames(conn.readable, { maxFrame: 64 * 1024 * 1024 });
     this.#writer = conn.writable.getWriter();
+  }
+
+  /** Speaks over an already open connection (e.g. TLS). */
+  static over(conn: Deno.Conn): RawClient {
+    return new RawClient(conn);
   }
 
   /** Opens a TCP connection to `host:port`. */

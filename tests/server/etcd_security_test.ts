@@ -1,7 +1,7 @@
 /**
- * etcd secured as operators run it: TLS with client certificates, and
- * users with passwords. The server connects with `--certfile --keyfile
- * --cafile` (as the Go zetcd) and `--etcd-user` / a password file.
+ * Security as operators set it up: an etcd with TLS client certificates or
+ * with users and passwords (`--certfile --keyfile --cafile` as the Go
+ * zetcd, `--etcd-user` with a password file), and a TLS port for clients.
  */
 
 import assert from "node:assert/strict";
@@ -10,6 +10,9 @@ import { freePort } from "../_util/ports.ts";
 import { startEtcd } from "../_util/etcd.ts";
 import { spawnServer } from "../_util/server_process.ts";
 import { Nzk } from "../_util/nzk.ts";
+import { RawClient } from "../_util/raw_client.ts";
+import * as R from "../../src/zk/records.ts";
+import { OpCode } from "../../src/zk/constants.ts";
 
 async function sh(cmd: string, cwd: string): Promise<void> {
   const out = await new Deno.Command("sh", {
@@ -154,6 +157,52 @@ Deno.test({
       ]),
       /exited with 1/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "clients can connect over TLS (--zkaddr-tls), as to ZooKeeper's secureClientPort",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "zetcd-client-tls-" });
+  await makeCertificates(dir);
+  await using etcd = await startEtcd();
+  try {
+    const server = await spawnServer([
+      "--endpoints",
+      etcd.endpoints[0],
+      "--zkaddr-tls",
+      "127.0.0.1:0",
+      "--zk-certfile",
+      `${dir}/server.pem`,
+      "--zk-keyfile",
+      `${dir}/server.key`,
+    ]);
+    try {
+      const m = /over TLS on "?([\d.]+):(\d+)/.exec(server.output());
+      assert.ok(m, server.output());
+      const conn = await Deno.connectTls({
+        hostname: "localhost",
+        port: Number(m[2]),
+        caCerts: [await Deno.readTextFile(`${dir}/ca.pem`)],
+      });
+      const c = RawClient.over(conn);
+      const welcome = await c.handshake({ timeOut: 10000 });
+      assert.notEqual(welcome?.sessionId, 0n);
+      await c.send(1, OpCode.create, R.CreateRequest, {
+        path: "/secure",
+        data: null,
+        acl: [{ perms: 31, id: { scheme: "world", id: "anyone" } }],
+        flags: 0,
+      });
+      assert.equal((await c.reply())?.err, 0);
+      c.close();
+    } finally {
+      assert.equal(await server.kill("SIGTERM"), 0);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
