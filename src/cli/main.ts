@@ -11,11 +11,14 @@ import { ZetcdServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 import { EtcdNotFoundError, type LocalEtcd, startLocalEtcd } from "./local_etcd.ts";
 import { systemdUnit } from "./systemd.ts";
+import { ctl } from "./ctl.ts";
 
 const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etcd
 
 Usage: zetcd [flags]
        zetcd systemd-unit [flags]   print a systemd unit that runs zetcd with these flags
+       zetcd ctl COMMAND ...        a small client: get, set, create, ls, stat, rm, watch
+                                    (zetcd ctl --help)
 
 Every flag can also be set as ZETCD_<FLAG> (e.g. ZETCD_ENDPOINTS, ZETCD_LOG_LEVEL);
 flags on the command line win.
@@ -306,6 +309,7 @@ export function envArgs(env: Record<string, string>): string[] {
 
 /** Runs the server until SIGINT or SIGTERM; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === "ctl") return await ctl(args.slice(1));
   if (args[0] === "systemd-unit") {
     const exec = Deno.execPath().endsWith("/deno") ? "/usr/local/bin/zetcd" : Deno.execPath();
     console.log(systemdUnit(exec, args.slice(1)));

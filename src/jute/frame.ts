@@ -101,3 +101,18 @@ class Pending {
     return out;
   }
 }
+
+/**
+ * The chunks a stream reader yields, for {@link readFrames}. Unlike
+ * iterating the stream itself, stopping early does not cancel the stream
+ * (for a socket: close it).
+ */
+export async function* chunksOf(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    yield value;
+  }
+}

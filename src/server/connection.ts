@@ -9,7 +9,7 @@
 import type { Logger } from "@logtape/logtape";
 import { answerFourLetterWord, fourLetterWord } from "../admin/four_letter.ts";
 import { type ConnectionInfo, Counters, SHORT_OP_NAMES } from "../admin/stats.ts";
-import { readFrames } from "../jute/frame.ts";
+import { chunksOf, readFrames } from "../jute/frame.ts";
 import { JuteDecodeError, JuteReader } from "../jute/reader.ts";
 import { JuteWriter } from "../jute/writer.ts";
 import { Code, codeName, type EventType, KeeperState, opName, Xid } from "../zk/constants.ts";
@@ -151,19 +151,6 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       session.detach = undefined;
     }
     close();
-  }
-}
-
-/**
- * The chunks a reader yields. Unlike iterating the stream itself, stopping
- * early (as the frame reader does on a four-letter word) does not cancel
- * the stream, which would close the connection before the answer is sent.
- */
-async function* chunksOf(reader: ReadableStreamDefaultReader<Uint8Array>) {
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    yield value;
   }
 }
 

@@ -1,0 +1,184 @@
+/**
+ * A small ZooKeeper client on the project's own codec: one session over
+ * one connection, requests pipelined and matched to replies by xid, pings
+ * while idle, notifications handed to a callback. `zetcd ctl` uses it;
+ * anyone embedding the server can too.
+ *
+ * @example
+ * ```ts
+ * const zk = await ZkClient.connect("127.0.0.1:2181");
+ * await zk.create("/a", new TextEncoder().encode("hi"));
+ * const { data } = await zk.getData("/a");
+ * await zk.close();
+ * ```
+ *
+ * @module
+ */
+
+import { chunksOf, readFrames } from "../jute/frame.ts";
+import { JuteReader } from "../jute/reader.ts";
+import type { JuteType } from "../jute/schema.ts";
+import { JuteWriter } from "../jute/writer.ts";
+import { codeName, OpCode, Xid } from "../zk/constants.ts";
+import { ZkError } from "../zk/errors.ts";
+import * as R from "../zk/records.ts";
+
+/** World-readable-and-writable ACL. */
+const OPEN_ACL: R.ACL[] = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
+
+/** Options of {@link ZkClient.connect}. */
+export interface ClientOptions {
+  /** Requested session timeout, ms (default 10000). */
+  timeout?: number;
+  /** Called with each watch notification. */
+  onEvent?: (event: R.WatcherEvent) => void;
+}
+
+/** A connected ZooKeeper session. */
+export class ZkClient {
+  readonly #conn: Deno.Conn;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #pending = new Map<number, PromiseWithResolvers<JuteReader>>();
+  readonly #onEvent?: (event: R.WatcherEvent) => void;
+  #xid = 0;
+  #ping?: ReturnType<typeof setInterval>;
+  /** The session id. */
+  readonly sessionId: bigint;
+  /** The negotiated timeout, ms. */
+  readonly timeout: number;
+
+  private constructor(conn: Deno.Conn, sessionId: bigint, timeout: number, options: ClientOptions) {
+    this.#conn = conn;
+    this.#writer = conn.writable.getWriter();
+    this.sessionId = sessionId;
+    this.timeout = timeout;
+    this.#onEvent = options.onEvent;
+  }
+
+  /** Connects to `host:port` and starts a session. */
+  static async connect(address: string, options: ClientOptions = {}): Promise<ZkClient> {
+    const i = address.lastIndexOf(":");
+    const conn = await Deno.connect({
+      hostname: address.slice(0, i),
+      port: Number(address.slice(i + 1)),
+    });
+    const frames = readFrames(chunksOf(conn.readable.getReader()));
+    const writer = conn.writable.getWriter();
+    await writer.write(JuteWriter.frame((w) => {
+      R.ConnectRequest.write(w, {
+        protocolVersion: 0,
+        lastZxidSeen: 0n,
+        timeOut: options.timeout ?? 10000,
+        sessionId: 0n,
+        passwd: new Uint8Array(16),
+      });
+      w.writeBool(false);
+    }));
+    writer.releaseLock();
+    const first = await frames.next();
+    if (first.done) throw new Error(`${address} closed the connection during the handshake`);
+    const res = R.ConnectResponse.read(new JuteReader(first.value));
+    if (res.timeOut <= 0) throw new Error(`${address} refused the session`);
+    const client = new ZkClient(conn, res.sessionId, res.timeOut, options);
+    client.#read(frames);
+    client.#ping = setInterval(() => client.#send(Xid.ping, OpCode.ping), res.timeOut / 3);
+    return client;
+  }
+
+  async #read(frames: AsyncGenerator<Uint8Array>): Promise<void> {
+    try {
+      for await (const frame of frames) {
+        const r = new JuteReader(frame);
+        const h = R.ReplyHeader.read(r);
+        if (h.xid === Xid.notification) {
+          this.#onEvent?.(R.WatcherEvent.read(r));
+          continue;
+        }
+        const waiter = this.#pending.get(h.xid);
+        if (!waiter) continue;
+        this.#pending.delete(h.xid);
+        if (h.err !== 0) waiter.reject(new ZkError(h.err, undefined, codeName(h.err)));
+        else waiter.resolve(r);
+      }
+    } catch { /* the connection ended */ }
+    for (const w of this.#pending.values()) w.reject(new Error("connection lost"));
+    this.#pending.clear();
+    clearInterval(this.#ping);
+  }
+
+  #send<T>(xid: number, op: number, type?: JuteType<T>, value?: T): void {
+    this.#writer.write(JuteWriter.frame((w) => {
+      R.RequestHeader.write(w, { xid, type: op });
+      if (type) type.write(w, value as T);
+    })).catch(() => {});
+  }
+
+  /** Sends one request and resolves to the reader of its reply's body; rejects with ZkError. */
+  request<T>(op: number, type?: JuteType<T>, value?: T): Promise<JuteReader> {
+    const xid = this.#xid = (this.#xid % 0x7fffffff) + 1;
+    const waiter = Promise.withResolvers<JuteReader>();
+    this.#pending.set(xid, waiter);
+    this.#send(xid, op, type, value);
+    return waiter.promise;
+  }
+
+  /** Creates a node; `flags` is the create mode (0 persistent, 1 ephemeral, 2 sequential, …). */
+  async create(path: string, data: Uint8Array | null = null, flags = 0): Promise<string> {
+    const r = await this.request(OpCode.create, R.CreateRequest, {
+      path,
+      data,
+      acl: OPEN_ACL,
+      flags,
+    });
+    return R.CreateResponse.read(r).path!;
+  }
+
+  /** A node's data and Stat. */
+  async getData(path: string, watch = false): Promise<{ data: Uint8Array | null; stat: R.Stat }> {
+    return R.GetDataResponse.read(
+      await this.request(OpCode.getData, R.GetDataRequest, { path, watch }),
+    );
+  }
+
+  /** Replaces a node's data (version −1: any). */
+  async setData(path: string, data: Uint8Array | null, version = -1): Promise<R.Stat> {
+    const r = await this.request(OpCode.setData, R.SetDataRequest, { path, data, version });
+    return R.SetDataResponse.read(r).stat;
+  }
+
+  /** A node's Stat, or null when it does not exist. */
+  async exists(path: string, watch = false): Promise<R.Stat | null> {
+    try {
+      return R.ExistsResponse.read(
+        await this.request(OpCode.exists, R.ExistsRequest, { path, watch }),
+      )
+        .stat;
+    } catch (err) {
+      if (err instanceof ZkError && err.code === -101) return null;
+      throw err;
+    }
+  }
+
+  /** A node's children's names and its Stat. */
+  async getChildren(path: string, watch = false): Promise<{ children: string[]; stat: R.Stat }> {
+    const r = await this.request(OpCode.getChildren2, R.GetChildren2Request, { path, watch });
+    const res = R.GetChildren2Response.read(r);
+    return { children: res.children.map(String), stat: res.stat };
+  }
+
+  /** Deletes a node (version −1: any). */
+  async delete(path: string, version = -1): Promise<void> {
+    await this.request(OpCode.delete, R.DeleteRequest, { path, version });
+  }
+
+  /** Ends the session and closes the connection. */
+  async close(): Promise<void> {
+    clearInterval(this.#ping);
+    try {
+      await this.request(OpCode.closeSession);
+    } catch { /* already gone */ }
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+  }
+}
