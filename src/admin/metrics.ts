@@ -115,11 +115,22 @@ export class Metrics {
     "zetcd_etcd_request_duration_seconds",
     "Time of one etcd round trip, by kind.",
   );
+  readonly divergences = new Counter(
+    "zetcd_oracle_divergences_total",
+    "Answers that differed from the cross-check oracle's (--oracle), by opcode.",
+  );
   readonly gauges: Gauge[] = [];
 
   /** The Prometheus text of every metric. */
   render(): string {
-    return [this.requests, this.errors, this.latency, this.etcdLatency, ...this.gauges]
+    return [
+      this.requests,
+      this.errors,
+      this.latency,
+      this.etcdLatency,
+      this.divergences,
+      ...this.gauges,
+    ]
       .map((m) => m.render()).join("\n") + "\n";
   }
 }

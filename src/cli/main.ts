@@ -45,6 +45,8 @@ flags on the command line win.
                               with --zk-certfile and --zk-keyfile (PEM)
   --zk-certfile FILE          certificate chain of the TLS client port
   --zk-keyfile FILE           private key of the TLS client port
+  --oracle HOST:PORT          cross-check mode: send every request to this real ZooKeeper too
+                              and log (and count) every difference
   --admin-addr HOST:PORT      HTTP admin port: /metrics, /healthz, /readyz, /commands/<name>
                               (off by default)
   --4lw-commands LIST         four-letter words to answer, comma-separated, or * for all
@@ -75,6 +77,7 @@ interface Config {
   superDigest?: string;
   fourLetterWords?: string[];
   admin?: { hostname: string; port: number };
+  oracle?: string;
   clientTls?: { hostname: string; port: number; cert: string; key: string };
   extendedTypes: boolean;
   reapIntervalMs: number;
@@ -109,6 +112,7 @@ function parseConfig(
         superdigest: { type: "string" },
         "4lw-commands": { type: "string" },
         "admin-addr": { type: "string" },
+        oracle: { type: "string" },
         "zkaddr-tls": { type: "string" },
         "zk-certfile": { type: "string" },
         "zk-keyfile": { type: "string" },
@@ -209,6 +213,7 @@ function parseConfig(
     fourLetterWords: fourLetterWords(v["4lw-commands"]),
     admin: v["admin-addr"] === undefined ? undefined : hostPort("admin-addr", v["admin-addr"]),
     clientTls: clientTls(v["zkaddr-tls"], v["zk-certfile"], v["zk-keyfile"]),
+    oracle: v.oracle === undefined ? undefined : (hostPort("oracle", v.oracle), v.oracle),
     extendedTypes: bool("extended-types", v["extended-types"]!),
     reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
     etcdBin: v["etcd-bin"],
@@ -370,6 +375,7 @@ export async function main(args: string[]): Promise<number> {
       fourLetterWords: config.fourLetterWords,
       admin: config.admin,
       tls: config.clientTls,
+      oracle: config.oracle,
       extendedTypes: config.extendedTypes,
       reapIntervalMs: config.reapIntervalMs,
     });

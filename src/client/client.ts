@@ -38,7 +38,7 @@ export interface ClientOptions {
 export class ZkClient {
   readonly #conn: Deno.Conn;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #pending = new Map<number, PromiseWithResolvers<JuteReader>>();
+  readonly #pending = new Map<number, PromiseWithResolvers<{ err: number; body: JuteReader }>>();
   readonly #onEvent?: (event: R.WatcherEvent) => void;
   #xid = 0;
   #ping?: ReturnType<typeof setInterval>;
@@ -97,8 +97,7 @@ export class ZkClient {
         const waiter = this.#pending.get(h.xid);
         if (!waiter) continue;
         this.#pending.delete(h.xid);
-        if (h.err !== 0) waiter.reject(new ZkError(h.err, undefined, codeName(h.err)));
-        else waiter.resolve(r);
+        waiter.resolve({ err: h.err, body: r });
       }
     } catch { /* the connection ended */ }
     for (const w of this.#pending.values()) w.reject(new Error("connection lost"));
@@ -113,13 +112,28 @@ export class ZkClient {
     })).catch(() => {});
   }
 
-  /** Sends one request and resolves to the reader of its reply's body; rejects with ZkError. */
-  request<T>(op: number, type?: JuteType<T>, value?: T): Promise<JuteReader> {
+  /**
+   * Sends one request whose body is already encoded; resolves to the
+   * reply's error code and body, whatever the code.
+   */
+  requestRaw(op: number, body: Uint8Array): Promise<{ err: number; body: JuteReader }> {
     const xid = this.#xid = (this.#xid % 0x7fffffff) + 1;
-    const waiter = Promise.withResolvers<JuteReader>();
+    const waiter = Promise.withResolvers<{ err: number; body: JuteReader }>();
     this.#pending.set(xid, waiter);
-    this.#send(xid, op, type, value);
+    this.#writer.write(JuteWriter.frame((w) => {
+      R.RequestHeader.write(w, { xid, type: op });
+      w.writeRaw(body);
+    })).catch(() => {});
     return waiter.promise;
+  }
+
+  /** Sends one request and resolves to the reader of its reply's body; rejects with ZkError. */
+  async request<T>(op: number, type?: JuteType<T>, value?: T): Promise<JuteReader> {
+    const w = new JuteWriter();
+    if (type) type.write(w, value as T);
+    const { err, body } = await this.requestRaw(op, w.bytes());
+    if (err !== 0) throw new ZkError(err, undefined, codeName(err));
+    return body;
   }
 
   /** Creates a node; `flags` is the create mode (0 persistent, 1 ephemeral, 2 sequential, …). */

@@ -19,6 +19,7 @@ import * as R from "../zk/records.ts";
 import type { ServerState } from "./state.ts";
 import type { Session } from "./sessions.ts";
 import type { WatchSink } from "./watches.ts";
+import { CrossCheck } from "./cross_check.ts";
 
 const EMPTY_PASSWD = new Uint8Array(16);
 
@@ -59,6 +60,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
   });
   state.connections.add(info);
   let session: Session | undefined;
+  let crossCheck: CrossCheck | null = null;
   const sink: WatchSink = {
     sessionId: 0n,
     notify(type: EventType, path: string) {
@@ -90,6 +92,9 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     const owned = session;
     info.sessionId = sink.sessionId = owned.id;
     info.timeout = owned.timeout;
+    crossCheck = state.oracle
+      ? await CrossCheck.open(state.oracle, owned.timeout, log, state.metrics.divergences)
+      : null;
     owned.detach = (why) => {
       log.info("session {session} {why}: closing its connection", { session: hex(owned.id), why });
       close();
@@ -124,7 +129,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       state.counters.received++;
       let done: boolean;
       try {
-        done = await serveRequest(frame, ctx, send, log, info, state);
+        done = await serveRequest(frame, ctx, send, log, info, state, crossCheck);
       } finally {
         owned.busy--;
         owned.lastHeard = Date.now();
@@ -143,6 +148,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     if (!closed) log.warn("closing connection: {reason}", { reason: describe(err) });
   } finally {
     clearTimeout(handshakeDeadline);
+    crossCheck?.close().catch(() => {});
     state.connections.delete(info);
     state.watches.removeAll(sink);
     if (session && !session.closed) {
@@ -212,6 +218,7 @@ async function serveRequest(
   log: Logger,
   info: ConnectionInfo,
   state: ServerState,
+  crossCheck: CrossCheck | null,
 ): Promise<boolean> {
   const r = new JuteReader(frame);
   const header = R.RequestHeader.read(r);
@@ -250,6 +257,7 @@ async function serveRequest(
   const zxid = out.zxid !== 0n && last > out.zxid ? last : out.zxid;
   if (zxid > last) info.lastZxid = zxid;
   if (out.err) state.metrics.errors.inc({ code: codeName(out.err) });
+  crossCheck?.check(header.type, frame.subarray(8), { err: out.err ?? 0, body: out.body });
   send(JuteWriter.frame((w) => {
     R.ReplyHeader.write(w, { xid: header.xid, zxid, err: out.err ?? 0 });
     if (!out.err && out.body) w.writeRaw(out.body);

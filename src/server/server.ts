@@ -45,6 +45,8 @@ export interface ServerOptions {
   superDigest?: string;
   /** Allow TTL nodes (ZooKeeper's `extendedTypesEnabled`; default true). */
   extendedTypes?: boolean;
+  /** A real ZooKeeper (`host:port`) to cross-check every request against, logging differences. */
+  oracle?: string;
   /** A TLS client port (ZooKeeper's secureClientPort): PEM certificate chain and key. */
   tls?: { hostname: string; port: number; cert: string; key: string };
   /** Address of the HTTP admin port (`/metrics`, `/healthz`, `/readyz`, `/commands/…`); off when absent. */
@@ -151,6 +153,7 @@ export class ZetcdServer {
           prefix: keys.prefix,
         },
         fourLetterWords: new Set(options.fourLetterWords ?? DEFAULT_FOUR_LETTER_WORDS),
+        oracle: options.oracle,
         sessions: new SessionManager(etcd, tree, {
           minSessionTimeout: options.minSessionTimeout ?? 4000,
           maxSessionTimeout: options.maxSessionTimeout ?? 40000,

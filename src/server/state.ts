@@ -32,6 +32,8 @@ export interface ServerState {
   started: number;
   /** The settings `conf` reports. */
   conf: { port: number; minSessionTimeout: number; maxSessionTimeout: number; prefix: string };
+  /** A real ZooKeeper to cross-check every request against (`--oracle`). */
+  oracle?: string;
   /** Four-letter words this server answers. */
   fourLetterWords: ReadonlySet<string>;
 }
