@@ -42,7 +42,11 @@ Deno.test("a malformed --zkaddr prints one line and exits with code 2", async ()
 Deno.test("--version prints the version and --help the Go zetcd's flags", async () => {
   const v = await run(["--version"]);
   assert.equal(v.code, 0);
-  assert.match(v.stdout, /^zetcd \d+\.\d+\.\d+/);
+  assert.match(
+    v.stdout,
+    /^zetcd \d+\.\d+\.\d+ \(commit [0-9a-f]{12}\)$/m,
+    "from a checkout, git's commit",
+  );
   const h = await run(["--help"]);
   assert.equal(h.code, 0);
   for (const flag of ["--zkaddr", "--endpoints", "--certfile", "--keyfile", "--cafile"]) {

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { configure, getConsoleSink, getJsonLinesFormatter, getLogger } from "@logtape/logtape";
 import { ZetcdServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
+import { COMMIT } from "../build_info.ts";
 import { EtcdNotFoundError, type LocalEtcd, startLocalEtcd } from "./local_etcd.ts";
 import { systemdUnit } from "./systemd.ts";
 import { ctl } from "./ctl.ts";
@@ -312,6 +313,20 @@ export function envArgs(env: Record<string, string>): string[] {
   return out;
 }
 
+/** The build's commit, or (running from a checkout) what git says, or "unknown". */
+async function commit(): Promise<string> {
+  if (COMMIT !== "unknown") return COMMIT;
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "--short=12", "HEAD"],
+      cwd: new URL("../..", import.meta.url).pathname,
+      stderr: "null",
+    }).output();
+    if (out.success) return new TextDecoder().decode(out.stdout).trim();
+  } catch { /* no git, or no permission to run it */ }
+  return "unknown";
+}
+
 /** Runs the server until SIGINT or SIGTERM; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "ctl") return await ctl(args.slice(1));
@@ -335,7 +350,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (config === "version") {
-    console.log(`zetcd ${VERSION}`);
+    console.log(`zetcd ${VERSION} (commit ${await commit()})`);
     return 0;
   }
   await configure({

@@ -1,0 +1,5 @@
+/**
+ * The commit this build was made from. `deno task compile` stamps it
+ * (`deno task stamp`); a run from a git checkout asks git instead.
+ */
+export const COMMIT = "unknown";
