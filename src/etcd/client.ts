@@ -8,8 +8,8 @@
  */
 
 import { Buffer } from "node:buffer";
-import { noop } from "cockatiel";
-import { Etcd3, type IOptions } from "etcd3";
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from "cockatiel";
+import { Etcd3, type IOptions, isRecoverableError } from "etcd3";
 
 /** Deadline of one etcd call (streams excepted). */
 const ETCD_CALL_TIMEOUT_MS = 10_000;
@@ -148,11 +148,23 @@ export class EtcdClient {
     const opts: IOptions = {
       hosts,
       dialTimeout: 5000,
-      // No retries and no circuit breaker: a write whose answer was lost
-      // may have been applied, so it must not be sent again (the client
-      // sees a lost connection and decides), and one failure must not
-      // refuse every request of the server for seconds.
-      faultHandling: { host: () => noop, global: noop },
+      // No retries: a write whose answer was lost may have been applied, so
+      // it must not be sent again (the client sees a lost connection and
+      // decides). No circuit breaker on a single endpoint: one failure must
+      // not refuse every request of the server for seconds.
+      // With several endpoints, a host that keeps failing is skipped for 5 s
+      // (a call blocked that way tries the next host; one that reached a
+      // host and failed is never sent again).
+      faultHandling: {
+        host: () =>
+          hosts.length > 1
+            ? circuitBreaker(handleWhen(isRecoverableError), {
+              halfOpenAfter: 5000,
+              breaker: new ConsecutiveBreaker(3),
+            })
+            : noop,
+        global: noop,
+      },
       // A stuck etcd call fails instead of holding its connection forever.
       defaultCallOptions: (context) =>
         context.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS },
