@@ -1,5 +1,5 @@
 /**
  * The commit this build was made from. `deno task compile` stamps it
- * (`deno task stamp`); a run from a git checkout asks git instead.
+ * for the build; a run from a git checkout asks git instead.
  */
 export const COMMIT = "unknown";
