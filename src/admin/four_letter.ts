@@ -12,7 +12,7 @@ import { VERSION } from "../version.ts";
 import type { ConnectionInfo } from "./stats.ts";
 
 /** Every word ZooKeeper 3.8 knows. */
-const WORDS = new Set([
+export const ALL_FOUR_LETTER_WORDS: readonly string[] = [
   "ruok",
   "srvr",
   "stat",
@@ -31,7 +31,9 @@ const WORDS = new Set([
   "gtmk",
   "stmk",
   "hash",
-]);
+];
+
+const WORDS = new Set(ALL_FOUR_LETTER_WORDS);
 
 /** The words answered by default (`--4lw-commands`). */
 export const DEFAULT_FOUR_LETTER_WORDS = [

@@ -12,6 +12,7 @@ import { VERSION } from "../version.ts";
 import { COMMIT } from "../build_info.ts";
 import { EtcdNotFoundError, type LocalEtcd, startLocalEtcd } from "./local_etcd.ts";
 import { systemdUnit } from "./systemd.ts";
+import { ALL_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
 import { ctl } from "./ctl.ts";
 
 const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etcd
@@ -256,32 +257,11 @@ function hostPort(flag: string, value: string): { hostname: string; port: number
   return { hostname: m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", port: Number(m[2]) };
 }
 
-const ALL_WORDS = [
-  "ruok",
-  "srvr",
-  "stat",
-  "mntr",
-  "conf",
-  "envi",
-  "cons",
-  "crst",
-  "srst",
-  "wchs",
-  "wchc",
-  "wchp",
-  "dump",
-  "isro",
-  "dirs",
-  "gtmk",
-  "stmk",
-  "hash",
-];
-
 function fourLetterWords(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  if (value.trim() === "*") return ALL_WORDS;
+  if (value.trim() === "*") return [...ALL_FOUR_LETTER_WORDS];
   const words = value.split(",").map((w) => w.trim()).filter(Boolean);
-  const unknown = words.filter((w) => !ALL_WORDS.includes(w));
+  const unknown = words.filter((w) => !ALL_FOUR_LETTER_WORDS.includes(w));
   if (unknown.length > 0) {
     throw new UsageError(`--4lw-commands: unknown word(s) ${unknown.join(", ")}`);
   }
