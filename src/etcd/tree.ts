@@ -236,6 +236,8 @@ export class EtcdTree {
       for (const kv of res.results[STAT_READS]!.kvs) {
         if (kv.modRevision > seen) seen = kv.modRevision;
       }
+      // The parent is gone too: order the answer after the prefix's newest change.
+      if (seen === 0n) seen = (await this.sync()).seen;
     }
     const children = withChildren && node
       ? res.results[res.results.length - 1]!.kvs.map((kv) =>
