@@ -14,6 +14,7 @@ import { EtcdNotFoundError, type LocalEtcd, startLocalEtcd } from "./local_etcd.
 import { systemdUnit } from "./systemd.ts";
 import { ALL_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
 import { ctl } from "./ctl.ts";
+import { backup } from "./backup.ts";
 
 const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etcd
 
@@ -21,6 +22,8 @@ Usage: zetcd [flags]
        zetcd systemd-unit [flags]   print a systemd unit that runs zetcd with these flags
        zetcd ctl COMMAND ...        a small client: get, set, create, ls, stat, rm, watch
                                     (zetcd ctl --help)
+       zetcd dump [--server S] [--path P] [--file F]    a tree to JSON Lines
+       zetcd restore [--server S] [--file F]            JSON Lines back into a tree
 
 Every flag can also be set as ZETCD_<FLAG> (e.g. ZETCD_ENDPOINTS, ZETCD_LOG_LEVEL);
 flags on the command line win.
@@ -310,6 +313,7 @@ async function commit(): Promise<string> {
 /** Runs the server until SIGINT or SIGTERM; resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "ctl") return await ctl(args.slice(1));
+  if (args[0] === "dump" || args[0] === "restore") return await backup(args[0], args.slice(1));
   if (args[0] === "systemd-unit") {
     const exec = Deno.execPath().endsWith("/deno") ? "/usr/local/bin/zetcd" : Deno.execPath();
     console.log(systemdUnit(exec, args.slice(1)));

@@ -180,6 +180,17 @@ export class ZkClient {
     return { children: res.children.map(String), stat: res.stat };
   }
 
+  /** A node's ACL and Stat. */
+  async getACL(path: string): Promise<{ acl: R.ACL[]; stat: R.Stat }> {
+    return R.GetACLResponse.read(await this.request(OpCode.getACL, R.GetACLRequest, { path }));
+  }
+
+  /** Replaces a node's ACL (version −1: any). */
+  async setACL(path: string, acl: R.ACL[], version = -1): Promise<R.Stat> {
+    const r = await this.request(OpCode.setACL, R.SetACLRequest, { path, acl, version });
+    return R.SetACLResponse.read(r).stat;
+  }
+
   /** Deletes a node (version −1: any). */
   async delete(path: string, version = -1): Promise<void> {
     await this.request(OpCode.delete, R.DeleteRequest, { path, version });
