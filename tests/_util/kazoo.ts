@@ -41,9 +41,26 @@ export interface KazooOptions {
  * non-zero, prints no JSON, or runs past `timeoutMs`; the error includes
  * Python's stderr.
  */
-export async function runKazoo(
+export function runKazoo(
   hostPort: string,
   body: string,
+  options: KazooOptions = {},
+): Promise<unknown> {
+  return runKazooProgram(
+    kazooProgram(hostPort, body),
+    `kazoo program against ${hostPort}`,
+    options,
+  );
+}
+
+/**
+ * Runs a whole kazoo Python program (`where` names it in errors) and
+ * resolves with the JSON its last stdout line holds. Throws, with Python's
+ * output, when it cannot start, times out, exits non-zero or prints no JSON.
+ */
+export async function runKazooProgram(
+  program: string,
+  where: string,
   options: KazooOptions = {},
 ): Promise<unknown> {
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -52,7 +69,7 @@ export async function runKazoo(
   try {
     run = await runToCompletion(
       python,
-      ["-c", kazooProgram(hostPort, body)],
+      ["-c", program],
       { timeoutMs, env: { PYTHONDONTWRITEBYTECODE: "1" } },
     );
   } catch (error) {
@@ -62,27 +79,18 @@ export async function runKazoo(
       "Install python3-kazoo (apt-get install python3-kazoo, or run .ci/run) or set KAZOO_PYTHON.",
     );
   }
-  const details = `stdout:\n${tailLines(run.stdout)}\nstderr:\n${tailLines(run.stderr, 40)}`;
+  const details = `stdout:\n${tailLines(run.stdout)}\nstderr:\n${tailLines(run.stderr, 60)}`;
   if (run.timedOut) {
-    throw new Error(
-      `kazoo program against ${hostPort} timed out after ${timeoutMs} ms ` +
-        `and was killed.\n${details}`,
-    );
+    throw new Error(`${where} timed out after ${timeoutMs} ms and was killed.\n${details}`);
   }
   if (run.code !== 0) {
-    throw new Error(
-      `kazoo program against ${hostPort} exited with code ${run.code}.\n` +
-        details,
-    );
+    throw new Error(`${where} exited with code ${run.code}.\n${details}`);
   }
   const lastLine = run.stdout.trimEnd().split("\n").at(-1) ?? "";
   try {
     return JSON.parse(lastLine);
   } catch {
-    throw new Error(
-      `kazoo program against ${hostPort} did not print a JSON result as ` +
-        `its last line.\n${details}`,
-    );
+    throw new Error(`${where} did not print a JSON result as its last line.\n${details}`);
   }
 }
 

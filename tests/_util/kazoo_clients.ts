@@ -6,8 +6,7 @@
  * @module
  */
 
-import { dedent, DEFAULT_KAZOO_PYTHON, type KazooOptions } from "./kazoo.ts";
-import { explainSpawnError, runToCompletion, tailLines } from "./process.ts";
+import { dedent, type KazooOptions, runKazooProgram } from "./kazoo.ts";
 
 /**
  * Runs `body` with kazoo and resolves with the value it assigned to
@@ -35,41 +34,16 @@ import { explainSpawnError, runToCompletion, tailLines } from "./process.ts";
  * Python's stderr (where kazoo logs warnings), as it does when Python runs
  * past `timeoutMs` (default 30 000).
  */
-export async function runKazooClients(
+export function runKazooClients(
   servers: Record<string, string>,
   body: string,
   options: KazooOptions = {},
 ): Promise<unknown> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const python = Deno.env.get("KAZOO_PYTHON") ?? DEFAULT_KAZOO_PYTHON;
-  let run;
-  try {
-    run = await runToCompletion(
-      python,
-      ["-c", kazooClientsProgram(servers, body)],
-      { timeoutMs, env: { PYTHONDONTWRITEBYTECODE: "1" } },
-    );
-  } catch (error) {
-    explainSpawnError(
-      error,
-      python,
-      "Install python3-kazoo (apt-get install python3-kazoo, or run .ci/run) or set KAZOO_PYTHON.",
-    );
-  }
-  const where = `kazoo clients against ${JSON.stringify(servers)}`;
-  const details = `stdout:\n${tailLines(run.stdout)}\nstderr:\n${tailLines(run.stderr, 60)}`;
-  if (run.timedOut) {
-    throw new Error(`${where} timed out after ${timeoutMs} ms and were killed.\n${details}`);
-  }
-  if (run.code !== 0) {
-    throw new Error(`${where} exited with code ${run.code}.\n${details}`);
-  }
-  const lastLine = run.stdout.trimEnd().split("\n").at(-1) ?? "";
-  try {
-    return JSON.parse(lastLine);
-  } catch {
-    throw new Error(`${where} did not print a JSON result as the last line.\n${details}`);
-  }
+  return runKazooProgram(
+    kazooClientsProgram(servers, body),
+    `kazoo clients against ${JSON.stringify(servers)}`,
+    options,
+  );
 }
 
 /** The whole Python program for {@linkcode runKazooClients}. */

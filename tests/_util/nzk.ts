@@ -44,7 +44,8 @@ function long(b: Raw): bigint {
   return Buffer.from(b).readBigInt64BE(0);
 }
 
-function stat(s: Raw): NzkStat {
+/** A Stat as node-zookeeper-client gives it (longs as 8-byte buffers), with bigints. */
+export function statOf(s: Raw): NzkStat {
   return {
     czxid: long(s.czxid),
     mzxid: long(s.mzxid),
@@ -135,21 +136,24 @@ export class Nzk {
   ): Promise<{ data: Uint8Array | null; stat: NzkStat }> {
     return this.#call(
       (cb) => watcher ? this.raw.getData(path, event(watcher), cb) : this.raw.getData(path, cb),
-      (data: Raw, s: Raw) => ({ data: data === null ? null : new Uint8Array(data), stat: stat(s) }),
+      (data: Raw, s: Raw) => ({
+        data: data === null ? null : new Uint8Array(data),
+        stat: statOf(s),
+      }),
     );
   }
 
   setData(path: string, data: Uint8Array | null, version = -1): Promise<NzkStat> {
     return this.#call(
       (cb) => this.raw.setData(path, data === null ? null : Buffer.from(data), version, cb),
-      stat,
+      statOf,
     );
   }
 
   exists(path: string, watcher?: (e: NzkEvent) => void): Promise<NzkStat | null> {
     return this.#call(
       (cb) => watcher ? this.raw.exists(path, event(watcher), cb) : this.raw.exists(path, cb),
-      (s: Raw) => (s ? stat(s) : null),
+      (s: Raw) => (s ? statOf(s) : null),
     );
   }
 
@@ -160,7 +164,7 @@ export class Nzk {
     return this.#call(
       (cb) =>
         watcher ? this.raw.getChildren(path, event(watcher), cb) : this.raw.getChildren(path, cb),
-      (children: string[], s: Raw) => ({ children: [...children].sort(), stat: stat(s) }),
+      (children: string[], s: Raw) => ({ children: [...children].sort(), stat: statOf(s) }),
     );
   }
 
@@ -175,13 +179,13 @@ export class Nzk {
       (cb) => this.raw.getACL(path, cb),
       (acls: Raw[], s: Raw) => ({
         acls: acls.map((a) => ({ perms: a.permission, scheme: a.id.scheme, id: a.id.id })),
-        stat: stat(s),
+        stat: statOf(s),
       }),
     );
   }
 
   setACL(path: string, acls: Raw[], version = -1): Promise<NzkStat> {
-    return this.#call((cb) => this.raw.setACL(path, acls, version, cb), stat);
+    return this.#call((cb) => this.raw.setACL(path, acls, version, cb), statOf);
   }
 
   addAuth(scheme: string, auth: string): void {

@@ -14,7 +14,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { ACL, CreateMode, Id, Nzk, NzkError, type NzkStat, Permission } from "./nzk.ts";
+import { ACL, CreateMode, Id, Nzk, NzkError, type NzkStat, Permission, statOf } from "./nzk.ts";
 
 // ---------------------------------------------------------------------------
 // Seeded randomness
@@ -538,26 +538,6 @@ const bytesOf = (s: string | null) => (s === null ? null : enc.encode(s));
 // deno-lint-ignore no-explicit-any
 type Raw = any;
 
-function long(b: Raw): bigint {
-  return Buffer.from(b).readBigInt64BE(0);
-}
-
-function rawStat(s: Raw): NzkStat {
-  return {
-    czxid: long(s.czxid),
-    mzxid: long(s.mzxid),
-    ctime: long(s.ctime),
-    mtime: long(s.mtime),
-    version: s.version,
-    cversion: s.cversion,
-    aversion: s.aversion,
-    ephemeralOwner: long(s.ephemeralOwner),
-    dataLength: s.dataLength,
-    numChildren: s.numChildren,
-    pzxid: long(s.pzxid),
-  };
-}
-
 /** One session of the run: its client, its index in the run, and the events it received. */
 interface Session {
   index: number;
@@ -765,7 +745,7 @@ export class Runner {
           const x: Canon = { type: r.type };
           if (r.err !== undefined) x.err = errName(r.err);
           if (r.path !== undefined) x.path = this.#logical(r.path);
-          if (r.stat !== undefined) x.stat = this.#stat(rawStat(r.stat));
+          if (r.stat !== undefined) x.stat = this.#stat(statOf(r.stat));
           return x;
         });
       }
