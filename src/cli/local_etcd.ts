@@ -29,11 +29,13 @@ function which(name: string): string | null {
   return null;
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
+/** Two distinct free loopback ports: both bound at once, then released. */
+function freePorts(): [number, number] {
+  const a = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const b = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  a.close();
+  b.close();
+  return [(a.addr as Deno.NetAddr).port, (b.addr as Deno.NetAddr).port];
 }
 
 /** Starts etcd (`etcdBin` or `etcd` on PATH) with its data in `dataDir`; waits until healthy. */
@@ -50,8 +52,7 @@ export async function startLocalEtcd(
     );
   }
   await Deno.mkdir(dataDir, { recursive: true });
-  const clientPort = freePort();
-  const peerPort = freePort();
+  const [clientPort, peerPort] = freePorts();
   const client = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const child = new Deno.Command(bin, {

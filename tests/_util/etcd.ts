@@ -4,7 +4,7 @@
  * @module
  */
 
-import { freePort } from "./ports.ts";
+import { freePorts } from "./ports.ts";
 import {
   drainStream,
   explainSpawnError,
@@ -41,8 +41,7 @@ const OUTPUT_LIMIT = 8192;
  */
 export async function startEtcd(): Promise<EtcdProcess> {
   const bin = Deno.env.get("ETCD_BIN") ?? "etcd";
-  const clientPort = await freePort();
-  const peerPort = await freePort();
+  const [clientPort, peerPort] = await freePorts(2);
   const clientUrl = `http://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const dataDir = await Deno.makeTempDir({ prefix: "zetcd-test-etcd-" });

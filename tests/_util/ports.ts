@@ -21,6 +21,23 @@ export function freePort(): Promise<number> {
 }
 
 /**
+ * Returns `n` distinct TCP ports on 127.0.0.1 that were free a moment ago.
+ * All are bound at once before any is released, so two calls in a row can
+ * never hand out the same port (the OS may give a just-closed port again).
+ */
+export function freePorts(n: number): Promise<number[]> {
+  const listeners = Array.from(
+    { length: n },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  try {
+    return Promise.resolve(listeners.map((l) => (l.addr as Deno.NetAddr).port));
+  } finally {
+    for (const l of listeners) l.close();
+  }
+}
+
+/**
  * Resolves true when something accepts a TCP connection on
  * 127.0.0.1:`port`, false when the connection is refused.
  */

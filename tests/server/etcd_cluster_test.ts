@@ -4,20 +4,19 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort } from "../_util/ports.ts";
+import { freePorts } from "../_util/ports.ts";
 import { startZetcd } from "../_util/zetcd.ts";
 import { Nzk } from "../_util/nzk.ts";
 import type { EtcdProcess } from "../_util/etcd.ts";
 
 /** Three etcd members on loopback, as one cluster. */
 async function startCluster(dir: string) {
-  const members = await Promise.all(
-    [0, 1, 2].map(async (i) => ({
-      name: `m${i}`,
-      client: await freePort(),
-      peer: await freePort(),
-    })),
-  );
+  const ports = await freePorts(6);
+  const members = [0, 1, 2].map((i) => ({
+    name: `m${i}`,
+    client: ports[2 * i],
+    peer: ports[2 * i + 1],
+  }));
   const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(",");
   const procs = members.map((m) =>
     new Deno.Command("etcd", {

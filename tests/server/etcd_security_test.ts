@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { Etcd3 } from "etcd3";
-import { freePort } from "../_util/ports.ts";
+import { freePorts } from "../_util/ports.ts";
 import { startEtcd } from "../_util/etcd.ts";
 import { spawnServer } from "../_util/server_process.ts";
 import { Nzk } from "../_util/nzk.ts";
@@ -57,8 +57,7 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "zetcd-tls-" });
-  const client = await freePort();
-  const peer = await freePort();
+  const [client, peer] = await freePorts(2);
   await makeCertificates(dir);
   const etcd = new Deno.Command("etcd", {
     args: [
