@@ -9,6 +9,7 @@
 
 import type { ServerState } from "../server/state.ts";
 import { VERSION } from "../version.ts";
+import { sessionHex } from "../zk/acl.ts";
 import type { ConnectionInfo } from "./stats.ts";
 
 /** Every word ZooKeeper 3.8 knows. */
@@ -58,7 +59,7 @@ export function fourLetterWord(first4: Uint8Array): string | null {
 /** The version line ZooKeeper prints, naming this server. */
 export const VERSION_TEXT = `3.8.0-zetcd-${VERSION}, built on zetcd for Deno`;
 
-const hex = (n: bigint) => `0x${BigInt.asUintN(64, n).toString(16)}`;
+const hex = sessionHex;
 
 /** What a word needs: the server's state and the asking connection. */
 export interface WordContext {

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { ZkClient } from "../client/client.ts";
 import { CreateFlag, EventType } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
+import { sessionHex } from "../zk/acl.ts";
 import type { Stat } from "../zk/records.ts";
 
 /** Usage of `zetcd ctl`. */
@@ -37,7 +38,7 @@ function printStat(s: Stat): string {
     `cversion = ${s.cversion}`,
     `dataVersion = ${s.version}`,
     `aclVersion = ${s.aversion}`,
-    `ephemeralOwner = 0x${BigInt.asUintN(64, s.ephemeralOwner).toString(16)}`,
+    `ephemeralOwner = ${sessionHex(s.ephemeralOwner)}`,
     `dataLength = ${s.dataLength}`,
     `numChildren = ${s.numChildren}`,
   ].join("\n");

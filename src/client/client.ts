@@ -20,11 +20,9 @@ import { JuteReader } from "../jute/reader.ts";
 import type { JuteType } from "../jute/schema.ts";
 import { JuteWriter } from "../jute/writer.ts";
 import { codeName, OpCode, Xid } from "../zk/constants.ts";
+import { OPEN_ACL } from "../zk/acl.ts";
 import { ZkError } from "../zk/errors.ts";
 import * as R from "../zk/records.ts";
-
-/** World-readable-and-writable ACL. */
-const OPEN_ACL: R.ACL[] = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
 
 /** Options of {@link ZkClient.connect}. */
 export interface ClientOptions {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { permitted, type Principal } from "../zk/acl.ts";
+import { OPEN_ACL, permitted, type Principal } from "../zk/acl.ts";
 import { Code, CreateFlag, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import { baseName, depthOf, parentOf, sequenceSuffix } from "../zk/path.ts";
@@ -25,8 +25,6 @@ import {
   encodeNode,
 } from "./values.ts";
 
-/** World-readable-and-writable ACL (`OPEN_ACL_UNSAFE`). */
-export const OPEN_ACL: ACL[] = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
 const READ_ACL: ACL[] = [{ perms: 1, id: { scheme: "world", id: "anyone" } }];
 
 /** A znode as read at one revision. */

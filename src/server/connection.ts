@@ -14,6 +14,7 @@ import { JuteDecodeError, JuteReader } from "../jute/reader.ts";
 import { JuteWriter } from "../jute/writer.ts";
 import { Code, codeName, type EventType, KeeperState, opName, Xid } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
+import { sessionHex } from "../zk/acl.ts";
 import { HANDLERS, type Reply, type RequestContext } from "../zk/handlers.ts";
 import * as R from "../zk/records.ts";
 import type { ServerState } from "./state.ts";
@@ -96,7 +97,10 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       ? await CrossCheck.open(state.oracle, owned.timeout, log, state.metrics.divergences)
       : null;
     owned.detach = (why) => {
-      log.info("session {session} {why}: closing its connection", { session: hex(owned.id), why });
+      log.info("session {session} {why}: closing its connection", {
+        session: sessionHex(owned.id),
+        why,
+      });
       close();
     };
     const ctx: RequestContext = {
@@ -115,7 +119,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
         owned.detach = undefined;
         const zxid = await state.sessions.close(owned);
         await state.watches.waitFor(zxid);
-        log.info("session {session} closed by client", { session: hex(owned.id) });
+        log.info("session {session} closed by client", { session: sessionHex(owned.id) });
         return zxid;
       },
     };
@@ -171,7 +175,7 @@ async function handshake(
   const req = R.ConnectRequest.read(r);
   if (r.remaining > 0) r.readBool(); // readOnly: we are never a read-only server
   const refuse = (why: string) => {
-    log.info("refusing session {session}: {why}", { session: hex(req.sessionId), why });
+    log.info("refusing session {session}: {why}", { session: sessionHex(req.sessionId), why });
     send(connectResponse(0, 0n, EMPTY_PASSWD));
     return undefined;
   };
@@ -191,13 +195,13 @@ async function handshake(
   if (req.sessionId === 0n) {
     session = await state.sessions.create(timeout);
     log.info("session {session} created, timeout {timeout} ms", {
-      session: hex(session.id),
+      session: sessionHex(session.id),
       timeout,
     });
   } else {
     session = await state.sessions.resume(req.sessionId, req.passwd, timeout);
     if (!session) return refuse("unknown, expired or wrong password");
-    log.info("session {session} resumed", { session: hex(session.id) });
+    log.info("session {session} resumed", { session: sessionHex(session.id) });
   }
   send(connectResponse(session.timeout, session.id, session.passwd));
   return session;
@@ -282,10 +286,6 @@ function etcdRefusal(err: unknown): ZkError | null {
     return new ZkError(Code.BADARGUMENTS, undefined, "the request is larger than etcd accepts");
   }
   return null;
-}
-
-function hex(id: bigint): string {
-  return `0x${BigInt.asUintN(64, id).toString(16)}`;
 }
 
 function describe(err: unknown): string {

@@ -28,6 +28,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "@logtape/logtape";
 import type { EtcdClient, WatchEvent } from "../etcd/client.ts";
+import { sessionHex } from "../zk/acl.ts";
 import type { EtcdTree } from "../etcd/tree.ts";
 import { decodeSession, encodeSession } from "../etcd/values.ts";
 
@@ -138,7 +139,7 @@ export class SessionManager {
     this.#local.set(id, session);
     try {
       if (!(await this.#claim(session, id, 0n))) {
-        throw new Error(`session record 0x${hex(id)} already exists`);
+        throw new Error(`session record ${sessionHex(id)} already exists`);
       }
     } catch (err) {
       this.#local.delete(id);
@@ -261,13 +262,13 @@ export class SessionManager {
     this.#tree.reapEphemerals(ephemeralLease).then(({ paths }) => {
       if (paths.length > 0) {
         this.#options.log.info("session {session} ended: deleted {count} ephemeral node(s)", {
-          session: `0x${hex(id)}`,
+          session: sessionHex(id),
           count: paths.length,
         });
       }
     }).catch((err) => {
       this.#options.log.warn("reaping session {session} failed: {err}", {
-        session: `0x${hex(id)}`,
+        session: sessionHex(id),
         err: String(err),
       });
     });
@@ -319,7 +320,7 @@ export class SessionManager {
     this.#local.delete(session.id);
     session.closed = true;
     this.#options.log.info("session {session} expired after {timeout} ms of silence", {
-      session: `0x${hex(session.id)}`,
+      session: sessionHex(session.id),
       timeout: session.timeout,
     });
     const key = this.#tree.keys.session(session.id);
@@ -329,14 +330,10 @@ export class SessionManager {
       .then((res) => res.succeeded ? this.#etcd.revokeLease(session.id) : undefined)
       .catch((err) => {
         this.#options.log.warn("ending session {session} failed: {err}", {
-          session: `0x${hex(session.id)}`,
+          session: sessionHex(session.id),
           err: String(err),
         });
       });
     session.detach?.("expired");
   }
-}
-
-function hex(id: bigint): string {
-  return BigInt.asUintN(64, id).toString(16);
 }

@@ -10,6 +10,9 @@ import { isIP } from "node:net";
 import { Errors } from "./errors.ts";
 import type { ACL } from "./records.ts";
 
+/** World-readable-and-writable ACL (`ZooDefs.Ids.OPEN_ACL_UNSAFE`). */
+export const OPEN_ACL: ACL[] = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
+
 /** An identity a session has authenticated as. */
 export interface AuthId {
   scheme: string;
@@ -152,4 +155,9 @@ function ipBytes(text: string): number[] | null {
     const n = parseInt(g || "0", 16);
     return [n >> 8, n & 0xff];
   });
+}
+
+/** A session id as ZooKeeper prints it: `0x` and lowercase hex of the unsigned value. */
+export function sessionHex(id: bigint): string {
+  return `0x${BigInt.asUintN(64, id).toString(16)}`;
 }
