@@ -15,6 +15,8 @@ import { systemdUnit } from "./systemd.ts";
 import { ALL_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
 import { ctl } from "./ctl.ts";
 import { backup } from "./backup.ts";
+import { ETCD_FLAGS, etcdSettings, prefixFlag, UsageError } from "./etcd_flags.ts";
+import { migrate } from "./migrate.ts";
 
 const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etcd
 
@@ -24,6 +26,9 @@ Usage: zetcd [flags]
                                     (zetcd ctl --help)
        zetcd dump [--server S] [--path P] [--file F]    a tree to JSON Lines
        zetcd restore [--server S] [--file F]            JSON Lines back into a tree
+       zetcd migrate --from zk://HOST:PORT[/CHROOT] | --from-zetcd-prefix /zk/ [flags]
+                                    copy a ZooKeeper or Go zetcd tree into etcd
+                                    (zetcd migrate --help)
 
 Every flag can also be set as ZETCD_<FLAG> (e.g. ZETCD_ENDPOINTS, ZETCD_LOG_LEVEL);
 flags on the command line win.
@@ -66,9 +71,6 @@ flags on the command line win.
   --version                   print the version
 `;
 
-/** Thrown for a command line that cannot be used; exit code 2. */
-class UsageError extends Error {}
-
 interface Config {
   hostname: string;
   port: number;
@@ -104,12 +106,7 @@ function parseConfig(
       allowPositionals: false,
       options: {
         zkaddr: { type: "string", default: "127.0.0.1:2181" },
-        endpoints: { type: "string" },
-        certfile: { type: "string" },
-        keyfile: { type: "string" },
-        cafile: { type: "string" },
-        "etcd-user": { type: "string" },
-        "etcd-password-file": { type: "string" },
+        ...ETCD_FLAGS,
         prefix: { type: "string", default: "/zk/" },
         "min-session-timeout": { type: "string", default: "4000" },
         "max-session-timeout": { type: "string", default: "40000" },
@@ -168,48 +165,14 @@ function parseConfig(
   if (logFormat !== "text" && logFormat !== "json") {
     throw new UsageError(`--log-format must be text or json, got "${logFormat}"`);
   }
-  let prefix = v.prefix!;
-  if (!prefix.endsWith("/")) prefix += "/";
-  const readPem = (flag: string, file?: string) => {
-    if (file === undefined) return undefined;
-    try {
-      return Deno.readFileSync(file);
-    } catch (err) {
-      throw new UsageError(`--${flag} ${file}: ${(err as Error).message}`);
-    }
-  };
-  const cert = readPem("certfile", v.certfile);
-  const key = readPem("keyfile", v.keyfile);
-  const ca = readPem("cafile", v.cafile);
-  let auth: Config["auth"];
-  if (v["etcd-user"] !== undefined) {
-    let password = env.ZETCD_ETCD_PASSWORD;
-    const file = v["etcd-password-file"];
-    if (file !== undefined) {
-      try {
-        password = Deno.readTextFileSync(file).replace(/\r?\n$/, "");
-      } catch (err) {
-        throw new UsageError(`--etcd-password-file ${file}: ${(err as Error).message}`);
-      }
-    }
-    if (password === undefined) {
-      throw new UsageError(
-        "--etcd-user needs a password: --etcd-password-file FILE or ZETCD_ETCD_PASSWORD",
-      );
-    }
-    auth = { username: v["etcd-user"], password };
-  } else if (v["etcd-password-file"] !== undefined) {
-    throw new UsageError("--etcd-password-file goes with --etcd-user");
-  }
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new UsageError("--certfile and --keyfile go together");
-  }
+  const prefix = prefixFlag(v.prefix!);
+  const etcd = etcdSettings(v, env);
   return {
     hostname: m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0",
     port: Number(m[2]),
-    endpoints: v.endpoints ? v.endpoints.split(",").map((e) => e.trim()).filter(Boolean) : [],
-    tls: cert || ca ? { cert, key, ca } : undefined,
-    auth,
+    endpoints: etcd.endpoints,
+    tls: etcd.tls,
+    auth: etcd.auth,
     prefix,
     minSessionTimeout,
     maxSessionTimeout,
@@ -314,6 +277,7 @@ async function commit(): Promise<string> {
 export async function main(args: string[]): Promise<number> {
   if (args[0] === "ctl") return await ctl(args.slice(1));
   if (args[0] === "dump" || args[0] === "restore") return await backup(args[0], args.slice(1));
+  if (args[0] === "migrate") return await migrate(args.slice(1));
   if (args[0] === "systemd-unit") {
     const exec = Deno.execPath().endsWith("/deno") ? "/usr/local/bin/zetcd" : Deno.execPath();
     console.log(systemdUnit(exec, args.slice(1)));

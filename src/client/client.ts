@@ -134,6 +134,23 @@ export class ZkClient {
     return body;
   }
 
+  /**
+   * Adds credentials to the session (`addauth`), e.g. `("digest",
+   * "user:password")`; rejects with ZkError AuthFailed when refused.
+   */
+  addAuth(scheme: string, auth: string): Promise<void> {
+    const waiter = Promise.withResolvers<{ err: number; body: JuteReader }>();
+    this.#pending.set(Xid.auth, waiter);
+    this.#send(Xid.auth, OpCode.auth, R.AuthPacket, {
+      type: 0,
+      scheme,
+      auth: new TextEncoder().encode(auth),
+    });
+    return waiter.promise.then(({ err }) => {
+      if (err !== 0) throw new ZkError(err, undefined, codeName(err));
+    });
+  }
+
   /** Creates a node; `flags` is the create mode (0 persistent, 1 ephemeral, 2 sequential, …). */
   async create(path: string, data: Uint8Array | null = null, flags = 0): Promise<string> {
     const r = await this.request(OpCode.create, R.CreateRequest, {

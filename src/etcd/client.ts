@@ -40,6 +40,10 @@ export interface GetOp {
   limit?: number;
   /** Sort by mod revision, newest first (with `limit: 1`: the latest change). */
   newestFirst?: boolean;
+  /** Read every key from `get` up to (not including) this one. */
+  end?: string;
+  /** Read as of this revision (0 or absent: the latest). */
+  revision?: bigint;
 }
 
 /** A write of one key. */
@@ -355,7 +359,12 @@ function toRequestOp(op: Op): RPC.IRequestOp {
     return {
       request_range: {
         key: keyBytes(op.get),
-        range_end: op.prefix ? prefixEnd(op.get) : undefined,
+        range_end: op.end !== undefined
+          ? keyBytes(op.end)
+          : op.prefix
+          ? prefixEnd(op.get)
+          : undefined,
+        revision: op.revision === undefined ? undefined : String(op.revision),
         keys_only: op.keysOnly ?? false,
         count_only: op.countOnly ?? false,
         limit: op.limit ?? 0,

@@ -744,10 +744,15 @@ export interface NewNode {
   owner: bigint;
   /** Lease of an ephemeral's keys, else 0n. */
   lease: bigint;
-  /** ctime = mtime, ms. */
+  /** ctime (and mtime unless `mtime` is given), ms. */
   now: bigint;
-  /** Children created under it in the same transaction (multi). */
+  /** Last modification time, ms, when it differs from `now` (migration). */
+  mtime?: bigint;
+  /** Children created under it in the same transaction (multi), or ever (migration). */
   childCreates?: number;
+  /** Starting data and ACL versions (migration keeps the source's). */
+  version?: number;
+  aversion?: number;
   /** Time to live of a TTL node, ms. */
   ttl?: bigint;
 }
@@ -755,7 +760,11 @@ export interface NewNode {
 /** The puts that create a node (its parent's counter is the caller's). */
 export function nodeWrites(keys: Keys, n: NewNode): Op[] {
   const ops: Op[] = [
-    { put: keys.node(n.path), value: encodeNode({ data: n.data, mtime: n.now }), lease: n.lease },
+    {
+      put: keys.node(n.path),
+      value: encodeNode({ data: n.data, mtime: n.mtime ?? n.now }),
+      lease: n.lease,
+    },
     {
       put: keys.attr(n.path, "meta"),
       value: encodeMeta({ ctime: n.now, mode: n.mode, owner: n.owner, ttl: n.ttl }),
@@ -763,6 +772,8 @@ export function nodeWrites(keys: Keys, n: NewNode): Op[] {
     },
     { put: keys.attr(n.path, "acl"), value: encodeAcl(n.acl), lease: n.lease },
   ];
+  if (n.version) ops.push({ put: keys.attr(n.path, "vbias"), value: biasValue(n.version) });
+  if (n.aversion) ops.push({ put: keys.attr(n.path, "abias"), value: biasValue(n.aversion) });
   if (n.mode === CreateFlag.CONTAINER) ops.push({ put: keys.index("container", n.path) });
   if (n.ttl !== undefined) ops.push({ put: keys.index("ttl", n.path) });
   if (n.owner === 0n) {

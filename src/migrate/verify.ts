@@ -1,0 +1,93 @@
+/**
+ * Compares a source tree with what our layout holds, node by node: data,
+ * ACL, version, cversion, aversion, ctime, mtime and the number of
+ * children. zxids differ by nature (ours are etcd revisions) and are not
+ * compared.
+ *
+ * @module
+ */
+
+import type { EtcdTree } from "../etcd/tree.ts";
+import { childPath } from "../zk/path.ts";
+import type { ACL } from "../zk/records.ts";
+import type { Source } from "./source.ts";
+
+/** One way in which the copy differs from its source. */
+export interface Difference {
+  path: string;
+  what: string;
+}
+
+/** The outcome of {@link verify}. */
+export interface Verification {
+  checked: number;
+  /** How many differences there are in all. */
+  count: number;
+  /** The first of them (at most `limit`). */
+  differences: Difference[];
+}
+
+const sameData = (a: Uint8Array | null, b: Uint8Array | null) =>
+  a === null || b === null
+    ? a === b
+    : a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
+
+const aclText = (acl: ACL[]) => acl.map((a) => `${a.id.scheme}:${a.id.id}=${a.perms}`).join(",");
+
+/** Walks `source` again and reads every node of it from `tree`. */
+export async function verify(
+  source: Source,
+  tree: EtcdTree,
+  limit = 100,
+  onBatch?: (checked: number) => void,
+): Promise<Verification> {
+  const out: Verification = { checked: 0, count: 0, differences: [] };
+  const report = (path: string, what: string) => {
+    out.count++;
+    if (out.differences.length < limit) out.differences.push({ path, what });
+  };
+  for await (const batch of source.walk()) {
+    const { nodes } = await tree.getMany(batch.map((n) => n.path));
+    for (const [i, want] of batch.entries()) {
+      out.checked++;
+      const got = nodes[i];
+      if (!got) {
+        report(want.path, "missing in etcd");
+        continue;
+      }
+      const s = got.stat;
+      const fields: [string, unknown, unknown][] = [
+        ["version", want.version, s.version],
+        ["cversion", want.cversion, s.cversion],
+        ["aversion", want.aversion, s.aversion],
+        ["ctime", want.ctime, s.ctime],
+        ["mtime", want.mtime, s.mtime],
+        ["numChildren", want.numChildren, s.numChildren],
+        ["ephemeralOwner", 0n, s.ephemeralOwner],
+        ["acl", aclText(want.acl), aclText(got.acl)],
+      ];
+      if (!sameData(want.data, got.data)) {
+        report(
+          want.path,
+          `data differs (${want.data?.byteLength ?? "null"} vs ${
+            got.data?.byteLength ?? "null"
+          } bytes)`,
+        );
+      }
+      for (const [name, a, b] of fields) {
+        if (a !== b) report(want.path, `${name}: source ${a}, etcd ${b}`);
+      }
+      if (want.children && want.numChildren !== s.numChildren) {
+        const { children } = await tree.get(want.path, true);
+        const have = new Set(want.children);
+        for (const name of children) {
+          if (!have.has(name) && !(want.path === "/" && name === "zookeeper")) {
+            report(childPath(want.path, name), "only in etcd");
+          }
+        }
+      }
+    }
+    onBatch?.(out.checked);
+  }
+  return out;
+}
