@@ -21,7 +21,15 @@ export interface DumpedNode {
   path: string;
   data: string | null;
   acl: { perms: number; scheme: string; id: string }[];
-  stat: { version: number; cversion: number; aversion: number; ctime: string; mtime: string };
+  stat: {
+    version: number;
+    cversion: number;
+    aversion: number;
+    ctime: string;
+    mtime: string;
+    /** Absent in dumps of releases before the direct restore. */
+    numChildren?: number;
+  };
 }
 
 const child = (parent: string, name: string) => (parent === "/" ? `/${name}` : `${parent}/${name}`);
@@ -52,6 +60,7 @@ export async function dump(zk: ZkClient, root: string, out: (line: string) => Pr
         aversion: stat.aversion,
         ctime: String(stat.ctime),
         mtime: String(stat.mtime),
+        numChildren: stat.numChildren,
       },
     };
     await out(JSON.stringify(node));

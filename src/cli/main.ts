@@ -26,6 +26,8 @@ Usage: zetcd [flags]
                                     (zetcd ctl --help)
        zetcd dump [--server S] [--path P] [--file F]    a tree to JSON Lines
        zetcd restore [--server S] [--file F]            JSON Lines back into a tree
+                                    (through the protocol; versions and times are new.
+                                    zetcd migrate --from-dump F keeps them)
        zetcd migrate --from zk://HOST:PORT[/CHROOT] | --from-zetcd-prefix /zk/ [flags]
                                     copy a ZooKeeper or Go zetcd tree into etcd
                                     (zetcd migrate --help)

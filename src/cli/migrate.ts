@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { EtcdClient } from "../etcd/client.ts";
 import { Keys } from "../etcd/keys.ts";
 import { EtcdTree } from "../etcd/tree.ts";
+import { DumpSource } from "../migrate/dump_source.ts";
 import type { Source } from "../migrate/source.ts";
 import { MigrationTarget, NotEmptyError } from "../migrate/target.ts";
 import { verify } from "../migrate/verify.ts";
@@ -33,6 +34,7 @@ unless it is an interrupted copy from the same source, which resumes.
   --from zk://…               a live ZooKeeper (or any server speaking its protocol)
   --from-zetcd-prefix PREFIX  the Go zetcd's keys under PREFIX (e.g. /zk/) in the
                               target etcd, read at one revision
+  --from-dump FILE            a \`zetcd dump\` file: restores it with its versions and times
   --endpoints URLS            target etcd (default 127.0.0.1:2379)
   --certfile, --keyfile, --cafile, --etcd-user, --etcd-password-file
                               as for the server
@@ -59,6 +61,7 @@ export async function migrate(args: string[]): Promise<number> {
       options: {
         from: { type: "string" },
         "from-zetcd-prefix": { type: "string" },
+        "from-dump": { type: "string" },
         ...ETCD_FLAGS,
         prefix: { type: "string", default: "/zk/" },
         auth: { type: "string", multiple: true, default: [] },
@@ -73,8 +76,9 @@ export async function migrate(args: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    if ((values.from === undefined) === (values["from-zetcd-prefix"] === undefined)) {
-      throw new UsageError("give exactly one of --from and --from-zetcd-prefix");
+    const sources = [values.from, values["from-zetcd-prefix"], values["from-dump"]];
+    if (sources.filter((s) => s !== undefined).length !== 1) {
+      throw new UsageError("give exactly one of --from, --from-zetcd-prefix and --from-dump");
     }
     if (values.from !== undefined) parseZkUrl(values.from);
     etcdOptions = etcdSettings(values, Deno.env.toObject());
@@ -94,8 +98,11 @@ export async function migrate(args: string[]): Promise<number> {
       // Both layouts can share a prefix: ours uses letters after it, the Go zetcd control bytes.
       console.error(`zetcd migrate: reading the Go zetcd keys and writing ours under ${prefix}`);
     }
+    const dumpFile = values["from-dump"];
     source = values.from !== undefined
       ? await ZkSource.open(values.from, { auth: values.auth, containers: values.container })
+      : dumpFile !== undefined
+      ? new DumpSource(`dump ${dumpFile}`, async () => (await Deno.open(dumpFile)).readable)
       : new ZetcdSource(etcd, prefixFlag(zetcdPrefix!));
     return await run(source, tree, {
       merge: values.merge!,
