@@ -68,3 +68,54 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "a dump restored with migrate --from-dump dumps back byte-identical, Stat included",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startStack({ prefix: "/source/" });
+  const dir = await Deno.makeTempDir();
+  let target;
+  try {
+    const zk = await ZkClient.connect(stack.address);
+    const text = (s: string) => new TextEncoder().encode(s);
+    await zk.create("/app", text("config"));
+    await zk.setData("/app", text("config v2"));
+    await zk.setData("/app", text("config v3"));
+    await zk.create("/app/bin", new Uint8Array([0, 1, 2, 255]));
+    await zk.create("/app/null", null);
+    await zk.create("/app/gone");
+    await zk.delete("/app/gone");
+    for (let i = 0; i < 3; i++) await zk.create("/app/job-", text(`${i}`), 2);
+    await zk.create("/app/locked");
+    await zk.setACL("/app/locked", [
+      { perms: 31, id: { scheme: "digest", id: digestId("alice:secret") } },
+      { perms: 1, id: { scheme: "world", id: "anyone" } },
+    ]);
+    await zk.close();
+
+    const first = `${dir}/first.jsonl`;
+    assert.equal((await zetcd("dump", "--server", stack.address, "--file", first)).code, 0);
+    const restored = await zetcd(
+      "migrate",
+      "--from-dump",
+      first,
+      "--endpoints",
+      stack.etcd.endpoints[0],
+      "--prefix",
+      "/copy/",
+    );
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.match(restored.stderr, /0 differences/);
+    target = await startZetcd(stack.etcd, { prefix: "/copy/" });
+    const second = `${dir}/second.jsonl`;
+    assert.equal((await zetcd("dump", "--server", target.address, "--file", second)).code, 0);
+    const [a, b] = [await Deno.readFile(first), await Deno.readFile(second)];
+    assert.equal(new TextDecoder().decode(b), new TextDecoder().decode(a));
+    assert.deepEqual(b, a);
+  } finally {
+    await target?.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
