@@ -221,4 +221,23 @@ Deno.test({
   const m = /: (\d+) created, (\d+) updated, (\d+) unchanged/.exec(resumed.stderr)!;
   assert.equal(Number(m[3]), first, "what the first run wrote is not written again");
   assert.match(resumed.stderr, /0 differences/);
+
+  // A chroot becomes the root of the copy, which also holds /zookeeper.
+  const chrooted = await zetcd(
+    "migrate",
+    "--from",
+    `${from}/app3`,
+    "--endpoints",
+    etcd.endpoints[0],
+    "--prefix",
+    "/c/",
+    "--auth",
+    `digest:${ALICE}`,
+  );
+  assert.equal(chrooted.code, 0, chrooted.stderr);
+  assert.match(
+    chrooted.stderr,
+    /copied 321 nodes .*0 differences/s,
+    "app3, its 20 svc and 300 leaves",
+  );
 });

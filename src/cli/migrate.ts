@@ -166,7 +166,14 @@ async function run(
       `${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged, ` +
       `${source.ephemerals.length} ephemeral skipped; peak RSS ${mib(sampleRss())} MiB`;
   };
-  for await (const batch of source.walk()) {
+  // The next batch is read from the source while this one is written.
+  const batches = source.walk();
+  let next = batches.next();
+  for (;;) {
+    const { done, value: batch } = await next;
+    if (done) break;
+    next = batches.next();
+    next.catch(() => {}); // a failure surfaces when it is awaited, or not at all if writing failed
     await target.write(batch);
     read += batch.length;
     if (performance.now() - lastReport >= 2000) {
