@@ -119,6 +119,10 @@ export class Metrics {
     "zetcd_oracle_divergences_total",
     "Answers that differed from the cross-check oracle's (--oracle), by opcode.",
   );
+  readonly dropped = new Counter(
+    "zetcd_connections_dropped_total",
+    "Connections refused or cut by a limit: max_connections, max_client_cnxns, not_reading.",
+  );
   readonly gauges: Gauge[] = [];
 
   /** The Prometheus text of every metric. */
@@ -129,6 +133,7 @@ export class Metrics {
       this.latency,
       this.etcdLatency,
       this.divergences,
+      this.dropped,
       ...this.gauges,
     ]
       .map((m) => m.render()).join("\n") + "\n";

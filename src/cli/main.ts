@@ -48,6 +48,11 @@ flags on the command line win.
   --min-session-timeout MS    lowest session timeout granted (default 4000)
   --max-session-timeout MS    highest session timeout granted (default 40000)
   --max-frame BYTES           largest request frame accepted (default 1114112)
+  --max-connections N         most client connections open at once (default 10000; 0: no limit)
+  --max-client-cnxns N        most connections from one IP address, as ZooKeeper's
+                              maxClientCnxns (default 60; 0: no limit)
+  --max-outgoing-bytes BYTES  replies queued for a client that does not read them, past which
+                              its connection is cut (default 16777216)
   --extended-types BOOL       allow TTL nodes (true or false; default true, as ZooKeeper's
                               extendedTypesEnabled=true)
   --container-check-interval MS
@@ -83,6 +88,9 @@ interface Config {
   minSessionTimeout: number;
   maxSessionTimeout: number;
   maxFrame: number;
+  maxConnections: number;
+  maxClientCnxns: number;
+  maxOutgoingBytes: number;
   superDigest?: string;
   fourLetterWords?: string[];
   admin?: { hostname: string; port: number };
@@ -113,6 +121,9 @@ function parseConfig(
         "min-session-timeout": { type: "string", default: "4000" },
         "max-session-timeout": { type: "string", default: "40000" },
         "max-frame": { type: "string", default: "1114112" },
+        "max-connections": { type: "string", default: "10000" },
+        "max-client-cnxns": { type: "string", default: "60" },
+        "max-outgoing-bytes": { type: "string", default: "16777216" },
         superdigest: { type: "string" },
         "4lw-commands": { type: "string" },
         "admin-addr": { type: "string" },
@@ -179,6 +190,9 @@ function parseConfig(
     minSessionTimeout,
     maxSessionTimeout,
     maxFrame: int("max-frame", v["max-frame"]!),
+    maxConnections: int("max-connections", v["max-connections"]!),
+    maxClientCnxns: int("max-client-cnxns", v["max-client-cnxns"]!),
+    maxOutgoingBytes: int("max-outgoing-bytes", v["max-outgoing-bytes"]!),
     superDigest: superDigest(v.superdigest),
     fourLetterWords: fourLetterWords(v["4lw-commands"]),
     admin: v["admin-addr"] === undefined ? undefined : hostPort("admin-addr", v["admin-addr"]),
@@ -336,6 +350,9 @@ export async function main(args: string[]): Promise<number> {
       minSessionTimeout: config.minSessionTimeout,
       maxSessionTimeout: config.maxSessionTimeout,
       maxFrame: config.maxFrame,
+      maxConnections: config.maxConnections,
+      maxClientCnxns: config.maxClientCnxns,
+      maxOutgoingBytes: config.maxOutgoingBytes,
       superDigest: config.superDigest,
       fourLetterWords: config.fourLetterWords,
       admin: config.admin,

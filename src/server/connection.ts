@@ -48,11 +48,23 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     established: Date.now(),
     close: () => close(),
   };
+  /** Bytes handed to the socket and not yet taken by it. */
+  let queued = 0;
   const send = (frame: Uint8Array) => {
     if (closed) return;
+    if (queued + frame.byteLength > state.maxOutgoingBytes) {
+      // A client that stops reading must not make the server buffer without bound.
+      log.warn("closing connection: the client is not reading ({bytes} bytes queued)", {
+        bytes: queued,
+      });
+      state.metrics.dropped.inc({ reason: "not_reading" });
+      close();
+      return;
+    }
     info.counters.sent++;
     state.counters.sent++;
-    writer.write(frame).catch(() => close());
+    queued += frame.byteLength;
+    writer.write(frame).then(() => queued -= frame.byteLength, () => close());
   };
   let word: string | null = null;
   const frames = readFrames(chunksOf(conn.readable.getReader()), {

@@ -10,6 +10,9 @@ import { EtcdClient, type EtcdOptions } from "../etcd/client.ts";
 import { Keys } from "../etcd/keys.ts";
 import { EtcdTree } from "../etcd/tree.ts";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
+
+/** Default of {@link ServerOptions.maxOutgoingBytes}. */
+const DEFAULT_MAX_OUTGOING_BYTES = 16 * 1024 * 1024;
 import { DEFAULT_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
 import { Counters } from "../admin/stats.ts";
 import { Gauge, Metrics } from "../admin/metrics.ts";
@@ -37,6 +40,15 @@ export interface ServerOptions {
   maxSessionTimeout?: number;
   /** Largest request frame in bytes. */
   maxFrame?: number;
+  /** Most client connections open at once (default 10000; 0: no limit). */
+  maxConnections?: number;
+  /** Most connections from one IP address, as ZooKeeper's maxClientCnxns (default 60; 0: no limit). */
+  maxClientCnxns?: number;
+  /**
+   * Most bytes of replies and notifications queued for one client that is
+   * not reading them; past it the connection is cut (default 16 MiB).
+   */
+  maxOutgoingBytes?: number;
   /**
    * The super user's digest, `super:base64(sha1("super:password"))`, as
    * ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest`: a
@@ -64,6 +76,10 @@ export class ZetcdServer {
   readonly #etcd: EtcdClient;
   readonly #serving: Promise<void>;
   readonly #tasks = new Set<Promise<void>>();
+  /** Open connections per remote IP address. */
+  readonly #perIp = new Map<string, number>();
+  readonly #maxConnections: number;
+  readonly #maxClientCnxns: number;
 
   readonly #reaper?: ReturnType<typeof setInterval>;
   readonly #admin?: Deno.HttpServer<Deno.NetAddr>;
@@ -79,9 +95,13 @@ export class ZetcdServer {
       admin?: Deno.HttpServer<Deno.NetAddr>;
       stopAdmin: AbortController;
       tlsListener?: Deno.TlsListener;
+      maxConnections: number;
+      maxClientCnxns: number;
     },
   ) {
     this.#listener = listener;
+    this.#maxConnections = extra.maxConnections;
+    this.#maxClientCnxns = extra.maxClientCnxns;
     this.#state = state;
     this.#etcd = etcd;
     this.#reaper = reaper;
@@ -140,6 +160,7 @@ export class ZetcdServer {
         watches,
         log,
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
+        maxOutgoingBytes: options.maxOutgoingBytes ?? DEFAULT_MAX_OUTGOING_BYTES,
         superDigest: options.superDigest,
         extendedTypes: options.extendedTypes ?? true,
         connections: new Set(),
@@ -210,6 +231,8 @@ export class ZetcdServer {
         admin,
         stopAdmin,
         tlsListener,
+        maxConnections: options.maxConnections ?? 10_000,
+        maxClientCnxns: options.maxClientCnxns ?? 60,
       });
       if (server.tlsAddress) {
         log.info("serving ZooKeeper clients over TLS on {addr}", { addr: server.tlsAddress });
@@ -263,12 +286,40 @@ export class ZetcdServer {
 
   async #accept(listener: Deno.Listener | Deno.TlsListener): Promise<void> {
     for await (const conn of listener) {
+      const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const fromIp = this.#perIp.get(ip) ?? 0;
+      const [reason, why] = this.#maxConnections > 0 && this.#tasks.size >= this.#maxConnections
+        ? [
+          "max_connections",
+          `${this.#tasks.size} connections are open (--max-connections ${this.#maxConnections})`,
+        ]
+        : this.#maxClientCnxns > 0 && fromIp >= this.#maxClientCnxns
+        ? [
+          "max_client_cnxns",
+          `${fromIp} connections from ${ip} are open (--max-client-cnxns ${this.#maxClientCnxns})`,
+        ]
+        : [null, null];
+      if (reason) {
+        // As ZooKeeper: the connection is closed at once; the client tries another server.
+        this.#state.log.warn("refusing a connection from {ip}: {why}", { ip, why });
+        this.#state.metrics.dropped.inc({ reason });
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+        continue;
+      }
+      this.#perIp.set(ip, fromIp + 1);
       // Replies and notifications are small frames: send each at once
       // rather than waiting for the peer's delayed ACK (Nagle).
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       const task = serveConnection(conn, this.#state);
       this.#tasks.add(task);
-      task.finally(() => this.#tasks.delete(task));
+      task.finally(() => {
+        this.#tasks.delete(task);
+        const left = (this.#perIp.get(ip) ?? 1) - 1;
+        if (left > 0) this.#perIp.set(ip, left);
+        else this.#perIp.delete(ip);
+      });
     }
   }
 

@@ -18,6 +18,8 @@ export interface ServerState {
   watches: WatchHub;
   log: Logger;
   maxFrame: number;
+  /** Bytes queued for a client that does not read, past which it is cut off. */
+  maxOutgoingBytes: number;
   /** Whether TTL nodes are allowed. */
   extendedTypes: boolean;
   /** `user:base64(sha1(user:password))` of the super user, if any. */
