@@ -104,7 +104,7 @@ export async function answerFourLetterWord(word: string, ctx: WordContext): Prom
         `dataLogDir=etcd:${state.conf.prefix}`,
         "dataLogSize=0",
         "tickTime=2000",
-        "maxClientCnxns=0",
+        `maxClientCnxns=${state.conf.maxClientCnxns}`,
         `minSessionTimeout=${state.conf.minSessionTimeout}`,
         `maxSessionTimeout=${state.conf.maxSessionTimeout}`,
         "clientPortListenBacklog=-1",

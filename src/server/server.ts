@@ -172,6 +172,7 @@ export class ZetcdServer {
           minSessionTimeout: options.minSessionTimeout ?? 4000,
           maxSessionTimeout: options.maxSessionTimeout ?? 40000,
           prefix: keys.prefix,
+          maxClientCnxns: options.maxClientCnxns ?? 60,
         },
         fourLetterWords: new Set(options.fourLetterWords ?? DEFAULT_FOUR_LETTER_WORDS),
         oracle: options.oracle,
@@ -232,7 +233,7 @@ export class ZetcdServer {
         stopAdmin,
         tlsListener,
         maxConnections: options.maxConnections ?? 10_000,
-        maxClientCnxns: options.maxClientCnxns ?? 60,
+        maxClientCnxns: state.conf.maxClientCnxns,
       });
       if (server.tlsAddress) {
         log.info("serving ZooKeeper clients over TLS on {addr}", { addr: server.tlsAddress });

@@ -33,7 +33,14 @@ export interface ServerState {
   /** When the server started, ms since the epoch. */
   started: number;
   /** The settings `conf` reports. */
-  conf: { port: number; minSessionTimeout: number; maxSessionTimeout: number; prefix: string };
+  conf: {
+    port: number;
+    minSessionTimeout: number;
+    maxSessionTimeout: number;
+    prefix: string;
+    /** Connections allowed per IP address (0: no limit). */
+    maxClientCnxns: number;
+  };
   /** A real ZooKeeper to cross-check every request against (`--oracle`). */
   oracle?: string;
   /** Four-letter words this server answers. */

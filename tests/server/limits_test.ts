@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { startStack } from "../_util/zetcd.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import { sleep } from "../_util/process.ts";
+import { sendFourLetterWord } from "../_util/zookeeper.ts";
 import { ZkClient } from "../../src/client/client.ts";
 import { JuteWriter } from "../../src/jute/writer.ts";
 import { OpCode } from "../../src/zk/constants.ts";
@@ -31,6 +32,7 @@ Deno.test({
   ...opts,
 }, async () => {
   await using stack = await startStack({ maxClientCnxns: 3 });
+  assert.match(await sendFourLetterWord(stack.address, "conf"), /^maxClientCnxns=3$/m);
   const held = await Promise.all([1, 2, 3].map(() => ZkClient.connect(stack.address)));
   assert.ok(await refused(stack.address), "a fourth connection from 127.0.0.1 is closed");
   await held.pop()!.close();
