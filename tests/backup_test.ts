@@ -7,16 +7,10 @@ import assert from "node:assert/strict";
 import { startStack, startZetcd } from "./_util/zetcd.ts";
 import { ZkClient } from "../src/client/client.ts";
 import { digestId } from "../src/zk/acl.ts";
+import { runZetcd } from "./_util/cli.ts";
 
-const MOD = new URL("../mod.ts", import.meta.url).pathname;
-
-async function zetcd(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+function zetcd(...args: string[]) {
+  return runZetcd(args);
 }
 
 /** The dump without the Stat (times and versions are the new tree's own). */

@@ -8,46 +8,34 @@ import { freePort } from "./_util/ports.ts";
 import { spawnServer } from "./_util/server_process.ts";
 import { Nzk } from "./_util/nzk.ts";
 import { startEtcd } from "./_util/etcd.ts";
-
-const MOD = new URL("../mod.ts", import.meta.url).pathname;
-
-async function run(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+import { runZetcd } from "./_util/cli.ts";
 
 function lines(s: string): string[] {
   return s.split("\n").filter((l) => l.trim() !== "");
 }
 
 Deno.test("an unknown flag prints one line and exits with code 2", async () => {
-  const r = await run(["--no-such-flag"]);
+  const r = await runZetcd(["--no-such-flag"]);
   assert.equal(r.code, 2);
   assert.deepEqual(lines(r.stderr), ["zetcd: Unknown option '--no-such-flag' (see --help)"]);
 });
 
 Deno.test("a malformed --zkaddr prints one line and exits with code 2", async () => {
-  const r = await run(["--zkaddr", "localhost"]);
+  const r = await runZetcd(["--zkaddr", "localhost"]);
   assert.equal(r.code, 2);
   assert.equal(lines(r.stderr).length, 1);
   assert.match(r.stderr, /--zkaddr must be HOST:PORT/);
 });
 
 Deno.test("--version prints the version and --help the Go zetcd's flags", async () => {
-  const v = await run(["--version"]);
+  const v = await runZetcd(["--version"]);
   assert.equal(v.code, 0);
   assert.match(
     v.stdout,
     /^zetcd \d+\.\d+\.\d+ \(commit [0-9a-f]{12}\)$/m,
     "from a checkout, git's commit",
   );
-  const h = await run(["--help"]);
+  const h = await runZetcd(["--help"]);
   assert.equal(h.code, 0);
   for (const flag of ["--zkaddr", "--endpoints", "--certfile", "--keyfile", "--cafile"]) {
     assert.ok(h.stdout.includes(flag), `--help mentions ${flag}`);
@@ -57,7 +45,7 @@ Deno.test("--version prints the version and --help the Go zetcd's flags", async 
 Deno.test("without an etcd binary the server says how to get one and exits with code 1", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const r = await run([
+    const r = await runZetcd([
       "--zkaddr",
       "127.0.0.1:0",
       "--data-dir",
@@ -75,7 +63,7 @@ Deno.test("without an etcd binary the server says how to get one and exits with 
 
 Deno.test("an unreachable etcd is reported in one line with exit code 1", async () => {
   const port = await freePort();
-  const r = await run(["--endpoints", `127.0.0.1:${port}`, "--zkaddr", "127.0.0.1:0"]);
+  const r = await runZetcd(["--endpoints", `127.0.0.1:${port}`, "--zkaddr", "127.0.0.1:0"]);
   assert.equal(r.code, 1);
   const out = lines(r.stderr + r.stdout);
   assert.equal(out.length, 1, out.join("\n"));
@@ -126,15 +114,15 @@ Deno.test({
 });
 
 Deno.test("ZETCD_* variables set flags, and flags on the command line win", async () => {
-  const bad = await run(["--zkaddr", "127.0.0.1:0"], { ZETCD_LOG_LEVEL: "loud" });
+  const bad = await runZetcd(["--zkaddr", "127.0.0.1:0"], { ZETCD_LOG_LEVEL: "loud" });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--log-level must be .* got "loud"/);
-  const overridden = await run(["--log-level", "nonsense"], { ZETCD_LOG_LEVEL: "debug" });
+  const overridden = await runZetcd(["--log-level", "nonsense"], { ZETCD_LOG_LEVEL: "debug" });
   assert.match(overridden.stderr, /got "nonsense"/, "the flag won over the variable");
 });
 
 Deno.test("systemd-unit prints a unit that runs the server with the given flags", async () => {
-  const r = await run(["systemd-unit", "--endpoints", "10.0.0.1:2379"]);
+  const r = await runZetcd(["systemd-unit", "--endpoints", "10.0.0.1:2379"]);
   assert.equal(r.code, 0);
   for (
     const line of [

@@ -5,17 +5,10 @@
 
 import assert from "node:assert/strict";
 import { startStack } from "./_util/zetcd.ts";
+import { runZetcd } from "./_util/cli.ts";
 
-const MOD = new URL("../mod.ts", import.meta.url).pathname;
-
-async function ctl(server: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, "ctl", "--server", server, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+function ctl(server: string, ...args: string[]) {
+  return runZetcd(["ctl", "--server", server, ...args]);
 }
 
 Deno.test({

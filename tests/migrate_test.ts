@@ -19,20 +19,15 @@ import { ZkSource } from "../src/migrate/zk_source.ts";
 import { digestId } from "../src/zk/acl.ts";
 import { OpCode } from "../src/zk/constants.ts";
 import * as R from "../src/zk/records.ts";
+import { runZetcd } from "./_util/cli.ts";
 
-const MOD = new URL("../mod.ts", import.meta.url).pathname;
 const ALICE = "alice:secret";
 const OPEN = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
 const ALICE_ONLY = [{ perms: 31, id: { scheme: "digest", id: digestId(ALICE) } }];
 const ALICE_AND_READERS = [...ALICE_ONLY, { perms: 1, id: { scheme: "world", id: "anyone" } }];
 
-async function zetcd(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+function zetcd(...args: string[]) {
+  return runZetcd(args);
 }
 
 /** A small seeded generator, so that a failing tree can be rebuilt. */
@@ -46,9 +41,12 @@ function rng(seed: number) {
 /**
  * Fills a server with about 3,300 nodes: binary, empty and null data, data
  * versions, digest ACLs (some readable by alice only), sequential nodes
- * with deleted siblings, a container, a large node and an ephemeral node.
+ * with deleted siblings, a container and a large node; resolves to the
+ * session (with alice's credentials) that made them.
  */
-async function fill(zk: ZkClient, seed = 7): Promise<void> {
+async function fill(address: string, seed = 7): Promise<ZkClient> {
+  const zk = await ZkClient.connect(address);
+  await zk.addAuth("digest", ALICE);
   const random = rng(seed);
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
   const create = (path: string, data: Uint8Array | null, acl = OPEN, op: number = OpCode.create) =>
@@ -87,6 +85,7 @@ async function fill(zk: ZkClient, seed = 7): Promise<void> {
   await create("/locks/lock-1", null);
   await create("/big", bytes(900 * 1024));
   await zk.setData("/", new TextEncoder().encode("root data"));
+  return zk;
 }
 
 /** Every node but /zookeeper, as kazoo reads it (alice's credentials added); zxids left out. */
@@ -131,9 +130,7 @@ Deno.test({
 }, async () => {
   await using zookeeper = await startZooKeeper();
   await using etcd = await startEtcd();
-  const zk = await ZkClient.connect(zookeeper.hostPort);
-  await zk.addAuth("digest", ALICE);
-  await fill(zk);
+  const zk = await fill(zookeeper.hostPort);
   const owner = await ZkClient.connect(zookeeper.hostPort);
   await owner.create("/app0/session-lock", null, 1);
 
@@ -193,10 +190,7 @@ Deno.test({
 }, async () => {
   await using zookeeper = await startZooKeeper();
   await using etcd = await startEtcd();
-  const zk = await ZkClient.connect(zookeeper.hostPort);
-  await zk.addAuth("digest", ALICE);
-  await fill(zk, 11);
-  await zk.close();
+  await (await fill(zookeeper.hostPort, 11)).close();
 
   // The first run stops after a few batches, as if it had been killed.
   const from = `zk://${zookeeper.hostPort}`;

@@ -14,8 +14,7 @@ import { EtcdClient, type Op } from "../src/etcd/client.ts";
 import { decodeGobAcls, decodeVarint } from "../src/migrate/gob.ts";
 import { digestId } from "../src/zk/acl.ts";
 import type { ACL } from "../src/zk/records.ts";
-
-const MOD = new URL("../mod.ts", import.meta.url).pathname;
+import { runZetcd } from "./_util/cli.ts";
 
 const hex = (s: string) => Uint8Array.from(s.match(/../g)!.map((b) => parseInt(b, 16)));
 
@@ -186,22 +185,14 @@ Deno.test({
   }
   for (const n of nodes) await putZetcd(client, n);
 
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MOD,
-      "migrate",
-      "--from-zetcd-prefix",
-      "/zk/",
-      "--endpoints",
-      etcd.endpoints[0],
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, stderr);
+  const { code, stderr } = await runZetcd([
+    "migrate",
+    "--from-zetcd-prefix",
+    "/zk/",
+    "--endpoints",
+    etcd.endpoints[0],
+  ]);
+  assert.equal(code, 0, stderr);
   assert.match(
     stderr,
     /copied 256 nodes .*: 255 created, 1 updated/,
