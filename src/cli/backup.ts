@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { Buffer } from "node:buffer";
 import { ZkClient } from "../client/client.ts";
 import { ZkError } from "../zk/errors.ts";
+import { childPath } from "../zk/path.ts";
 import type { ACL } from "../zk/records.ts";
 
 /** One node of a dump. */
@@ -31,8 +32,6 @@ export interface DumpedNode {
     numChildren?: number;
   };
 }
-
-const child = (parent: string, name: string) => (parent === "/" ? `/${name}` : `${parent}/${name}`);
 
 /** Writes every node under `root` (itself included) as JSON lines to `out`. */
 export async function dump(zk: ZkClient, root: string, out: (line: string) => Promise<void>) {
@@ -65,7 +64,7 @@ export async function dump(zk: ZkClient, root: string, out: (line: string) => Pr
     };
     await out(JSON.stringify(node));
     count++;
-    for (const name of children.sort()) queue.push(child(path, name));
+    for (const name of children.sort()) queue.push(childPath(path, name));
   }
   return count;
 }

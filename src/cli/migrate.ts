@@ -118,14 +118,6 @@ export async function migrate(args: string[]): Promise<number> {
   }
 }
 
-/** Peak resident memory seen while running. */
-let peakRss = 0;
-
-function sampleRss(): number {
-  peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
-  return peakRss;
-}
-
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
 
 /** Copies, then verifies; prints progress and a summary to stderr. */
@@ -158,13 +150,15 @@ async function run(
   let read = 0;
   let lastReport = started;
   const c = target.counts;
+  let peakRss = 0;
   const line = () => {
+    peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
     const seconds = (performance.now() - started) / 1000;
     return `${read} nodes in ${seconds.toFixed(1)} s (${
       (read / Math.max(seconds, 0.001)).toFixed(0)
     }/s): ` +
       `${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged, ` +
-      `${source.ephemerals.length} ephemeral skipped; peak RSS ${mib(sampleRss())} MiB`;
+      `${source.ephemerals.length} ephemeral skipped; peak RSS ${mib(peakRss)} MiB`;
   };
   // The next batch is read from the source while this one is written.
   const batches = source.walk();

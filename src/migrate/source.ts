@@ -68,3 +68,9 @@ export function dataBytes(nodes: SourceNode[]): number {
   for (const node of nodes) n += node.data?.byteLength ?? 0;
   return n;
 }
+
+/** Whether two data values (null or bytes) are equal. */
+export function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
+}

@@ -19,7 +19,7 @@ import { SYSTEM_PATHS } from "../zk/path.ts";
 import type { Compare, KeyValue, Op } from "../etcd/client.ts";
 import { biasValue, type EtcdTree, type NodeSnapshot, nodeWrites } from "../etcd/tree.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "../etcd/values.ts";
-import { createsOf, type SourceNode } from "./source.ts";
+import { createsOf, sameBytes, type SourceNode } from "./source.ts";
 
 /** How a copy starts: into an empty prefix, resuming an interrupted copy, or merging. */
 export type CopyMode = "fresh" | "resume" | "merge";
@@ -132,16 +132,13 @@ export class MigrationTarget {
 
   /** Writes one batch (parents before children, parents of the first already written). */
   async write(batch: SourceNode[]): Promise<void> {
-    for (const chunk of chunks(batch, (n) => createOps(this.tree, n))) {
+    for (
+      const chunk of chunks(batch.map((node) => ({ node, create: createOps(this.tree, node) })))
+    ) {
       if (this.#mode === "fresh" && !this.dryRun) {
         const res = await this.tree.etcd.txn(
-          chunk.map((n) => ({
-            key: this.tree.keys.node(n.path),
-            target: "create",
-            op: "==",
-            value: 0n,
-          })),
-          chunk.flatMap((n) => createOps(this.tree, n)),
+          chunk.map(({ node }) => this.#absent(node.path)),
+          chunk.flatMap(({ create }) => create),
         );
         if (res.succeeded) {
           this.counts.created += chunk.length;
@@ -152,25 +149,25 @@ export class MigrationTarget {
     }
   }
 
+  /** Holds while `path` does not exist. */
+  #absent(path: string): Compare {
+    return { key: this.tree.keys.node(path), target: "create", op: "==", value: 0n };
+  }
+
   /** Reads the nodes of `chunk` and brings each to the source's state. */
-  async #reconcile(chunk: SourceNode[]): Promise<void> {
+  async #reconcile(chunk: Planned[]): Promise<void> {
     for (let attempt = 1;; attempt++) {
       const { nodes } = this.#initialised
-        ? await this.tree.getMany(chunk.map((n) => n.path))
+        ? await this.tree.getMany(chunk.map(({ node }) => node.path))
         : { nodes: chunk.map(() => null) };
       const compares: Compare[] = [];
       const ops: Op[] = [];
       const counts: CopyCounts = { created: 0, updated: 0, unchanged: 0, conflicts: [] };
-      chunk.forEach((n, i) => {
+      chunk.forEach(({ node: n, create }, i) => {
         const cur = nodes[i];
         if (!cur) {
-          compares.push({
-            key: this.tree.keys.node(n.path),
-            target: "create",
-            op: "==",
-            value: 0n,
-          });
-          ops.push(...createOps(this.tree, n));
+          compares.push(this.#absent(n.path));
+          ops.push(...create);
           counts.created++;
         } else if (cur.stat.ephemeralOwner !== 0n) {
           counts.conflicts.push(n.path);
@@ -193,8 +190,9 @@ export class MigrationTarget {
         return;
       }
       if (attempt >= MAX_ATTEMPTS) {
+        const [first, last] = [chunk[0].node.path, chunk.at(-1)!.node.path];
         throw new Error(
-          `the target changed under ${chunk[0].path} … ${chunk.at(-1)!.path} ${attempt} times ` +
+          `the target changed under ${first} … ${last} ${attempt} times ` +
             `while it was being written; stop the servers writing to ${this.tree.keys.prefix} and run again`,
         );
       }
@@ -202,23 +200,29 @@ export class MigrationTarget {
   }
 }
 
+/** A node to write, with the puts that would create it. */
+interface Planned {
+  node: SourceNode;
+  create: Op[];
+}
+
 /** Splits a batch so that each part fits in one etcd transaction. */
-function chunks(batch: SourceNode[], opsOf: (n: SourceNode) => Op[]): SourceNode[][] {
-  const out: SourceNode[][] = [];
-  let cur: SourceNode[] = [];
+function chunks(batch: Planned[]): Planned[][] {
+  const out: Planned[][] = [];
+  let cur: Planned[] = [];
   let ops = 0;
   let bytes = 0;
-  for (const n of batch) {
+  for (const p of batch) {
     // An update can take two more operations than a create (vbias, abias).
-    const o = opsOf(n).length + 2;
-    const b = (n.data?.byteLength ?? 0) + 512;
+    const o = p.create.length + 2;
+    const b = (p.node.data?.byteLength ?? 0) + 512;
     if (cur.length > 0 && (ops + o > MAX_OPS || bytes + b > MAX_BYTES)) {
       out.push(cur);
       cur = [];
       ops = 0;
       bytes = 0;
     }
-    cur.push(n);
+    cur.push(p);
     ops += o;
     bytes += b;
   }
@@ -242,11 +246,6 @@ function createOps(tree: EtcdTree, n: SourceNode): Op[] {
     version: n.version,
     aversion: n.aversion,
   });
-}
-
-function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 }
 
 /**

@@ -10,7 +10,7 @@
 import type { EtcdTree } from "../etcd/tree.ts";
 import { childPath, parentOf } from "../zk/path.ts";
 import type { ACL } from "../zk/records.ts";
-import type { Source } from "./source.ts";
+import { sameBytes, type Source } from "./source.ts";
 
 /** One way in which the copy differs from its source. */
 export interface Difference {
@@ -27,11 +27,6 @@ export interface Verification {
   differences: Difference[];
 }
 
-const sameData = (a: Uint8Array | null, b: Uint8Array | null) =>
-  a === null || b === null
-    ? a === b
-    : a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
-
 const aclText = (acl: ACL[]) => acl.map((a) => `${a.id.scheme}:${a.id.id}=${a.perms}`).join(",");
 
 /** Walks `source` again and reads every node of it from `tree`. */
@@ -39,7 +34,6 @@ export async function verify(
   source: Source,
   tree: EtcdTree,
   limit = 100,
-  onBatch?: (checked: number) => void,
 ): Promise<Verification> {
   const out: Verification = { checked: 0, count: 0, differences: [] };
   const report = (path: string, what: string) => {
@@ -67,7 +61,7 @@ export async function verify(
         ["ephemeralOwner", 0n, s.ephemeralOwner],
         ["acl", aclText(want.acl), aclText(got.acl)],
       ];
-      if (!sameData(want.data, got.data)) {
+      if (!sameBytes(want.data, got.data)) {
         report(
           want.path,
           `data differs (${want.data?.byteLength ?? "null"} vs ${
@@ -89,18 +83,14 @@ export async function verify(
       if (want.children && want.numChildren !== s.numChildren) {
         const { children } = await tree.get(want.path, true);
         const have = new Set(want.children);
-        const ephemeral = new Set(source.ephemerals);
         for (const name of children) {
           const path = childPath(want.path, name);
-          if (
-            !have.has(name) && !ephemeral.has(path) && !(want.path === "/" && name === "zookeeper")
-          ) {
+          if (!have.has(name) && !(want.path === "/" && name === "zookeeper")) {
             report(path, "only in etcd");
           }
         }
       }
     }
-    onBatch?.(out.checked);
   }
   // A skipped ephemeral child counts in the source's numChildren, and its
   // eventual delete will count in cversion: the copy has one child fewer now.

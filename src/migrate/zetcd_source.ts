@@ -25,6 +25,7 @@
 
 import type { EtcdClient, GetOp, KeyValue } from "../etcd/client.ts";
 import { OPEN_ACL } from "../zk/acl.ts";
+import { depthOf } from "../zk/path.ts";
 import { decodeGobAcls, decodeVarint } from "./gob.ts";
 import type { Source, SourceNode } from "./source.ts";
 
@@ -33,11 +34,9 @@ const PAGE = 100;
 const DATA_PAGE = 16;
 const MAX_LISTED = 10_000;
 
-/** The number of `/` in a path, as the Go zetcd's depth byte counts them. */
+/** The Go zetcd's depth byte: the number of `/` in the path, so the root's is 1, as `/a`'s. */
 function slashes(path: string): number {
-  let n = 0;
-  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) n++;
-  return n;
+  return path === "/" ? 1 : depthOf(path);
 }
 
 /** A tree in the Go zetcd's layout under an etcd prefix (normally `/zk/`). */
@@ -114,7 +113,7 @@ export class ZetcdSource implements Source {
   }
 
   #childCount(path: string, revision: bigint): GetOp {
-    const depth = path === "/" ? 1 : slashes(path) + 1;
+    const depth = path === "/" ? 1 : depthOf(path) + 1;
     const under = path === "/" ? "/" : `${path}/`;
     return {
       get: this.#prefix + String.fromCharCode(MTIME, depth) + under,

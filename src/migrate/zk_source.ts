@@ -113,8 +113,7 @@ export class ZkSource implements Source {
       const batch: SourceNode[] = [];
       const next: string[] = [];
       for (const r of read) {
-        if (!r) continue;
-        if (r === "ephemeral") continue;
+        if (!r || r === "ephemeral") continue;
         batch.push(r.node);
         for (const name of r.children.sort()) next.push(childPath(r.node.path, name));
       }

@@ -79,7 +79,6 @@ export class ZetcdServer {
   /** Open connections per remote IP address. */
   readonly #perIp = new Map<string, number>();
   readonly #maxConnections: number;
-  readonly #maxClientCnxns: number;
 
   readonly #reaper?: ReturnType<typeof setInterval>;
   readonly #admin?: Deno.HttpServer<Deno.NetAddr>;
@@ -96,12 +95,10 @@ export class ZetcdServer {
       stopAdmin: AbortController;
       tlsListener?: Deno.TlsListener;
       maxConnections: number;
-      maxClientCnxns: number;
     },
   ) {
     this.#listener = listener;
     this.#maxConnections = extra.maxConnections;
-    this.#maxClientCnxns = extra.maxClientCnxns;
     this.#state = state;
     this.#etcd = etcd;
     this.#reaper = reaper;
@@ -233,7 +230,6 @@ export class ZetcdServer {
         stopAdmin,
         tlsListener,
         maxConnections: options.maxConnections ?? 10_000,
-        maxClientCnxns: state.conf.maxClientCnxns,
       });
       if (server.tlsAddress) {
         log.info("serving ZooKeeper clients over TLS on {addr}", { addr: server.tlsAddress });
@@ -285,25 +281,34 @@ export class ZetcdServer {
     return (this.#listener.addr as Deno.NetAddr).port;
   }
 
+  /** Why a new connection from `ip` (which has `fromIp` open) is refused, or null. */
+  #refusal(ip: string, fromIp: number): { reason: string; why: string } | null {
+    const max = this.#maxConnections;
+    if (max > 0 && this.#tasks.size >= max) {
+      return {
+        reason: "max_connections",
+        why: `${this.#tasks.size} connections are open (--max-connections ${max})`,
+      };
+    }
+    const perIp = this.#state.conf.maxClientCnxns;
+    if (perIp > 0 && fromIp >= perIp) {
+      return {
+        reason: "max_client_cnxns",
+        why: `${fromIp} connections from ${ip} are open (--max-client-cnxns ${perIp})`,
+      };
+    }
+    return null;
+  }
+
   async #accept(listener: Deno.Listener | Deno.TlsListener): Promise<void> {
     for await (const conn of listener) {
       const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
       const fromIp = this.#perIp.get(ip) ?? 0;
-      const [reason, why] = this.#maxConnections > 0 && this.#tasks.size >= this.#maxConnections
-        ? [
-          "max_connections",
-          `${this.#tasks.size} connections are open (--max-connections ${this.#maxConnections})`,
-        ]
-        : this.#maxClientCnxns > 0 && fromIp >= this.#maxClientCnxns
-        ? [
-          "max_client_cnxns",
-          `${fromIp} connections from ${ip} are open (--max-client-cnxns ${this.#maxClientCnxns})`,
-        ]
-        : [null, null];
-      if (reason) {
+      const refusal = this.#refusal(ip, fromIp);
+      if (refusal) {
         // As ZooKeeper: the connection is closed at once; the client tries another server.
-        this.#state.log.warn("refusing a connection from {ip}: {why}", { ip, why });
-        this.#state.metrics.dropped.inc({ reason });
+        this.#state.log.warn("refusing a connection from {ip}: {why}", { ip, why: refusal.why });
+        this.#state.metrics.dropped.inc({ reason: refusal.reason });
         try {
           conn.close();
         } catch { /* already closed */ }
