@@ -57,6 +57,14 @@ export function createsOf(n: SourceNode): number {
   return n.creates ?? Math.ceil((n.cversion + n.numChildren) / 2);
 }
 
+/** At most this many skipped ephemeral paths are listed. */
+const MAX_LISTED = 10_000;
+
+/** Adds a skipped ephemeral to a source's list, which stops growing at 10,000 paths. */
+export function listEphemeral(list: string[], path: string): void {
+  if (list.length < MAX_LISTED) list.push(path);
+}
+
 /** Whether a path is ZooKeeper's own subtree, which is never copied. */
 export function isSystemPath(path: string): boolean {
   return path === "/zookeeper" || path.startsWith("/zookeeper/");

@@ -27,12 +27,11 @@ import type { EtcdClient, GetOp, KeyValue } from "../etcd/client.ts";
 import { OPEN_ACL } from "../zk/acl.ts";
 import { depthOf } from "../zk/path.ts";
 import { decodeGobAcls, decodeVarint } from "./gob.ts";
-import type { Source, SourceNode } from "./source.ts";
+import { listEphemeral, type Source, type SourceNode } from "./source.ts";
 
 const DATA = 1, VERSION = 2, CVERSION = 3, CTIME = 4, MTIME = 5, ACL = 6, COUNTER = 7;
 const PAGE = 100;
 const DATA_PAGE = 16;
-const MAX_LISTED = 10_000;
 
 /** The Go zetcd's depth byte: the number of `/` in the path, so the root's is 1, as `/a`'s. */
 function slashes(path: string): number {
@@ -155,7 +154,7 @@ export class ZetcdSource implements Source {
       const get = (t: number) => byTag.get(t)!.get(path);
       const dataKv = data.get(path);
       if (dataKv && dataKv.lease !== 0n) {
-        if (this.ephemerals.length < MAX_LISTED) this.ephemerals.push(path);
+        listEphemeral(this.ephemerals, path);
         return;
       }
       const varint = (t: number) => {
