@@ -15,7 +15,7 @@ import { ZkClient } from "../client/client.ts";
 import { childPath } from "../zk/path.ts";
 import { codeName } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
-import { dataBytes, isSystemPath, type Source, type SourceNode } from "./source.ts";
+import { dataBytes, isSystemPath, listEphemeral, type Source, type SourceNode } from "./source.ts";
 
 /** Where a `zk://` URL points. */
 export interface ZkUrl {
@@ -51,8 +51,6 @@ const MIN_BATCH = 1;
 const MAX_BATCH = 256;
 /** A batch holding more data than this is followed by a smaller one. */
 const BATCH_BYTES = 4 * 1024 * 1024;
-/** At most this many ephemeral paths are listed. */
-const MAX_LISTED = 10_000;
 
 /** A ZooKeeper server walked through the client protocol. */
 export class ZkSource implements Source {
@@ -81,10 +79,15 @@ export class ZkSource implements Source {
         failures.push(`${host}: ${(err as Error).message}`);
         continue;
       }
-      for (const a of options.auth ?? []) {
-        const i = a.indexOf(":");
-        if (i <= 0) throw new Error(`bad --auth ${a} (expected scheme:credentials)`);
-        await zk.addAuth(a.slice(0, i), a.slice(i + 1));
+      try {
+        for (const a of options.auth ?? []) {
+          const i = a.indexOf(":");
+          if (i <= 0) throw new Error(`bad --auth ${a} (expected scheme:credentials)`);
+          await zk.addAuth(a.slice(0, i), a.slice(i + 1));
+        }
+      } catch (err) {
+        await zk.close();
+        throw err;
       }
       return new ZkSource(url, zk, chroot, options.containers ?? []);
     }
@@ -142,7 +145,7 @@ export class ZkSource implements Source {
         stat.cversion++;
       }
       if (stat.ephemeralOwner !== 0n) {
-        if (this.ephemerals.length < MAX_LISTED) this.ephemerals.push(path);
+        listEphemeral(this.ephemerals, path);
         return "ephemeral";
       }
       return {
