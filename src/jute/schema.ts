@@ -71,10 +71,17 @@ export const ustring: JuteType<string | null> = {
   read: (r) => r.readString(),
 };
 
+/** A vector type, with its element type kept for inspection. */
+export interface JuteVector<T> extends JuteType<T[]> {
+  /** Type of each element. */
+  readonly element: JuteType<T>;
+}
+
 /** jute `vector<T>`; null is count −1 and is decoded as an empty array. */
-export function vector<T>(of: JuteType<T>): JuteType<T[]> {
+export function vector<T>(of: JuteType<T>): JuteVector<T> {
   return {
     name: `vector<${of.name}>`,
+    element: of,
     minSize: 4,
     write(w, v) {
       w.writeInt(v.length);

@@ -273,6 +273,12 @@ async function serveRequest(
   const zxid = out.zxid !== 0n && last > out.zxid ? last : out.zxid;
   if (zxid > last) info.lastZxid = zxid;
   if (out.err) state.metrics.errors.inc({ code: codeName(out.err) });
+  if (out.close && out.err) {
+    log.info("closing connection: {op} failed with {code}", {
+      op: opName(header.type),
+      code: codeName(out.err),
+    });
+  }
   crossCheck?.check(header.type, frame.subarray(8), { err: out.err ?? 0, body: out.body });
   send(JuteWriter.frame((w) => {
     R.ReplyHeader.write(w, { xid: header.xid, zxid, err: out.err ?? 0 });

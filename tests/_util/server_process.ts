@@ -12,6 +12,8 @@ export interface ServerProcess {
   /** `127.0.0.1:PORT`. */
   address: string;
   port: number;
+  /** Process id. */
+  pid: number;
   /** Everything the process printed so far. */
   output(): string;
   /** Sends a signal and waits for the process to end; resolves to its exit code. */
@@ -73,6 +75,7 @@ export async function spawnServer(args: string[]): Promise<ServerProcess> {
   return {
     address,
     port: Number(address.split(":")[1]),
+    pid: child.pid,
     output: () => text,
     kill,
     [Symbol.asyncDispose]: async () => {

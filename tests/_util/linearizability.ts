@@ -1,0 +1,496 @@
+/**
+ * A linearizability checker for histories of ZooKeeper operations, in the
+ * style of Porcupine: the Wing & Gong / Lowe ("WGL") depth-first search with
+ * backtracking and memoization, written from scratch.
+ *
+ * Every key is one znode, whose state is `null` (absent) or its data and
+ * version. A history is the list of operations several clients ran, each with
+ * the times it was called and returned; it is linearizable when every
+ * operation can be given one instant between its call and its return such that
+ * applying the operations one after another in that order gives exactly the
+ * outputs that were observed. Linearizability is compositional, so each key is
+ * checked on its own.
+ *
+ * An operation whose outcome is unknown (the client saw ConnectionLoss) may
+ * have taken effect at any instant after its call, or never: its return time is
+ * +Infinity and it need not be linearized at all. An unknown `get` has no
+ * effect and is dropped.
+ *
+ * ```ts
+ * const result = checkHistory(history, { timeoutMs: 10_000 });
+ * if (!result.ok) throw new Error(result.explanation);
+ * ```
+ *
+ * @module
+ */
+
+/** What a client asked for, on one key (one znode). A `version` of -1 matches any version. */
+export type Input =
+  | { op: "create"; data: string }
+  | { op: "set"; data: string; version: number }
+  | { op: "delete"; version: number }
+  | { op: "get" };
+
+/**
+ * What the client saw: success (a set reports the new version, a get the data and version), one of
+ * the errors, or no answer at all (`unknown`: the operation may or may not have taken effect).
+ */
+export type Output =
+  | { ok: true; version?: number; data?: string }
+  | { err: "NONODE" | "NODEEXISTS" | "BADVERSION" }
+  | { unknown: true };
+
+/** One operation of a history. */
+export interface Operation {
+  /** Which client ran it; a client runs one operation at a time. */
+  client: number;
+  /** The key (znode) it acted on. */
+  key: string;
+  input: Input;
+  output: Output;
+  /** When it was called, on a monotonic clock such as `performance.now()`. */
+  call: number;
+  /** When it returned, on the same clock; ignored when the output is unknown. */
+  ret: number;
+}
+
+/** The state of one key: absent (`null`), or its data and version (0 on create, +1 per set). */
+export type ZnodeState = { data: string; version: number } | null;
+
+/** The verdict of {@linkcode checkHistory}. */
+export interface CheckResult {
+  /** Whether every key's history is linearizable. */
+  ok: boolean;
+  /** How many keys the history touched (after dropping unknown gets). */
+  keys: number;
+  /** How many operations were checked (unknown gets are dropped, not counted). */
+  operations: number;
+  /** When !ok: the key whose history is not linearizable, or could not be decided in time. */
+  key?: string;
+  /**
+   * When !ok: a human-readable explanation naming the failing key, the longest linearizable prefix
+   * found and the operations that could not be placed after it, each printed as client, input,
+   * output and [call, ret].
+   */
+  explanation?: string;
+  /** True when the search hit the time budget before deciding (then `ok` is false). */
+  timedOut?: boolean;
+}
+
+/** Options of {@linkcode checkHistory}. */
+export interface CheckOptions {
+  /** The state of each key before the history began; a key not in the map starts absent. */
+  initial?: Map<string, ZnodeState>;
+  /** The time budget for the whole history, in milliseconds (default 30000). */
+  timeoutMs?: number;
+}
+
+/** How many operations of the longest linearizable prefix an explanation prints. */
+const PREFIX_SHOWN = 20;
+
+/**
+ * Checks that a history of operations on znodes is linearizable, key by key.
+ *
+ * Throws a RangeError when an operation's times are not numbers or it returned before it was
+ * called. Returns `ok: false, timedOut: true` when the budget ran out before a verdict.
+ */
+export function checkHistory(history: Operation[], options: CheckOptions = {}): CheckResult {
+  const deadline = performance.now() + (options.timeoutMs ?? 30_000);
+  const byKey = new Map<string, Operation[]>();
+  let operations = 0;
+  for (const op of history) {
+    validate(op);
+    if (op.input.op === "get" && isUnknown(op.output)) continue;
+    let ops = byKey.get(op.key);
+    if (ops === undefined) {
+      ops = [];
+      byKey.set(op.key, ops);
+    }
+    ops.push(op);
+    operations++;
+  }
+  for (const [key, ops] of byKey) {
+    const initial = options.initial?.get(key) ?? null;
+    const verdict = new KeySearch(key, ops, initial, deadline).run();
+    if (!verdict.ok) {
+      const result: CheckResult = {
+        ok: false,
+        keys: byKey.size,
+        operations,
+        key,
+        explanation: verdict.explanation,
+      };
+      if (verdict.timedOut) result.timedOut = true;
+      return result;
+    }
+  }
+  return { ok: true, keys: byKey.size, operations };
+}
+
+/**
+ * One operation on one line: client, input, output and [call, ret], e.g.
+ * `client 2: set "/a" data="x" version=-1 -> ok version=3 [10.5, 12]`.
+ */
+export function describeOperation(op: Operation): string {
+  const ret = isUnknown(op.output) ? "∞" : formatTime(op.ret);
+  return `client ${op.client}: ${describeInput(op.key, op.input)} -> ${
+    describeOutput(op.output)
+  } [${formatTime(op.call)}, ${ret}]`;
+}
+
+function describeInput(key: string, input: Input): string {
+  const k = JSON.stringify(key);
+  switch (input.op) {
+    case "create":
+      return `create ${k} data=${JSON.stringify(input.data)}`;
+    case "set":
+      return `set ${k} data=${JSON.stringify(input.data)} version=${input.version}`;
+    case "delete":
+      return `delete ${k} version=${input.version}`;
+    case "get":
+      return `get ${k}`;
+  }
+}
+
+function describeOutput(output: Output): string {
+  if (isUnknown(output)) return "unknown (connection lost)";
+  if ("err" in output) return output.err;
+  let text = "ok";
+  if (output.data !== undefined) text += ` data=${JSON.stringify(output.data)}`;
+  if (output.version !== undefined) text += ` version=${output.version}`;
+  return text;
+}
+
+function describeState(state: ZnodeState): string {
+  return state === null ? "absent" : `data=${JSON.stringify(state.data)} version=${state.version}`;
+}
+
+function formatTime(t: number): string {
+  return String(Math.round(t * 1000) / 1000);
+}
+
+function isUnknown(output: Output): output is { unknown: true } {
+  return "unknown" in output && output.unknown === true;
+}
+
+function validate(op: Operation): void {
+  if (typeof op.call !== "number" || !Number.isFinite(op.call)) {
+    throw new RangeError(`operation has no finite call time: ${describeOperation(op)}`);
+  }
+  if (isUnknown(op.output)) return;
+  if (typeof op.ret !== "number" || !Number.isFinite(op.ret) || op.ret < op.call) {
+    throw new RangeError(`operation returned before it was called: ${describeOperation(op)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The model
+
+/**
+ * The state after `input` took effect in `state` and produced `output`, or undefined when that
+ * output is impossible in that state. An unknown output stands for success: an unknown operation
+ * that failed had no effect, which is the same as never linearizing it.
+ */
+function step(state: ZnodeState, input: Input, output: Output): ZnodeState | undefined {
+  const unknown = isUnknown(output);
+  const err = "err" in output ? output.err : undefined;
+  switch (input.op) {
+    case "create": {
+      if (err === "NODEEXISTS") return state !== null ? state : undefined;
+      if (err !== undefined || state !== null) return undefined;
+      return { data: input.data, version: 0 };
+    }
+    case "set": {
+      if (err === "NONODE") return state === null ? state : undefined;
+      if (state === null) return undefined;
+      const matches = input.version === -1 || input.version === state.version;
+      if (err === "BADVERSION") return matches ? undefined : state;
+      if (err !== undefined || !matches) return undefined;
+      const version = state.version + 1;
+      // A set's reply carries the new version; a history may leave it out.
+      if (!unknown && "ok" in output && output.version !== undefined && output.version !== version) {
+        return undefined;
+      }
+      return { data: input.data, version };
+    }
+    case "delete": {
+      if (err === "NONODE") return state === null ? state : undefined;
+      if (state === null) return undefined;
+      const matches = input.version === -1 || input.version === state.version;
+      if (err === "BADVERSION") return matches ? undefined : state;
+      if (err !== undefined || !matches) return undefined;
+      return null;
+    }
+    case "get": {
+      if (unknown) return undefined; // dropped before the search; never linearized
+      if (err === "NONODE") return state === null ? state : undefined;
+      if (err !== undefined || state === null || !("ok" in output)) return undefined;
+      if (output.data !== state.data) return undefined;
+      if (output.version !== undefined && output.version !== state.version) return undefined;
+      return state;
+    }
+  }
+}
+
+/** A state as a string, for the memo; absent is "-", which no "version:data" string equals. */
+function serialize(state: ZnodeState): string {
+  return state === null ? "-" : `${state.version}:${state.data}`;
+}
+
+// ---------------------------------------------------------------------------
+// The search
+
+/** A call or return event of one operation, in a doubly linked list. */
+interface Entry {
+  /** The operation's index in the key's operations (sorted by call time). */
+  id: number;
+  isCall: boolean;
+  /** Rank in the order of all events: by time, calls before returns at equal times. */
+  rank: number;
+  /** A call entry's return entry; null for returns and for operations with unknown outcome. */
+  match: Entry | null;
+  prev: Entry | null;
+  next: Entry | null;
+}
+
+/** One level of the search stack: the operation linearized there and what it replaced. */
+interface Frame {
+  entry: Entry;
+  state: ZnodeState;
+  /** For an unknown operation: the rank of the first pending return when it was chosen. */
+  limit: number;
+}
+
+interface Verdict {
+  ok: boolean;
+  explanation?: string;
+  timedOut?: boolean;
+}
+
+/**
+ * The WGL search over one key's operations.
+ *
+ * Operations with a known outcome have a call and a return entry in the list `head`, ordered by
+ * time (calls first at equal times). Operations with unknown outcome have only a call entry, kept
+ * in a second list `unknownHead` ordered by call: their return is at +Infinity, so at any point of
+ * the search the ones called before the first pending return are candidates.
+ *
+ * At each level the search tries, in order, the known calls before the first pending return, then
+ * those unknown calls: it applies the first whose output the model allows and whose (set of
+ * linearized operations, state) has not been seen, removes it from the lists and starts the next
+ * level. When no candidate is left it backtracks: it puts the last linearized operation back and
+ * tries the candidates after it. Trying unknown operations last makes the search assume that they
+ * had no effect until an observation forces otherwise. The history is linearizable as soon as
+ * every operation with a known outcome has been linearized.
+ */
+class KeySearch {
+  readonly #key: string;
+  readonly #ops: Operation[];
+  readonly #initial: ZnodeState;
+  readonly #deadline: number;
+  readonly #head: Entry;
+  readonly #unknownHead: Entry;
+  readonly #linearized: Uint16Array;
+  readonly #memo = new Set<string>();
+  readonly #stack: Frame[] = [];
+  /** The ids of the operations on the stack, for cheap copies of the best prefix. */
+  readonly #stackIds: Int32Array;
+  #bestPrefix: Int32Array | null = null;
+  #bestCandidates: number[] = [];
+
+  constructor(key: string, ops: Operation[], initial: ZnodeState, deadline: number) {
+    this.#key = key;
+    // Stable sort by call time: ids then follow the calls, and so do the bits of the memo key.
+    this.#ops = [...ops].sort((a, b) => a.call - b.call);
+    this.#initial = initial;
+    this.#deadline = deadline;
+    this.#linearized = new Uint16Array(Math.ceil(this.#ops.length / 16));
+    this.#stackIds = new Int32Array(this.#ops.length);
+    this.#head = newEntry(-1, false);
+    this.#unknownHead = newEntry(-1, false);
+    this.#buildLists();
+  }
+
+  #buildLists(): void {
+    const events: { entry: Entry; time: number }[] = [];
+    this.#ops.forEach((op, id) => {
+      const call = newEntry(id, true);
+      events.push({ entry: call, time: op.call });
+      if (!isUnknown(op.output)) {
+        call.match = newEntry(id, false);
+        events.push({ entry: call.match, time: op.ret });
+      }
+    });
+    events.sort((a, b) => {
+      if (a.time !== b.time) return a.time - b.time;
+      if (a.entry.isCall !== b.entry.isCall) return a.entry.isCall ? -1 : 1;
+      return a.entry.id - b.entry.id;
+    });
+    let known = this.#head;
+    let unknown = this.#unknownHead;
+    events.forEach(({ entry }, rank) => {
+      entry.rank = rank;
+      if (entry.isCall && entry.match === null) {
+        unknown.next = entry;
+        entry.prev = unknown;
+        unknown = entry;
+      } else {
+        known.next = entry;
+        entry.prev = known;
+        known = entry;
+      }
+    });
+  }
+
+  run(): Verdict {
+    let remaining = 0;
+    for (const op of this.#ops) if (!isUnknown(op.output)) remaining++;
+    if (remaining === 0) return { ok: true };
+
+    let state = this.#initial;
+    let entry: Entry | null = this.#head.next;
+    /** In the unknown list: the rank of the first pending return; +Infinity in the known list. */
+    let limit = Infinity;
+    let iterations = 0;
+    for (;;) {
+      if ((iterations++ & 1023) === 0 && performance.now() >= this.#deadline) {
+        if (this.#bestPrefix === null || this.#stack.length > this.#bestPrefix.length) {
+          this.#recordBest();
+        }
+        return { ok: false, timedOut: true, explanation: this.#explain(true) };
+      }
+      if (entry !== null && entry.isCall && entry.rank < limit) {
+        const op = this.#ops[entry.id];
+        const next = step(state, op.input, op.output);
+        if (next !== undefined) {
+          this.#setBit(entry.id);
+          const memoKey = this.#bitsKey() + serialize(next);
+          if (!this.#memo.has(memoKey)) {
+            this.#memo.add(memoKey);
+            this.#stackIds[this.#stack.length] = entry.id;
+            this.#stack.push({ entry, state, limit });
+            state = next;
+            lift(entry);
+            if (entry.match !== null && --remaining === 0) return { ok: true };
+            entry = this.#head.next;
+            limit = Infinity;
+            continue;
+          }
+          this.#clearBit(entry.id);
+        }
+        entry = entry.next;
+        continue;
+      }
+      if (entry !== null && !entry.isCall && limit === Infinity) {
+        // The first pending return: after the known calls, try the unknown ones called before it.
+        limit = entry.rank;
+        entry = this.#unknownHead.next;
+        continue;
+      }
+      // No candidate left at this level: backtrack.
+      if (this.#bestPrefix === null || this.#stack.length > this.#bestPrefix.length) {
+        this.#recordBest();
+      }
+      const frame = this.#stack.pop();
+      if (frame === undefined) return { ok: false, explanation: this.#explain(false) };
+      unlift(frame.entry);
+      this.#clearBit(frame.entry.id);
+      if (frame.entry.match !== null) remaining++;
+      state = frame.state;
+      limit = frame.limit;
+      entry = frame.entry.next;
+    }
+  }
+
+  #setBit(id: number): void {
+    this.#linearized[id >>> 4] |= 1 << (id & 15);
+  }
+
+  #clearBit(id: number): void {
+    this.#linearized[id >>> 4] &= ~(1 << (id & 15));
+  }
+
+  /** The set of linearized operations as a string of fixed length (16 operations a character). */
+  #bitsKey(): string {
+    const bits = this.#linearized;
+    let key = "";
+    for (let i = 0; i < bits.length; i += 4096) {
+      key += String.fromCharCode(...bits.subarray(i, i + 4096));
+    }
+    return key;
+  }
+
+  /** Remembers the current stack and the candidates after it, as the best prefix so far. */
+  #recordBest(): void {
+    this.#bestPrefix = this.#stackIds.slice(0, this.#stack.length);
+    const candidates: number[] = [];
+    let entry = this.#head.next;
+    while (entry !== null && entry.isCall) {
+      candidates.push(entry.id);
+      entry = entry.next;
+    }
+    const limit = entry === null ? Infinity : entry.rank;
+    for (let u = this.#unknownHead.next; u !== null && u.rank < limit; u = u.next) {
+      candidates.push(u.id);
+    }
+    this.#bestCandidates = candidates;
+  }
+
+  #explain(timedOut: boolean): string {
+    const prefix = this.#bestPrefix ?? new Int32Array(0);
+    const known = this.#ops.filter((op) => !isUnknown(op.output)).length;
+    const lines = [
+      timedOut
+        ? `key ${JSON.stringify(this.#key)}: the linearizability check ran out of time ` +
+          `(${this.#ops.length} operations, ${known} with a known outcome)`
+        : `key ${JSON.stringify(this.#key)} is not linearizable ` +
+          `(${this.#ops.length} operations, ${known} with a known outcome)`,
+      `initial state: ${describeState(this.#initial)}`,
+      `longest linearizable prefix found: ${prefix.length} operations` +
+      (prefix.length > 0 ? ", each followed by the state after it:" : ""),
+    ];
+    let state = this.#initial;
+    const first = Math.max(0, prefix.length - PREFIX_SHOWN);
+    if (first > 0) lines.push(`  ... ${first} earlier operations`);
+    prefix.forEach((id, i) => {
+      const op = this.#ops[id];
+      state = step(state, op.input, op.output) ?? state;
+      if (i >= first) lines.push(`  ${i + 1}. ${describeOperation(op)}  => ${describeState(state)}`);
+    });
+    lines.push(`state after the prefix: ${describeState(state)}`);
+    lines.push(
+      timedOut
+        ? "operations still to place after it:"
+        : "operations that could not be placed after it (none fits the state, or each leads " +
+          "to a dead end):",
+    );
+    for (const id of this.#bestCandidates) lines.push(`  ${describeOperation(this.#ops[id])}`);
+    return lines.join("\n");
+  }
+}
+
+function newEntry(id: number, isCall: boolean): Entry {
+  return { id, isCall, rank: -1, match: null, prev: null, next: null };
+}
+
+/** Removes a call entry, and its return entry if it has one, from their list. */
+function lift(call: Entry): void {
+  unlink(call);
+  if (call.match !== null) unlink(call.match);
+}
+
+/** Undoes {@linkcode lift}; entries must be put back in the reverse order they were lifted. */
+function unlift(call: Entry): void {
+  if (call.match !== null) relink(call.match);
+  relink(call);
+}
+
+function unlink(entry: Entry): void {
+  entry.prev!.next = entry.next;
+  if (entry.next !== null) entry.next.prev = entry.prev;
+}
+
+function relink(entry: Entry): void {
+  entry.prev!.next = entry;
+  if (entry.next !== null) entry.next.prev = entry;
+}
