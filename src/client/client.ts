@@ -39,6 +39,8 @@ export class ZkClient {
   readonly #pending = new Map<number, PromiseWithResolvers<{ err: number; body: JuteReader }>>();
   readonly #onEvent?: (event: R.WatcherEvent) => void;
   #xid = 0;
+  /** Set once the connection has ended: requests then fail at once. */
+  #lost = false;
   #ping?: ReturnType<typeof setInterval>;
   /** The session id. */
   readonly sessionId: bigint;
@@ -98,6 +100,7 @@ export class ZkClient {
         waiter.resolve({ err: h.err, body: r });
       }
     } catch { /* the connection ended */ }
+    this.#lost = true;
     for (const w of this.#pending.values()) w.reject(new Error("connection lost"));
     this.#pending.clear();
     clearInterval(this.#ping);
@@ -117,6 +120,10 @@ export class ZkClient {
   requestRaw(op: number, body: Uint8Array): Promise<{ err: number; body: JuteReader }> {
     const xid = this.#xid = (this.#xid % 0x7fffffff) + 1;
     const waiter = Promise.withResolvers<{ err: number; body: JuteReader }>();
+    if (this.#lost) {
+      waiter.reject(new Error("connection lost"));
+      return waiter.promise;
+    }
     this.#pending.set(xid, waiter);
     this.#writer.write(JuteWriter.frame((w) => {
       R.RequestHeader.write(w, { xid, type: op });

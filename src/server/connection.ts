@@ -192,6 +192,11 @@ async function handshake(
     return undefined;
   };
   if (req.protocolVersion !== 0) return refuse(`protocol version ${req.protocolVersion}`);
+  if (!state.health.available) {
+    // As a ZooKeeper server without a quorum: no answer; the client tries again.
+    log.info("refusing client: etcd is unavailable");
+    return undefined;
+  }
   if (req.lastZxidSeen > state.watches.revision) {
     const { zxid } = await state.tree.sync();
     if (req.lastZxidSeen > zxid) {

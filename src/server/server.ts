@@ -19,6 +19,7 @@ import { Gauge, Metrics } from "../admin/metrics.ts";
 import { serveAdmin } from "../admin/http.ts";
 import { serveConnection } from "./connection.ts";
 import { SessionManager } from "./sessions.ts";
+import { EtcdHealth } from "./etcd_health.ts";
 import type { ServerState } from "./state.ts";
 import { WatchHub } from "./watches.ts";
 
@@ -152,9 +153,11 @@ export class ZetcdServer {
       const { zxid } = await tree.sync();
       const watches = new WatchHub(keys, (err) => log.error("etcd watch failed: {err}", { err }));
       await watches.start(etcd, zxid);
+      const health = new EtcdHealth(etcd, keys.layout(), log);
       const state: ServerState = {
         tree,
         watches,
+        health,
         log,
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
         maxOutgoingBytes: options.maxOutgoingBytes ?? DEFAULT_MAX_OUTGOING_BYTES,
@@ -177,8 +180,13 @@ export class ZetcdServer {
           minSessionTimeout: options.minSessionTimeout ?? 4000,
           maxSessionTimeout: options.maxSessionTimeout ?? 40000,
           log,
+          etcdAvailable: () => health.available,
         }),
       };
+      health.onDown.push(() => {
+        for (const conn of [...state.connections]) conn.close();
+      });
+      health.onUp.push(() => state.sessions.restartTimeouts());
       watches.onOtherChange = (event) => state.sessions.onRecordChange(event);
       etcd.onRoundTrip = (kind, seconds) => state.metrics.etcdLatency.observe(seconds, { kind });
       state.metrics.gauges.push(
@@ -190,12 +198,18 @@ export class ZetcdServer {
         ),
         new Gauge("zetcd_watches", "Registered watches.", () => watches.count()),
         new Gauge(
+          "zetcd_etcd_available",
+          "1 while an etcd quorum answers, 0 while etcd is unavailable.",
+          () => health.available ? 1 : 0,
+        ),
+        new Gauge(
           "zetcd_zxid",
           "Last revision seen on the watch stream.",
           () => Number(watches.revision),
         ),
       );
       state.sessions.start();
+      health.start();
       const reapEvery = options.reapIntervalMs ?? 60_000;
       reaper = setInterval(() => {
         tree.reapExpired(tree.now()).then((paths) => {
@@ -344,6 +358,7 @@ export class ZetcdServer {
     for (const conn of [...this.#state.connections]) conn.close();
     await Promise.allSettled([...this.#tasks]);
     this.#state.sessions.stop();
+    this.#state.health.stop();
     clearInterval(this.#reaper);
     this.#stopAdmin.abort();
     await this.#admin?.finished;

@@ -83,6 +83,8 @@ export interface SessionOptions {
   minSessionTimeout: number;
   maxSessionTimeout: number;
   log: Logger;
+  /** False while etcd is unavailable: no session expires then. */
+  etcdAvailable: () => boolean;
 }
 
 /**
@@ -290,12 +292,26 @@ export class SessionManager {
     clearInterval(this.#timer);
   }
 
+  /**
+   * Gives every session held here a fresh timeout and renews its leases
+   * soon: called when etcd is back after an outage, which clients could
+   * not have bridged by talking to us.
+   */
+  restartTimeouts(): void {
+    const now = Date.now();
+    for (const session of this.#local.values()) {
+      session.lastHeard = now;
+      session.lastRenewed = 0;
+    }
+  }
+
   #tick(): void {
     const now = Date.now();
+    const mayExpire = this.#options.etcdAvailable();
     for (const session of this.#local.values()) {
       if (session.claim === 0n) continue;
       if (session.busy > 0) session.lastHeard = now;
-      if (now - session.lastHeard > session.timeout) {
+      if (mayExpire && now - session.lastHeard > session.timeout) {
         this.#expire(session);
         continue;
       }

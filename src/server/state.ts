@@ -8,6 +8,7 @@ import type { Logger } from "@logtape/logtape";
 import type { ConnectionInfo, Counters } from "../admin/stats.ts";
 import type { Metrics } from "../admin/metrics.ts";
 import type { EtcdTree } from "../etcd/tree.ts";
+import type { EtcdHealth } from "./etcd_health.ts";
 import type { SessionManager } from "./sessions.ts";
 import type { WatchHub } from "./watches.ts";
 
@@ -16,6 +17,8 @@ export interface ServerState {
   tree: EtcdTree;
   sessions: SessionManager;
   watches: WatchHub;
+  /** Whether an etcd quorum answers. */
+  health: EtcdHealth;
   log: Logger;
   maxFrame: number;
   /** Bytes queued for a client that does not read, past which it is cut off. */

@@ -190,7 +190,9 @@ export class Fuzzer {
     if ("element" in type) {
       const items = value as unknown[] | null;
       prefix(items === null ? -1 : items.length);
-      for (const item of items ?? []) this.#write(w, (type as JuteVector<unknown>).element, item, state);
+      for (const item of items ?? []) {
+        this.#write(w, (type as JuteVector<unknown>).element, item, state);
+      }
       return;
     }
     if (type.name === "buffer" || type.name === "ustring") {
