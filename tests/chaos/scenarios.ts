@@ -15,9 +15,11 @@ import { RawClient } from "../_util/raw_client.ts";
 import * as R from "../../src/zk/records.ts";
 import { OpCode } from "../../src/zk/constants.ts";
 import { ZkClient } from "../../src/client/client.ts";
-import { startEtcdCluster } from "../_util/etcd_cluster.ts";
+import { type Member, startEtcdCluster } from "../_util/etcd_cluster.ts";
+import { checkHistory } from "../_util/linearizability.ts";
+import { runLoad } from "./workload.ts";
 import { freePorts } from "../_util/ports.ts";
-import { CreateMode, Nzk } from "../_util/nzk.ts";
+import { CreateMode, Nzk, NzkError } from "../_util/nzk.ts";
 import { type FuzzRun, runFuzz } from "./fuzz.ts";
 
 /** Resident set size of process `pid`, in MiB (Linux). */
@@ -240,4 +242,186 @@ export async function outageScenario(outageMs: number): Promise<void> {
       `session's ephemeral went ${expired} ms after recovery`,
   );
   await Promise.all([long.zk.close(), short.zk.close(), probe.close().catch(() => {})]);
+}
+
+/** One fault of the cluster scenario: what it does, and how it is undone. */
+interface Fault {
+  name: string;
+  inject(): Promise<string>;
+  heal(): Promise<void>;
+}
+
+/**
+ * Faults under load: three etcd members, two servers, `clients` clients
+ * (each with both servers in its connection string) doing reads, writes
+ * and sequential creates. For `seconds`, faults come one after another
+ * (etcd leader killed and restarted, a follower killed and restarted, a
+ * member paused and resumed, one server killed and restarted), with calm
+ * between them. Afterwards: the history is checked for linearizability,
+ * every acknowledged sequential create is present with a unique name and
+ * nothing else is (except outcomes reported unknown), and no session expired.
+ */
+export async function clusterScenario(seconds: number, clients = 6): Promise<void> {
+  await using cluster = await startEtcdCluster();
+  const [portA, portB] = await freePorts(2);
+  const serverArgs = (port: number) => [
+    "--endpoints",
+    cluster.endpoints.join(","),
+    "--prefix",
+    "/chaos/",
+    "--zkaddr",
+    `127.0.0.1:${port}`,
+    "--max-client-cnxns",
+    "0",
+  ];
+  const servers = [await spawnServer(serverArgs(portA)), await spawnServer(serverArgs(portB))];
+  try {
+    const hosts = `127.0.0.1:${portA},127.0.0.1:${portB}`;
+    const faults: Fault[] = [];
+    let killed: Member | null = null;
+    const killMember = (which: "leader" | "follower"): Fault => ({
+      name: `kill the etcd ${which}`,
+      async inject() {
+        const leader = await cluster.leader();
+        killed = which === "leader"
+          ? leader ?? cluster.members[0]
+          : cluster.members.find((m) => m !== leader && m.running)!;
+        await killed.kill();
+        return `killed ${which} ${killed.name}`;
+      },
+      async heal() {
+        killed?.restart();
+        await cluster.waitHealthy();
+      },
+    });
+    faults.push(killMember("leader"), killMember("follower"));
+    let paused: Member | null = null;
+    faults.push({
+      name: "pause an etcd member",
+      async inject() {
+        paused = cluster.members[Math.floor(Math.random() * 3)];
+        paused.pause();
+        return `paused ${paused.name} (SIGSTOP)`;
+      },
+      async heal() {
+        paused?.resume();
+        await cluster.waitHealthy();
+      },
+    });
+    let restarting = 0;
+    faults.push({
+      name: "restart one of our servers",
+      async inject() {
+        restarting = Math.floor(Math.random() * 2);
+        await servers[restarting].kill("SIGKILL");
+        return `killed server ${restarting === 0 ? "A" : "B"} (SIGKILL)`;
+      },
+      async heal() {
+        servers[restarting] = await spawnServer(serverArgs(restarting === 0 ? portA : portB));
+      },
+    });
+
+    const { promise: stop, resolve: stopLoad } = Promise.withResolvers<void>();
+    const loading = runLoad({ hosts, root: "/load", keys: 6, clients, stop });
+    const started = Date.now();
+    const injected: string[] = [];
+    const calm = Math.max(1000, (seconds * 1000) / (faults.length * 2 + 1));
+    for (let i = 0; Date.now() - started < seconds * 1000; i++) {
+      await new Promise((r) => setTimeout(r, calm));
+      const fault = faults[i % faults.length];
+      const what = await fault.inject();
+      const at = ((Date.now() - started) / 1000).toFixed(1);
+      await new Promise((r) => setTimeout(r, calm));
+      await fault.heal();
+      injected.push(`${at} s: ${what}, healed after ${(calm / 1000).toFixed(1)} s`);
+    }
+    await new Promise((r) => setTimeout(r, calm));
+    stopLoad();
+    const load = await Promise.race([
+      loading,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("the load did not finish within 60 s")), 60_000)
+      ),
+    ]);
+    console.log(`cluster: faults injected over ${seconds} s:\n  ${injected.join("\n  ")}`);
+
+    // Final reads, after every fault healed, belong to the history too.
+    const reader = await Nzk.connect(hosts, 10_000);
+    try {
+      for (let k = 0; k < 6; k++) {
+        const key = `/load/k${k}`;
+        const call = performance.now();
+        const output = await reader.getData(key).then(
+          ({ data, stat }) => ({
+            ok: true as const,
+            data: new TextDecoder().decode(data ?? new Uint8Array()),
+            version: stat.version,
+          }),
+          (err) => {
+            if (err instanceof NzkError && err.code === -101) return { err: "NONODE" as const };
+            throw err;
+          },
+        );
+        load.history.push({
+          client: -1,
+          key,
+          input: { op: "get" },
+          output,
+          call,
+          ret: performance.now(),
+        });
+      }
+      const unknown = load.history.filter((op) => "unknown" in op.output).length;
+      const checkStarted = performance.now();
+      const verdict = checkHistory(load.history, { timeoutMs: 120_000 });
+      const took = ((performance.now() - checkStarted) / 1000).toFixed(1);
+      console.log(
+        `cluster: ${load.history.length} operations on ${verdict.keys} znodes by ${clients} ` +
+          `clients (${unknown} with unknown outcome); linearizability check: ` +
+          `${verdict.ok ? "linearizable" : verdict.timedOut ? "undecided" : "NOT linearizable"} ` +
+          `in ${took} s`,
+      );
+      assert.ok(verdict.ok, verdict.explanation ?? "linearizability check undecided");
+
+      // Sequential creates: unique names; acknowledged ones present; others only if unknown.
+      const { children } = await reader.getChildren("/load/seq");
+      const byData = new Map<string, string>();
+      for (const name of children) {
+        const { data } = await reader.getData(`/load/seq/${name}`);
+        byData.set(new TextDecoder().decode(data ?? new Uint8Array()), name);
+      }
+      const acked = load.sequential.filter((s) => s.outcome === "ok");
+      const names = new Set(acked.map((s) => s.name));
+      assert.equal(names.size, acked.length, "every acknowledged sequential name is unique");
+      for (const s of acked) {
+        assert.equal(byData.get(s.data), s.name, `acknowledged ${s.name} (${s.data}) is present`);
+      }
+      const known = new Map(load.sequential.map((s) => [s.data, s]));
+      for (const [data, name] of byData) {
+        const s = known.get(data);
+        assert.ok(s, `${name} holds data no client wrote`);
+        assert.notEqual(s.outcome, "failed", `${name} was created although reported failed`);
+      }
+      const unknownSeq = load.sequential.filter((s) => s.outcome === "unknown").length;
+      console.log(
+        `cluster: ${acked.length} acknowledged sequential creates all present and unique; ` +
+          `${
+            children.length - acked.length
+          } more present out of ${unknownSeq} with unknown outcome`,
+      );
+
+      // No session expired: every client kept its session through every fault.
+      for (const c of load.clients) {
+        assert.ok(!c.states.some((s) => /EXPIRED/.test(s)), `session expired: ${c.states}`);
+        assert.equal(c.client.sessionId, c.id, "the client kept its session");
+      }
+      assert.deepEqual(load.anomalies, [], "no unexpected error");
+      console.log(`cluster: ${load.clients.length} sessions kept through every fault`);
+    } finally {
+      await reader.close();
+      await Promise.all(load.clients.map((c) => c.client.close()));
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.kill("SIGKILL")));
+  }
 }
