@@ -111,7 +111,7 @@ export function checkHistory(history: Operation[], options: CheckOptions = {}): 
   }
   for (const [key, ops] of byKey) {
     const initial = options.initial?.get(key) ?? null;
-    const verdict = new KeySearch(key, ops, initial, deadline).run();
+    const verdict = checkKey(key, ops, initial, deadline);
     if (!verdict.ok) {
       const result: CheckResult = {
         ok: false,
@@ -125,6 +125,27 @@ export function checkHistory(history: Operation[], options: CheckOptions = {}): 
     }
   }
   return { ok: true, keys: byKey.size, operations };
+}
+
+/**
+ * Checks one key. Operations with unknown outcome make the search much wider, as each may take
+ * effect at any later point; but one that took effect usually did so soon after its call. So when
+ * there are some, a first search lets each take effect only up to twice the longest duration of an
+ * operation with known outcome after its call. A linearization found that way is a linearization;
+ * if none is found, the exact search decides.
+ */
+function checkKey(key: string, ops: Operation[], initial: ZnodeState, deadline: number): Verdict {
+  let longest = 0;
+  let unknown = false;
+  for (const op of ops) {
+    if (isUnknown(op.output)) unknown = true;
+    else longest = Math.max(longest, op.ret - op.call);
+  }
+  if (unknown) {
+    const quick = new KeySearch(key, ops, initial, deadline, 2 * longest).run();
+    if (quick.ok || quick.timedOut) return quick;
+  }
+  return new KeySearch(key, ops, initial, deadline, Infinity).run();
 }
 
 /**
@@ -208,7 +229,9 @@ function step(state: ZnodeState, input: Input, output: Output): ZnodeState | und
       if (err !== undefined || !matches) return undefined;
       const version = state.version + 1;
       // A set's reply carries the new version; a history may leave it out.
-      if (!unknown && "ok" in output && output.version !== undefined && output.version !== version) {
+      if (
+        !unknown && "ok" in output && output.version !== undefined && output.version !== version
+      ) {
         return undefined;
       }
       return { data: input.data, version };
@@ -232,11 +255,6 @@ function step(state: ZnodeState, input: Input, output: Output): ZnodeState | und
   }
 }
 
-/** A state as a string, for the memo; absent is "-", which no "version:data" string equals. */
-function serialize(state: ZnodeState): string {
-  return state === null ? "-" : `${state.version}:${state.data}`;
-}
-
 // ---------------------------------------------------------------------------
 // The search
 
@@ -253,11 +271,11 @@ interface Entry {
   next: Entry | null;
 }
 
-/** One level of the search stack: the operation linearized there and what it replaced. */
+/** One level of the search stack: the operation linearized there and the state before it. */
 interface Frame {
   entry: Entry;
   state: ZnodeState;
-  /** For an unknown operation: the rank of the first pending return when it was chosen. */
+  /** The `limit` of the level (see {@linkcode KeySearch.run}) when the operation was chosen. */
   limit: number;
 }
 
@@ -276,12 +294,27 @@ interface Verdict {
  * the search the ones called before the first pending return are candidates.
  *
  * At each level the search tries, in order, the known calls before the first pending return, then
- * those unknown calls: it applies the first whose output the model allows and whose (set of
- * linearized operations, state) has not been seen, removes it from the lists and starts the next
- * level. When no candidate is left it backtracks: it puts the last linearized operation back and
- * tries the candidates after it. Trying unknown operations last makes the search assume that they
- * had no effect until an observation forces otherwise. The history is linearizable as soon as
- * every operation with a known outcome has been linearized.
+ * those unknown calls: it applies the first whose output the model allows and whose configuration
+ * (linearized operations and state) is not in the memo, removes it from the lists and starts the
+ * next level. When no candidate is left it backtracks: it puts the last linearized operation back
+ * and tries the candidates after it. The history is linearizable as soon as every operation with a
+ * known outcome has been linearized; operations with unknown outcome may be left out.
+ *
+ * Operations with unknown outcome can stand in for many missing effects, so the search limits how
+ * it uses them, in ways that keep it exact:
+ *
+ * - It tries them last, so it assumes they had no effect until an observation forces otherwise.
+ * - Two of them with the same kind and version whose data no get returned are interchangeable:
+ *   only the first not yet linearized is tried.
+ * - One is only placed right before another of them, or before a known operation that it affects:
+ *   when that operation would give the same state with the unknown one moved after it (or left
+ *   out), the order is skipped, since moving an operation with unknown outcome later is always
+ *   allowed by real time. This depends on the last operation and the state before it, so they are
+ *   part of the memo key of a configuration reached by an operation with unknown outcome.
+ * - A configuration is pruned when the memo holds one with the same known operations, state and
+ *   last operation whose set of linearized unknown operations is a subset of this one's: having
+ *   more of them left cannot make it worse.
+ * - Data that no get returned is not told apart in the memo (no later operation can tell).
  */
 class KeySearch {
   readonly #key: string;
@@ -290,25 +323,69 @@ class KeySearch {
   readonly #deadline: number;
   readonly #head: Entry;
   readonly #unknownHead: Entry;
-  readonly #linearized: Uint16Array;
-  readonly #memo = new Set<string>();
+  readonly #linearized: LinearizedSet;
+  readonly #memo = new Memo();
+  /** The data values that some get of the history returned. */
+  readonly #observed = new Set<string>();
+  /**
+   * For an operation with unknown outcome: the previous one (by call) it is interchangeable with,
+   * or -1.
+   */
+  readonly #twin: Int32Array;
   readonly #stack: Frame[] = [];
   /** The ids of the operations on the stack, for cheap copies of the best prefix. */
   readonly #stackIds: Int32Array;
   #bestPrefix: Int32Array | null = null;
   #bestCandidates: number[] = [];
 
-  constructor(key: string, ops: Operation[], initial: ZnodeState, deadline: number) {
+  /** For each operation with unknown outcome: the latest call time it may still precede. */
+  readonly #expiry: Float64Array;
+  /** The latest call time among the operations on the stack, at each depth. */
+  readonly #maxCall: Float64Array;
+
+  constructor(
+    key: string,
+    ops: Operation[],
+    initial: ZnodeState,
+    deadline: number,
+    horizon: number,
+  ) {
     this.#key = key;
     // Stable sort by call time: ids then follow the calls, and so do the bits of the memo key.
     this.#ops = [...ops].sort((a, b) => a.call - b.call);
     this.#initial = initial;
     this.#deadline = deadline;
-    this.#linearized = new Uint16Array(Math.ceil(this.#ops.length / 16));
+    this.#linearized = new LinearizedSet(this.#ops.map((op) => !isUnknown(op.output)));
     this.#stackIds = new Int32Array(this.#ops.length);
+    for (const op of this.#ops) {
+      if (op.input.op === "get" && "ok" in op.output && op.output.data !== undefined) {
+        this.#observed.add(op.output.data);
+      }
+    }
+    this.#twin = this.#findTwins();
+    this.#expiry = new Float64Array(this.#ops.map((op) => op.call + horizon));
+    this.#maxCall = new Float64Array(this.#ops.length);
     this.#head = newEntry(-1, false);
     this.#unknownHead = newEntry(-1, false);
     this.#buildLists();
+  }
+
+  #findTwins(): Int32Array {
+    const twin = new Int32Array(this.#ops.length).fill(-1);
+    const last = new Map<string, number>();
+    this.#ops.forEach((op, id) => {
+      if (!isUnknown(op.output)) return;
+      const input = op.input;
+      let effect: string;
+      if (input.op === "delete") effect = `delete ${input.version}`;
+      else if (input.op === "create" && !this.#observed.has(input.data)) effect = "create";
+      else if (input.op === "set" && !this.#observed.has(input.data)) {
+        effect = `set ${input.version}`;
+      } else return;
+      twin[id] = last.get(effect) ?? -1;
+      last.set(effect, id);
+    });
+    return twin;
   }
 
   #buildLists(): void {
@@ -342,6 +419,11 @@ class KeySearch {
     });
   }
 
+  /**
+   * Runs the search. `entry` walks the candidates of the current level: first the known list from
+   * its head up to the first pending return, then (with `limit` set to that return's rank) the
+   * unknown list up to the first call at or after `limit`.
+   */
   run(): Verdict {
     let remaining = 0;
     for (const op of this.#ops) if (!isUnknown(op.output)) remaining++;
@@ -349,25 +431,38 @@ class KeySearch {
 
     let state = this.#initial;
     let entry: Entry | null = this.#head.next;
-    /** In the unknown list: the rank of the first pending return; +Infinity in the known list. */
     let limit = Infinity;
     let iterations = 0;
     for (;;) {
       if ((iterations++ & 1023) === 0 && performance.now() >= this.#deadline) {
-        if (this.#bestPrefix === null || this.#stack.length > this.#bestPrefix.length) {
-          this.#recordBest();
-        }
+        this.#recordBestIfDeeper();
         return { ok: false, timedOut: true, explanation: this.#explain(true) };
       }
       if (entry !== null && entry.isCall && entry.rank < limit) {
+        const depth = this.#stack.length;
+        if (
+          entry.match === null && depth > 0 && this.#expiry[entry.id] < this.#maxCall[depth - 1]
+        ) {
+          entry = entry.next; // expired: it may not come after an operation called later
+          continue;
+        }
+        const twin = this.#twin[entry.id];
+        if (twin !== -1 && !this.#linearized.has(twin)) {
+          entry = entry.next; // the interchangeable operation before it comes first
+          continue;
+        }
         const op = this.#ops[entry.id];
         const next = step(state, op.input, op.output);
-        if (next !== undefined) {
-          this.#setBit(entry.id);
-          const memoKey = this.#bitsKey() + serialize(next);
-          if (!this.#memo.has(memoKey)) {
-            this.#memo.add(memoKey);
-            this.#stackIds[this.#stack.length] = entry.id;
+        if (next !== undefined && !this.#movesPastTop(op, next)) {
+          this.#linearized.add(entry.id);
+          let memoKey = this.#linearized.knownKey() + this.#serialize(next);
+          if (entry.match === null) memoKey += `^${entry.id}^${this.#serialize(state)}`;
+          if (this.#memo.add(memoKey, this.#linearized.unknownBits())) {
+            this.#stackIds[depth] = entry.id;
+            this.#maxCall[depth] = Math.max(
+              depth > 0 ? this.#maxCall[depth - 1] : -Infinity,
+              op.call,
+            );
             this.#stack.push({ entry, state, limit });
             state = next;
             lift(entry);
@@ -376,7 +471,7 @@ class KeySearch {
             limit = Infinity;
             continue;
           }
-          this.#clearBit(entry.id);
+          this.#linearized.delete(entry.id);
         }
         entry = entry.next;
         continue;
@@ -388,13 +483,11 @@ class KeySearch {
         continue;
       }
       // No candidate left at this level: backtrack.
-      if (this.#bestPrefix === null || this.#stack.length > this.#bestPrefix.length) {
-        this.#recordBest();
-      }
+      this.#recordBestIfDeeper();
       const frame = this.#stack.pop();
       if (frame === undefined) return { ok: false, explanation: this.#explain(false) };
       unlift(frame.entry);
-      this.#clearBit(frame.entry.id);
+      this.#linearized.delete(frame.entry.id);
       if (frame.entry.match !== null) remaining++;
       state = frame.state;
       limit = frame.limit;
@@ -402,26 +495,34 @@ class KeySearch {
     }
   }
 
-  #setBit(id: number): void {
-    this.#linearized[id >>> 4] |= 1 << (id & 15);
+  /**
+   * Whether the operation on top of the stack has an unknown outcome and could as well be
+   * linearized after `op` (or not at all) with the same result, given that applying `op` after it
+   * gives `next`.
+   */
+  #movesPastTop(op: Operation, next: ZnodeState): boolean {
+    if (isUnknown(op.output)) return false;
+    const top = this.#stack.at(-1);
+    if (top === undefined || top.entry.match !== null) return false;
+    const unknown = this.#ops[top.entry.id];
+    const first = step(top.state, op.input, op.output);
+    if (first === undefined) return false;
+    const then = step(first, unknown.input, unknown.output);
+    return this.#serialize(then === undefined ? first : then) === this.#serialize(next);
   }
 
-  #clearBit(id: number): void {
-    this.#linearized[id >>> 4] &= ~(1 << (id & 15));
+  /**
+   * A state as a string for the memo: absent is "-", present is the version then "=" and the data,
+   * or "*" when no get of the history returned that data (so no later operation can tell it apart).
+   */
+  #serialize(state: ZnodeState): string {
+    if (state === null) return "-";
+    return this.#observed.has(state.data) ? `${state.version}=${state.data}` : `${state.version}*`;
   }
 
-  /** The set of linearized operations as a string of fixed length (16 operations a character). */
-  #bitsKey(): string {
-    const bits = this.#linearized;
-    let key = "";
-    for (let i = 0; i < bits.length; i += 4096) {
-      key += String.fromCharCode(...bits.subarray(i, i + 4096));
-    }
-    return key;
-  }
-
-  /** Remembers the current stack and the candidates after it, as the best prefix so far. */
-  #recordBest(): void {
+  /** Remembers the current stack and the candidates after it, if it is the deepest so far. */
+  #recordBestIfDeeper(): void {
+    if (this.#bestPrefix !== null && this.#stack.length <= this.#bestPrefix.length) return;
     this.#bestPrefix = this.#stackIds.slice(0, this.#stack.length);
     const candidates: number[] = [];
     let entry = this.#head.next;
@@ -439,12 +540,11 @@ class KeySearch {
   #explain(timedOut: boolean): string {
     const prefix = this.#bestPrefix ?? new Int32Array(0);
     const known = this.#ops.filter((op) => !isUnknown(op.output)).length;
+    const counts = `(${this.#ops.length} operations, ${known} with a known outcome)`;
     const lines = [
       timedOut
-        ? `key ${JSON.stringify(this.#key)}: the linearizability check ran out of time ` +
-          `(${this.#ops.length} operations, ${known} with a known outcome)`
-        : `key ${JSON.stringify(this.#key)} is not linearizable ` +
-          `(${this.#ops.length} operations, ${known} with a known outcome)`,
+        ? `key ${JSON.stringify(this.#key)}: the linearizability check ran out of time ${counts}`
+        : `key ${JSON.stringify(this.#key)} is not linearizable ${counts}`,
       `initial state: ${describeState(this.#initial)}`,
       `longest linearizable prefix found: ${prefix.length} operations` +
       (prefix.length > 0 ? ", each followed by the state after it:" : ""),
@@ -454,8 +554,11 @@ class KeySearch {
     if (first > 0) lines.push(`  ... ${first} earlier operations`);
     prefix.forEach((id, i) => {
       const op = this.#ops[id];
-      state = step(state, op.input, op.output) ?? state;
-      if (i >= first) lines.push(`  ${i + 1}. ${describeOperation(op)}  => ${describeState(state)}`);
+      const after = step(state, op.input, op.output);
+      if (after !== undefined) state = after;
+      if (i >= first) {
+        lines.push(`  ${i + 1}. ${describeOperation(op)}  => ${describeState(state)}`);
+      }
     });
     lines.push(`state after the prefix: ${describeState(state)}`);
     lines.push(
@@ -466,6 +569,119 @@ class KeySearch {
     );
     for (const id of this.#bestCandidates) lines.push(`  ${describeOperation(this.#ops[id])}`);
     return lines.join("\n");
+  }
+}
+
+/**
+ * The memo of configurations already explored. Each is stored as a string key (the linearized
+ * operations with a known outcome, the state, and for a configuration reached by an operation with
+ * unknown outcome that operation and the state before it) and the bitset of linearized operations
+ * with unknown outcome; a configuration is covered by one with the same key and a subset of those.
+ */
+class Memo {
+  readonly #seen = new Map<string, Uint16Array[]>();
+
+  /** Adds the configuration and returns true, or returns false if the memo already covers it. */
+  add(key: string, unknown: Uint16Array): boolean {
+    const list = this.#seen.get(key);
+    if (list === undefined) {
+      this.#seen.set(key, [unknown.slice()]);
+      return true;
+    }
+    for (const seen of list) if (isSubset(seen, unknown)) return false;
+    // Drop the entries the new one covers, then add it.
+    let kept = 0;
+    for (const seen of list) if (!isSubset(unknown, seen)) list[kept++] = seen;
+    list.length = kept;
+    list.push(unknown.slice());
+    return true;
+  }
+}
+
+function isSubset(a: Uint16Array, b: Uint16Array): boolean {
+  for (let i = 0; i < a.length; i++) if ((a[i] & ~b[i]) !== 0) return false;
+  return true;
+}
+
+/**
+ * The set of linearized operations of one key, as two bitsets: one over the operations with a known
+ * outcome, one over the others, each numbered by call. Operations with a known outcome are
+ * linearized roughly in call order, so that bitset is all ones below its lowest missing operation
+ * (`lo`) and all zeros above its highest present one (`hi`): its string form for the memo is only
+ * the words between, which keeps memo keys short however long the history.
+ */
+class LinearizedSet {
+  readonly #known: Uint16Array;
+  readonly #unknown: Uint16Array;
+  /** Each operation's number among those with a known outcome, or among the others. */
+  readonly #slot: Int32Array;
+  readonly #isKnown: boolean[];
+  readonly #knownCount: number;
+  #lo = 0;
+  #hi = -1;
+
+  constructor(isKnown: boolean[]) {
+    this.#isKnown = isKnown;
+    this.#slot = new Int32Array(isKnown.length);
+    let known = 0;
+    let unknown = 0;
+    isKnown.forEach((k, id) => {
+      this.#slot[id] = k ? known++ : unknown++;
+    });
+    this.#knownCount = known;
+    this.#known = new Uint16Array(Math.ceil(known / 16));
+    this.#unknown = new Uint16Array(Math.ceil(unknown / 16));
+  }
+
+  has(id: number): boolean {
+    const bits = this.#isKnown[id] ? this.#known : this.#unknown;
+    const slot = this.#slot[id];
+    return (bits[slot >>> 4] & (1 << (slot & 15))) !== 0;
+  }
+
+  add(id: number): void {
+    const slot = this.#slot[id];
+    if (!this.#isKnown[id]) {
+      this.#unknown[slot >>> 4] |= 1 << (slot & 15);
+      return;
+    }
+    this.#known[slot >>> 4] |= 1 << (slot & 15);
+    if (slot > this.#hi) this.#hi = slot;
+    while (this.#lo < this.#knownCount && this.#hasKnown(this.#lo)) this.#lo++;
+  }
+
+  delete(id: number): void {
+    const slot = this.#slot[id];
+    if (!this.#isKnown[id]) {
+      this.#unknown[slot >>> 4] &= ~(1 << (slot & 15));
+      return;
+    }
+    this.#known[slot >>> 4] &= ~(1 << (slot & 15));
+    if (slot < this.#lo) this.#lo = slot;
+    while (this.#hi >= 0 && !this.#hasKnown(this.#hi)) this.#hi--;
+  }
+
+  /**
+   * The linearized operations with a known outcome as a string: the word holding `lo`, how many
+   * words follow it up to `hi`, and those words as characters (all words before are full).
+   */
+  knownKey(): string {
+    const first = this.#lo >>> 4;
+    const last = Math.max(first, this.#hi >> 4);
+    let key = `${first}.${last - first}.`;
+    for (let i = first; i <= last && i < this.#known.length; i++) {
+      key += String.fromCharCode(this.#known[i]);
+    }
+    return key;
+  }
+
+  /** The bitset of linearized operations with unknown outcome (a live view: copy to keep). */
+  unknownBits(): Uint16Array {
+    return this.#unknown;
+  }
+
+  #hasKnown(slot: number): boolean {
+    return (this.#known[slot >>> 4] & (1 << (slot & 15))) !== 0;
   }
 }
 

@@ -298,10 +298,10 @@ export async function clusterScenario(seconds: number, clients = 6): Promise<voi
     let paused: Member | null = null;
     faults.push({
       name: "pause an etcd member",
-      async inject() {
+      inject() {
         paused = cluster.members[Math.floor(Math.random() * 3)];
         paused.pause();
-        return `paused ${paused.name} (SIGSTOP)`;
+        return Promise.resolve(`paused ${paused.name} (SIGSTOP)`);
       },
       async heal() {
         paused?.resume();
