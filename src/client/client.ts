@@ -15,7 +15,7 @@
  * @module
  */
 
-import { chunksOf, readFrames } from "../jute/frame.ts";
+import { readFrames, readsOf } from "../jute/frame.ts";
 import { JuteReader } from "../jute/reader.ts";
 import type { JuteType } from "../jute/schema.ts";
 import { JuteWriter } from "../jute/writer.ts";
@@ -62,7 +62,7 @@ export class ZkClient {
       hostname: address.slice(0, i),
       port: Number(address.slice(i + 1)),
     });
-    const frames = readFrames(chunksOf(conn.readable.getReader()));
+    const frames = readFrames(readsOf(conn));
     const writer = conn.writable.getWriter();
     await writer.write(JuteWriter.frame((w) => {
       R.ConnectRequest.write(w, {

@@ -116,3 +116,30 @@ export async function* chunksOf(
     yield value;
   }
 }
+
+/** First and largest read buffer of {@link readsOf}. */
+const MIN_READ = 4096;
+const MAX_READ = 64 * 1024;
+
+/**
+ * The chunks read from a connection, for {@link readFrames}. The read
+ * buffer starts at 4 KiB, doubles while reads fill it (up to 64 KiB) and
+ * shrinks when they do not, so an idle connection holds 4 KiB instead of
+ * the 64 KiB a stream reader keeps for each pending read. A chunk is valid
+ * only until the next one is read (`readFrames` copies what it keeps).
+ */
+export async function* readsOf(
+  conn: { read(p: Uint8Array): Promise<number | null> },
+): AsyncGenerator<Uint8Array> {
+  let buf = new Uint8Array(MIN_READ);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) return;
+    yield buf.subarray(0, n);
+    if (n === buf.byteLength && buf.byteLength < MAX_READ) {
+      buf = new Uint8Array(buf.byteLength * 2);
+    } else if (n < buf.byteLength / 4 && buf.byteLength > MIN_READ) {
+      buf = new Uint8Array(buf.byteLength / 2);
+    }
+  }
+}

@@ -9,7 +9,7 @@
 import type { Logger } from "@logtape/logtape";
 import { answerFourLetterWord, fourLetterWord } from "../admin/four_letter.ts";
 import { type ConnectionInfo, Counters, SHORT_OP_NAMES } from "../admin/stats.ts";
-import { chunksOf, readFrames } from "../jute/frame.ts";
+import { readFrames, readsOf } from "../jute/frame.ts";
 import { JuteDecodeError, JuteReader } from "../jute/reader.ts";
 import { JuteWriter } from "../jute/writer.ts";
 import { Code, codeName, type EventType, KeeperState, opName, Xid } from "../zk/constants.ts";
@@ -67,7 +67,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     writer.write(frame).then(() => queued -= frame.byteLength, () => close());
   };
   let word: string | null = null;
-  const frames = readFrames(chunksOf(conn.readable.getReader()), {
+  const frames = readFrames(readsOf(conn), {
     maxFrame: state.maxFrame,
     peekFirst: (first4) => (word = fourLetterWord(first4)) !== null,
   });

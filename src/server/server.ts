@@ -20,6 +20,7 @@ import { serveAdmin } from "../admin/http.ts";
 import { serveConnection } from "./connection.ts";
 import { SessionManager } from "./sessions.ts";
 import { EtcdHealth } from "./etcd_health.ts";
+import { LagMonitor } from "../admin/lag.ts";
 import type { ServerState } from "./state.ts";
 import { WatchHub } from "./watches.ts";
 
@@ -158,6 +159,7 @@ export class ZetcdServer {
         tree,
         watches,
         health,
+        lag: new LagMonitor(),
         log,
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
         maxOutgoingBytes: options.maxOutgoingBytes ?? DEFAULT_MAX_OUTGOING_BYTES,
@@ -198,6 +200,11 @@ export class ZetcdServer {
         ),
         new Gauge("zetcd_watches", "Registered watches.", () => watches.count()),
         new Gauge(
+          "zetcd_event_loop_lag_seconds",
+          "Worst event-loop lag over the last 10 s.",
+          () => state.lag.recentMax / 1000,
+        ),
+        new Gauge(
           "zetcd_etcd_available",
           "1 while an etcd quorum answers, 0 while etcd is unavailable.",
           () => health.available ? 1 : 0,
@@ -210,6 +217,7 @@ export class ZetcdServer {
       );
       state.sessions.start();
       health.start();
+      state.lag.start();
       const reapEvery = options.reapIntervalMs ?? 60_000;
       reaper = setInterval(() => {
         tree.reapExpired(tree.now()).then((paths) => {
@@ -359,6 +367,7 @@ export class ZetcdServer {
     await Promise.allSettled([...this.#tasks]);
     this.#state.sessions.stop();
     this.#state.health.stop();
+    this.#state.lag.stop();
     clearInterval(this.#reaper);
     this.#stopAdmin.abort();
     await this.#admin?.finished;

@@ -9,6 +9,7 @@ import type { ConnectionInfo, Counters } from "../admin/stats.ts";
 import type { Metrics } from "../admin/metrics.ts";
 import type { EtcdTree } from "../etcd/tree.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
+import type { LagMonitor } from "../admin/lag.ts";
 import type { SessionManager } from "./sessions.ts";
 import type { WatchHub } from "./watches.ts";
 
@@ -29,6 +30,8 @@ export interface ServerState {
   superDigest?: string;
   /** The open client connections. */
   connections: Set<ConnectionInfo>;
+  /** Event-loop lag. */
+  lag: LagMonitor;
   /** Prometheus metrics. */
   metrics: Metrics;
   /** Requests and replies of the whole server. */

@@ -10,13 +10,14 @@
  * @module
  */
 
-import { clusterScenario, fuzzScenario, outageScenario } from "./scenarios.ts";
+import { clusterScenario, fuzzScenario, loadScenario, outageScenario } from "./scenarios.ts";
 
 const scale = Number(Deno.env.get("CHAOS_SCALE") ?? 1);
 const SCENARIOS: Record<string, () => Promise<void>> = {
   fuzz: () => fuzzScenario(300 * scale),
   outage: () => outageScenario(30_000 * scale),
   cluster: () => clusterScenario(300 * scale, 12),
+  load: () => loadScenario(Math.round(10_000 * scale), 60 * scale),
 };
 
 const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(SCENARIOS);

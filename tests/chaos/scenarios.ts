@@ -13,6 +13,7 @@ import { type ServerProcess, spawnServer } from "../_util/server_process.ts";
 import { sendFourLetterWord } from "../_util/zookeeper.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import * as R from "../../src/zk/records.ts";
+import { JuteWriter } from "../../src/jute/writer.ts";
 import { OpCode } from "../../src/zk/constants.ts";
 import { ZkClient } from "../../src/client/client.ts";
 import { type Member, startEtcdCluster } from "../_util/etcd_cluster.ts";
@@ -424,4 +425,162 @@ export async function clusterScenario(seconds: number, clients = 6): Promise<voi
   } finally {
     await Promise.all(servers.map((s) => s.kill("SIGKILL")));
   }
+}
+
+/** One gauge's value from the server's `/metrics`. */
+async function gauge(admin: string, name: string): Promise<number> {
+  const res = await fetch(`http://${admin}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+}
+
+/**
+ * A client that asks for much and reads slowly: it pipelines `requests`
+ * getData requests of a 256 KiB node and reads 16 KiB every 100 ms.
+ * Resolves to the bytes it read once the server closes or `stop` is set.
+ */
+async function slowReader(address: string, requests: number, stop: { done: boolean }) {
+  const [c] = await RawClient.session(address, { timeOut: 30_000 });
+  await c.send(1, OpCode.create, R.CreateRequest, {
+    path: "/big",
+    data: new Uint8Array(256 * 1024),
+    acl: [{ perms: 31, id: { scheme: "world", id: "anyone" } }],
+    flags: 0,
+  });
+  await c.reply();
+  c.close();
+  const conn = await Deno.connect({
+    hostname: address.split(":")[0],
+    port: Number(address.split(":")[1]),
+  });
+  const w = conn.writable.getWriter();
+  await w.write(JuteWriter.frame((f) => {
+    R.ConnectRequest.write(f, {
+      protocolVersion: 0,
+      lastZxidSeen: 0n,
+      timeOut: 30_000,
+      sessionId: 0n,
+      passwd: new Uint8Array(16),
+    });
+  }));
+  for (let i = 0; i < requests; i++) {
+    await w.write(JuteWriter.frame((f) => {
+      R.RequestHeader.write(f, { xid: 1 + i, type: OpCode.getData });
+      R.GetDataRequest.write(f, { path: "/big", watch: false });
+    }));
+  }
+  const buf = new Uint8Array(16 * 1024);
+  let read = 0;
+  while (!stop.done) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) return { read, cut: true };
+    read += n;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  conn.close();
+  return { read, cut: false };
+}
+
+/**
+ * Many sessions on one server: `sessions` clients connect (200 at a time),
+ * then each pings every 10 s for `holdSeconds`, while a slow reader pulls
+ * 15 MiB of replies at 160 KiB/s. Reports the rate of session creation, RSS
+ * per session and the event-loop lag; checks that no session was dropped
+ * and that the slow reader was served, not cut, within its queue bound.
+ */
+export async function loadScenario(sessions: number, holdSeconds: number): Promise<void> {
+  await using etcd = await startEtcd();
+  const [adminPort] = await freePorts(1);
+  const admin = `127.0.0.1:${adminPort}`;
+  await using server = await spawnServer([
+    "--endpoints",
+    etcd.endpoints.join(","),
+    "--prefix",
+    "/load/",
+    "--max-client-cnxns",
+    "0",
+    "--max-connections",
+    String(sessions + 100),
+    "--admin-addr",
+    admin,
+  ]);
+  await assertServing(server.address);
+  const rssIdle = await rssMiB(server.pid);
+  const clients: RawClient[] = [];
+  let dropped = 0;
+  let replies = 0;
+  const started = Date.now();
+  let lagWhileOpening = 0;
+  const sampler = setInterval(async () => {
+    lagWhileOpening = Math.max(lagWhileOpening, await gauge(admin, "zetcd_event_loop_lag_seconds"));
+  }, 1000);
+  let next = 0;
+  try {
+    await Promise.all(Array.from({ length: 200 }, async () => {
+      while (next < sessions) {
+        next++;
+        const [c] = await RawClient.session(server.address, { timeOut: 30_000 });
+        clients.push(c);
+        (async () => {
+          while ((await c.nextFrame()) !== null) replies++;
+          dropped++;
+        })();
+      }
+    }));
+  } finally {
+    clearInterval(sampler);
+  }
+  const openSeconds = (Date.now() - started) / 1000;
+  const rssOpen = await rssMiB(server.pid);
+  console.log(
+    `load: ${sessions} sessions opened in ${openSeconds.toFixed(1)} s ` +
+      `(${(sessions / openSeconds).toFixed(0)}/s), worst event-loop lag meanwhile ` +
+      `${(lagWhileOpening * 1000).toFixed(0)} ms; RSS ${rssIdle.toFixed(0)} MiB idle, ` +
+      `${rssOpen.toFixed(0)} MiB with them (${
+        ((rssOpen - rssIdle) * 1024 / sessions).toFixed(1)
+      } ` +
+      `KiB per session)`,
+  );
+  // Steady state: every session pings every 10 s (spread over the 10 s).
+  const stop = { done: false };
+  const slow = slowReader(server.address, 60, stop);
+  let i = 0;
+  const perTick = Math.ceil(sessions / 100);
+  const pinger = setInterval(() => {
+    for (let k = 0; k < perTick; k++) {
+      const c = clients[i++ % clients.length];
+      c.send(-2, OpCode.ping).catch(() => {});
+    }
+  }, 100);
+  let lag = 0;
+  let rssPeak = rssOpen;
+  const holdStarted = Date.now();
+  try {
+    while (Date.now() < holdStarted + holdSeconds * 1000) {
+      await new Promise((r) => setTimeout(r, 1000));
+      // The gauge is the worst lag of the last 10 s: after 10 s it no longer
+      // covers the opening.
+      if (Date.now() - holdStarted > 10_500) {
+        lag = Math.max(lag, await gauge(admin, "zetcd_event_loop_lag_seconds"));
+      }
+      rssPeak = Math.max(rssPeak, await rssMiB(server.pid));
+    }
+  } finally {
+    clearInterval(pinger);
+    stop.done = true;
+  }
+  const slowRead = await slow;
+  const alive = await gauge(admin, "zetcd_connections");
+  console.log(
+    `load: held ${holdSeconds} s with ${sessions} sessions pinging every 10 s (${replies} ` +
+      `replies): worst event-loop lag after the opening ${(lag * 1000).toFixed(0)} ms, peak RSS ` +
+      `${rssPeak.toFixed(0)} MiB; the slow reader read ${(slowRead.read / 1024).toFixed(0)} KiB ` +
+      `at 160 KiB/s and was ${slowRead.cut ? "cut" : "served"}`,
+  );
+  assert.equal(dropped, 0, "no session's connection was dropped");
+  assert.ok(alive >= sessions, `${alive} connections open`);
+  assert.ok(!slowRead.cut, "a slow reader within the queue bound is served, not cut");
+  assert.ok(replies >= sessions, "pings were answered");
+  await assertServing(server.address);
+  for (const c of clients) c.close();
 }
