@@ -132,7 +132,8 @@ export function checkHistory(history: Operation[], options: CheckOptions = {}): 
  * effect at any later point; but one that took effect usually did so soon after its call. So when
  * there are some, a first search lets each take effect only up to twice the longest duration of an
  * operation with known outcome after its call. A linearization found that way is a linearization;
- * if none is found, the exact search decides.
+ * if none is found, the exact search decides. If that one runs out of time, the explanation also
+ * gives the narrower search's, which is often the better clue.
  */
 function checkKey(key: string, ops: Operation[], initial: ZnodeState, deadline: number): Verdict {
   let longest = 0;
@@ -141,11 +142,20 @@ function checkKey(key: string, ops: Operation[], initial: ZnodeState, deadline: 
     if (isUnknown(op.output)) unknown = true;
     else longest = Math.max(longest, op.ret - op.call);
   }
-  if (unknown) {
-    const quick = new KeySearch(key, ops, initial, deadline, 2 * longest).run();
-    if (quick.ok || quick.timedOut) return quick;
-  }
-  return new KeySearch(key, ops, initial, deadline, Infinity).run();
+  if (!unknown) return new KeySearch(key, ops, initial, deadline, Infinity).run();
+  const horizon = 2 * longest;
+  const quick = new KeySearch(key, ops, initial, deadline, horizon).run();
+  if (quick.ok || quick.timedOut) return quick;
+  const exact = new KeySearch(key, ops, initial, deadline, Infinity).run();
+  if (!exact.timedOut) return exact;
+  return {
+    ok: false,
+    timedOut: true,
+    explanation:
+      `${exact.explanation}\n\nA narrower search, in which each operation with unknown ` +
+      `outcome takes effect within ${formatTime(horizon)} of its call or never, found no ` +
+      `linearization:\n${quick.explanation}`,
+  };
 }
 
 /**
@@ -258,25 +268,31 @@ function step(state: ZnodeState, input: Input, output: Output): ZnodeState | und
 // ---------------------------------------------------------------------------
 // The search
 
-/** A call or return event of one operation, in a doubly linked list. */
+/** A call or return event of an operation with known outcome, in a doubly linked list. */
 interface Entry {
   /** The operation's index in the key's operations (sorted by call time). */
   id: number;
   isCall: boolean;
   /** Rank in the order of all events: by time, calls before returns at equal times. */
   rank: number;
-  /** A call entry's return entry; null for returns and for operations with unknown outcome. */
+  /** A call entry's return entry; null for return entries. */
   match: Entry | null;
   prev: Entry | null;
   next: Entry | null;
 }
 
-/** One level of the search stack: the operation linearized there and the state before it. */
+/** One level of the search stack: the operation linearized there and how to resume after it. */
 interface Frame {
-  entry: Entry;
+  id: number;
+  /** The call entry of an operation with known outcome; null for one with unknown outcome. */
+  entry: Entry | null;
+  /** The state before the operation. */
   state: ZnodeState;
-  /** The `limit` of the level (see {@linkcode KeySearch.run}) when the operation was chosen. */
+  /** For an operation with unknown outcome: the level's `limit` and its index in `unknownIds`. */
   limit: number;
+  index: number;
+  /** Whether it was a read linearized as soon as it fit (see {@linkcode KeySearch.run}). */
+  forced: boolean;
 }
 
 interface Verdict {
@@ -288,16 +304,16 @@ interface Verdict {
 /**
  * The WGL search over one key's operations.
  *
- * Operations with a known outcome have a call and a return entry in the list `head`, ordered by
- * time (calls first at equal times). Operations with unknown outcome have only a call entry, kept
- * in a second list `unknownHead` ordered by call: their return is at +Infinity, so at any point of
- * the search the ones called before the first pending return are candidates.
+ * Operations with a known outcome have a call and a return entry in a doubly linked list, ordered
+ * by time (calls first at equal times); the list loses an operation's entries while it is
+ * linearized. Operations with unknown outcome are an array ordered by call: their return is at
+ * +Infinity, so those called before the first pending return are candidates at any point.
  *
  * At each level the search tries, in order, the known calls before the first pending return, then
- * those unknown calls: it applies the first whose output the model allows and whose configuration
- * (linearized operations and state) is not in the memo, removes it from the lists and starts the
- * next level. When no candidate is left it backtracks: it puts the last linearized operation back
- * and tries the candidates after it. The history is linearizable as soon as every operation with a
+ * those unknown operations: it applies the first whose output the model allows and whose
+ * configuration (linearized operations and state) the memo does not cover, and starts the next
+ * level. When no candidate is left it backtracks: it puts the last linearized operation back and
+ * tries the candidates after it. The history is linearizable as soon as every operation with a
  * known outcome has been linearized; operations with unknown outcome may be left out.
  *
  * Operations with unknown outcome can stand in for many missing effects, so the search limits how
@@ -315,33 +331,37 @@ interface Verdict {
  *   last operation whose set of linearized unknown operations is a subset of this one's: having
  *   more of them left cannot make it worse.
  * - Data that no get returned is not told apart in the memo (no later operation can tell).
+ *
+ * With a finite `horizon`, an operation with unknown outcome may only take effect before any
+ * operation called more than `horizon` after its own call: the search is then narrower, and a
+ * linearization it finds is still a linearization.
  */
 class KeySearch {
   readonly #key: string;
   readonly #ops: Operation[];
   readonly #initial: ZnodeState;
   readonly #deadline: number;
+  /** The head of the list of entries of operations with known outcome. */
   readonly #head: Entry;
-  readonly #unknownHead: Entry;
-  readonly #linearized: LinearizedSet;
-  readonly #memo = new Memo();
+  /** The operations with unknown outcome, by call. */
+  readonly #unknownIds: number[] = [];
+  /** Each operation's call rank among all events. */
+  readonly #callRank: Int32Array;
+  /** For each operation with unknown outcome: the latest call time it may still precede. */
+  readonly #expiry: Float64Array;
+  /** For an operation with unknown outcome: the previous one it is interchangeable with, or -1. */
+  readonly #twin: Int32Array;
   /** The data values that some get of the history returned. */
   readonly #observed = new Set<string>();
-  /**
-   * For an operation with unknown outcome: the previous one (by call) it is interchangeable with,
-   * or -1.
-   */
-  readonly #twin: Int32Array;
+  readonly #linearized: LinearizedSet;
+  readonly #memo = new Memo();
   readonly #stack: Frame[] = [];
   /** The ids of the operations on the stack, for cheap copies of the best prefix. */
   readonly #stackIds: Int32Array;
-  #bestPrefix: Int32Array | null = null;
-  #bestCandidates: number[] = [];
-
-  /** For each operation with unknown outcome: the latest call time it may still precede. */
-  readonly #expiry: Float64Array;
   /** The latest call time among the operations on the stack, at each depth. */
   readonly #maxCall: Float64Array;
+  #bestPrefix: Int32Array | null = null;
+  #bestCandidates: number[] = [];
 
   constructor(
     key: string,
@@ -355,19 +375,20 @@ class KeySearch {
     this.#ops = [...ops].sort((a, b) => a.call - b.call);
     this.#initial = initial;
     this.#deadline = deadline;
+    const n = this.#ops.length;
     this.#linearized = new LinearizedSet(this.#ops.map((op) => !isUnknown(op.output)));
-    this.#stackIds = new Int32Array(this.#ops.length);
+    this.#stackIds = new Int32Array(n);
+    this.#maxCall = new Float64Array(n);
+    this.#callRank = new Int32Array(n);
+    this.#expiry = new Float64Array(this.#ops.map((op) => op.call + horizon));
     for (const op of this.#ops) {
       if (op.input.op === "get" && "ok" in op.output && op.output.data !== undefined) {
         this.#observed.add(op.output.data);
       }
     }
     this.#twin = this.#findTwins();
-    this.#expiry = new Float64Array(this.#ops.map((op) => op.call + horizon));
-    this.#maxCall = new Float64Array(this.#ops.length);
     this.#head = newEntry(-1, false);
-    this.#unknownHead = newEntry(-1, false);
-    this.#buildLists();
+    this.#buildList();
   }
 
   #findTwins(): Int32Array {
@@ -388,7 +409,7 @@ class KeySearch {
     return twin;
   }
 
-  #buildLists(): void {
+  #buildList(): void {
     const events: { entry: Entry; time: number }[] = [];
     this.#ops.forEach((op, id) => {
       const call = newEntry(id, true);
@@ -403,96 +424,162 @@ class KeySearch {
       if (a.entry.isCall !== b.entry.isCall) return a.entry.isCall ? -1 : 1;
       return a.entry.id - b.entry.id;
     });
-    let known = this.#head;
-    let unknown = this.#unknownHead;
+    let last = this.#head;
     events.forEach(({ entry }, rank) => {
       entry.rank = rank;
+      if (entry.isCall) this.#callRank[entry.id] = rank;
       if (entry.isCall && entry.match === null) {
-        unknown.next = entry;
-        entry.prev = unknown;
-        unknown = entry;
+        this.#unknownIds.push(entry.id);
       } else {
-        known.next = entry;
-        entry.prev = known;
-        known = entry;
+        last.next = entry;
+        entry.prev = last;
+        last = entry;
       }
     });
   }
 
   /**
-   * Runs the search. `entry` walks the candidates of the current level: first the known list from
-   * its head up to the first pending return, then (with `limit` set to that return's rank) the
-   * unknown list up to the first call at or after `limit`.
+   * Runs the search. At each level, `entry` first walks the list from its head to the first
+   * pending return; then `limit` is that return's rank and `index` walks `unknownIds` from the
+   * first one not expired to the first called at or after `limit`.
+   *
+   * A level starts by looking for a read: a candidate with known outcome that leaves the state as
+   * it is (a get, or any error). If one fits the state, it is linearized right away and the level
+   * tries nothing else: any linearization that places it later can place it here instead, since it
+   * changes nothing for the operations in between and all that must precede it already do.
    */
   run(): Verdict {
-    let remaining = 0;
-    for (const op of this.#ops) if (!isUnknown(op.output)) remaining++;
+    let remaining = this.#ops.length - this.#unknownIds.length;
     if (remaining === 0) return { ok: true };
 
     let state = this.#initial;
     let entry: Entry | null = this.#head.next;
     let limit = Infinity;
+    let index = -1;
+    let fresh = true;
     let iterations = 0;
     for (;;) {
       if ((iterations++ & 1023) === 0 && performance.now() >= this.#deadline) {
         this.#recordBestIfDeeper();
         return { ok: false, timedOut: true, explanation: this.#explain(true) };
       }
-      if (entry !== null && entry.isCall && entry.rank < limit) {
-        const depth = this.#stack.length;
-        if (
-          entry.match === null && depth > 0 && this.#expiry[entry.id] < this.#maxCall[depth - 1]
-        ) {
-          entry = entry.next; // expired: it may not come after an operation called later
+      const depth = this.#stack.length;
+      const maxCall = depth > 0 ? this.#maxCall[depth - 1] : -Infinity;
+      let id = -1;
+      let forced = false;
+      if (fresh) {
+        fresh = false;
+        const read = this.#findRead(state);
+        if (read === null) continue; // no read fits: try every candidate
+        id = read.id;
+        forced = true;
+        entry = read;
+      } else if (index < 0) {
+        if (entry === null) throw new Error("unreachable: no pending return");
+        if (entry.isCall) {
+          id = entry.id;
+        } else {
+          // The first pending return: after the known calls, try the unknown ones called before it.
+          limit = entry.rank;
+          index = this.#firstLive(maxCall);
           continue;
         }
-        const twin = this.#twin[entry.id];
-        if (twin !== -1 && !this.#linearized.has(twin)) {
-          entry = entry.next; // the interchangeable operation before it comes first
-          continue;
-        }
-        const op = this.#ops[entry.id];
-        const next = step(state, op.input, op.output);
-        if (next !== undefined && !this.#movesPastTop(op, next)) {
-          this.#linearized.add(entry.id);
-          let memoKey = this.#linearized.knownKey() + this.#serialize(next);
-          if (entry.match === null) memoKey += `^${entry.id}^${this.#serialize(state)}`;
-          if (this.#memo.add(memoKey, this.#linearized.unknownBits())) {
-            this.#stackIds[depth] = entry.id;
-            this.#maxCall[depth] = Math.max(
-              depth > 0 ? this.#maxCall[depth - 1] : -Infinity,
-              op.call,
-            );
-            this.#stack.push({ entry, state, limit });
-            state = next;
-            lift(entry);
-            if (entry.match !== null && --remaining === 0) return { ok: true };
-            entry = this.#head.next;
-            limit = Infinity;
+      } else if (index < this.#unknownIds.length) {
+        const candidate = this.#unknownIds[index];
+        if (this.#callRank[candidate] < limit) {
+          const twin = this.#twin[candidate];
+          const skip = this.#linearized.has(candidate) ||
+            // The interchangeable operation before it comes first.
+            (twin !== -1 && !this.#linearized.has(twin) && this.#expiry[twin] >= maxCall);
+          if (skip) {
+            index++;
             continue;
           }
-          this.#linearized.delete(entry.id);
+          id = candidate;
         }
-        entry = entry.next;
-        continue;
       }
-      if (entry !== null && !entry.isCall && limit === Infinity) {
-        // The first pending return: after the known calls, try the unknown ones called before it.
-        limit = entry.rank;
-        entry = this.#unknownHead.next;
-        continue;
+
+      if (id >= 0) {
+        const op = this.#ops[id];
+        const next = forced ? state : step(state, op.input, op.output);
+        if (next !== undefined && (forced || !this.#movesPastTop(op, next))) {
+          this.#linearized.add(id);
+          let memoKey = this.#linearized.knownKey() + this.#serialize(next);
+          if (index >= 0) memoKey += `^${id}^${this.#serialize(state)}`;
+          if (this.#memo.add(memoKey, this.#linearized.unknownBits())) {
+            this.#stackIds[depth] = id;
+            this.#maxCall[depth] = Math.max(maxCall, op.call);
+            const known = index < 0 ? entry : null;
+            this.#stack.push({ id, entry: known, state, limit, index, forced });
+            state = next;
+            if (known !== null) {
+              lift(known);
+              if (--remaining === 0) return { ok: true };
+            }
+            entry = this.#head.next;
+            limit = Infinity;
+            index = -1;
+            fresh = true;
+            continue;
+          }
+          this.#linearized.delete(id);
+        }
+        if (!forced) {
+          if (index < 0) entry = entry!.next;
+          else index++;
+          continue;
+        }
+        // The read's configuration was explored already: so was this level's.
       }
-      // No candidate left at this level: backtrack.
+
+      // No candidate left at this level: backtrack, past levels that had a read.
       this.#recordBestIfDeeper();
-      const frame = this.#stack.pop();
-      if (frame === undefined) return { ok: false, explanation: this.#explain(false) };
-      unlift(frame.entry);
-      this.#linearized.delete(frame.entry.id);
-      if (frame.entry.match !== null) remaining++;
-      state = frame.state;
-      limit = frame.limit;
-      entry = frame.entry.next;
+      let frame: Frame | undefined;
+      do {
+        frame = this.#stack.pop();
+        if (frame === undefined) return { ok: false, explanation: this.#explain(false) };
+        this.#linearized.delete(frame.id);
+        state = frame.state;
+        if (frame.entry !== null) {
+          unlift(frame.entry);
+          remaining++;
+        }
+      } while (frame.forced);
+      if (frame.entry !== null) {
+        entry = frame.entry.next;
+        limit = Infinity;
+        index = -1;
+      } else {
+        limit = frame.limit;
+        index = frame.index + 1;
+      }
     }
+  }
+
+  /**
+   * The call entry of a candidate with known outcome that fits `state` and leaves it as it is,
+   * and may follow the operation on top of the stack (see `#movesPastTop`); or null.
+   */
+  #findRead(state: ZnodeState): Entry | null {
+    for (let entry = this.#head.next; entry !== null && entry.isCall; entry = entry.next) {
+      const op = this.#ops[entry.id];
+      if (step(state, op.input, op.output) === state && !this.#movesPastTop(op, state)) {
+        return entry;
+      }
+    }
+    return null;
+  }
+
+  /** The index in `unknownIds` of the first operation not expired after a call at `maxCall`. */
+  #firstLive(maxCall: number): number {
+    let lo = 0;
+    let hi = this.#unknownIds.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#expiry[this.#unknownIds[mid]] < maxCall) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /**
@@ -503,8 +590,8 @@ class KeySearch {
   #movesPastTop(op: Operation, next: ZnodeState): boolean {
     if (isUnknown(op.output)) return false;
     const top = this.#stack.at(-1);
-    if (top === undefined || top.entry.match !== null) return false;
-    const unknown = this.#ops[top.entry.id];
+    if (top === undefined || top.entry !== null) return false;
+    const unknown = this.#ops[top.id];
     const first = step(top.state, op.input, op.output);
     if (first === undefined) return false;
     const then = step(first, unknown.input, unknown.output);
@@ -522,8 +609,9 @@ class KeySearch {
 
   /** Remembers the current stack and the candidates after it, if it is the deepest so far. */
   #recordBestIfDeeper(): void {
-    if (this.#bestPrefix !== null && this.#stack.length <= this.#bestPrefix.length) return;
-    this.#bestPrefix = this.#stackIds.slice(0, this.#stack.length);
+    const depth = this.#stack.length;
+    if (this.#bestPrefix !== null && depth <= this.#bestPrefix.length) return;
+    this.#bestPrefix = this.#stackIds.slice(0, depth);
     const candidates: number[] = [];
     let entry = this.#head.next;
     while (entry !== null && entry.isCall) {
@@ -531,15 +619,18 @@ class KeySearch {
       entry = entry.next;
     }
     const limit = entry === null ? Infinity : entry.rank;
-    for (let u = this.#unknownHead.next; u !== null && u.rank < limit; u = u.next) {
-      candidates.push(u.id);
+    const maxCall = depth > 0 ? this.#maxCall[depth - 1] : -Infinity;
+    for (let i = this.#firstLive(maxCall); i < this.#unknownIds.length; i++) {
+      const id = this.#unknownIds[i];
+      if (this.#callRank[id] >= limit) break;
+      if (!this.#linearized.has(id)) candidates.push(id);
     }
     this.#bestCandidates = candidates;
   }
 
   #explain(timedOut: boolean): string {
     const prefix = this.#bestPrefix ?? new Int32Array(0);
-    const known = this.#ops.filter((op) => !isUnknown(op.output)).length;
+    const known = this.#ops.length - this.#unknownIds.length;
     const counts = `(${this.#ops.length} operations, ${known} with a known outcome)`;
     const lines = [
       timedOut
@@ -580,9 +671,16 @@ class KeySearch {
  */
 class Memo {
   readonly #seen = new Map<string, Uint16Array[]>();
+  /** The keys, when there are no operations with unknown outcome. */
+  readonly #plain = new Set<string>();
 
   /** Adds the configuration and returns true, or returns false if the memo already covers it. */
   add(key: string, unknown: Uint16Array): boolean {
+    if (unknown.length === 0) {
+      if (this.#plain.has(key)) return false;
+      this.#plain.add(key);
+      return true;
+    }
     const list = this.#seen.get(key);
     if (list === undefined) {
       this.#seen.set(key, [unknown.slice()]);
@@ -689,15 +787,15 @@ function newEntry(id: number, isCall: boolean): Entry {
   return { id, isCall, rank: -1, match: null, prev: null, next: null };
 }
 
-/** Removes a call entry, and its return entry if it has one, from their list. */
+/** Removes a call entry and its return entry from the list. */
 function lift(call: Entry): void {
   unlink(call);
-  if (call.match !== null) unlink(call.match);
+  unlink(call.match!);
 }
 
 /** Undoes {@linkcode lift}; entries must be put back in the reverse order they were lifted. */
 function unlift(call: Entry): void {
-  if (call.match !== null) relink(call.match);
+  relink(call.match!);
   relink(call);
 }
 
