@@ -14,6 +14,7 @@ import { EtcdNotFoundError, type LocalEtcd, startLocalEtcd } from "./local_etcd.
 import { systemdUnit } from "./systemd.ts";
 import { ALL_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
 import { ctl } from "./ctl.ts";
+import { bench } from "./bench.ts";
 import { backup } from "./backup.ts";
 import { ETCD_FLAGS, etcdSettings, prefixFlag, UsageError } from "./etcd_flags.ts";
 import { migrate } from "./migrate.ts";
@@ -28,6 +29,9 @@ Usage: zetcd [flags]
        zetcd restore [--server S] [--file F]            JSON Lines back into a tree
                                     (through the protocol; versions and times are new.
                                     zetcd migrate --from-dump F keeps them)
+       zetcd bench [--endpoints S] [--conns N] [--duration S] create|set|get|mixed|watch|etcd
+                                    load a ZooKeeper (or etcd) and print ops/s and latency
+                                    (zetcd bench --help)
        zetcd migrate --from zk://HOST:PORT[/CHROOT] | --from-zetcd-prefix /zk/ [flags]
                                     copy a ZooKeeper or Go zetcd tree into etcd
                                     (zetcd migrate --help)
@@ -294,6 +298,7 @@ export async function main(args: string[]): Promise<number> {
   if (args[0] === "ctl") return await ctl(args.slice(1));
   if (args[0] === "dump" || args[0] === "restore") return await backup(args[0], args.slice(1));
   if (args[0] === "migrate") return await migrate(args.slice(1));
+  if (args[0] === "bench") return await bench(args.slice(1));
   if (args[0] === "systemd-unit") {
     const exec = Deno.execPath().endsWith("/deno") ? "/usr/local/bin/zetcd" : Deno.execPath();
     console.log(systemdUnit(exec, args.slice(1)));

@@ -1,144 +1,125 @@
 /**
- * `deno task bench`: the same workloads against a real ZooKeeper 3.8 and
- * against our server (on a fresh etcd) on this machine, in one run, printed
- * side by side with ratios. Bounded to well under a minute.
+ * `deno task bench`: the `zetcd bench` workloads against a real ZooKeeper
+ * 3.8, against our server (a separate process on a fresh etcd) and, for
+ * writes and reads, against that etcd directly, in one run on this machine,
+ * at 1, 8 and 32 connections. Prints a table with the ratios us/ZooKeeper
+ * and us/etcd, and our server's peak RSS.
  *
- * Workloads (one connection each, requests sent one after another):
- * - getData and setData on one znode, ops/s;
- * - create of persistent nodes, ops/s;
- * - watch latency: a second connection holds a data watch; the time from
- *   the writer's setData reply to the watcher's notification (and from the
- *   write's send to the notification).
+ * BENCH_SECONDS sets the length of each cell (default 3 s); BENCH_CONNS the
+ * connection counts (default 1,8,32).
  *
  * @module
  */
 
 import { startEtcd } from "../_util/etcd.ts";
 import { startZooKeeper } from "../_util/zookeeper.ts";
-import { startZetcd } from "../_util/zetcd.ts";
-import { RawClient } from "../_util/raw_client.ts";
-import * as R from "../../src/zk/records.ts";
-import { OpCode } from "../../src/zk/constants.ts";
-import type { JuteType } from "../../src/jute/schema.ts";
+import { spawnServer } from "../_util/server_process.ts";
+import { type BenchOptions, type BenchResult, runBench } from "../../src/bench/load.ts";
 
-const OPEN_ACL = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
-const DURATION_MS = Number(Deno.env.get("BENCH_MS") ?? 3000);
-const WATCH_ROUNDS = Number(Deno.env.get("BENCH_WATCH_ROUNDS") ?? 300);
-const value = new Uint8Array(128).fill(97);
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
+const CONNS = (Deno.env.get("BENCH_CONNS") ?? "1,8,32").split(",").map(Number);
 
-interface Result {
-  getData: number;
-  setData: number;
-  create: number;
-  watchAfterReply: number[];
-  watchAfterSend: number[];
+/** A row of the table: a workload, and the etcd operation that is its floor (if any). */
+interface Row {
+  name: string;
+  options: Partial<BenchOptions>;
+  etcd?: "create" | "set" | "get";
 }
 
-async function timed(fn: (i: number) => Promise<void>): Promise<number> {
-  const start = performance.now();
-  let n = 0;
-  while (performance.now() - start < DURATION_MS) await fn(n++);
-  return n / ((performance.now() - start) / 1000);
+const ROWS: Row[] = [
+  { name: "create", options: { workload: "create" }, etcd: "create" },
+  { name: "create sequential, one parent", options: { workload: "create", sequential: true } },
+  { name: "setData, one znode", options: { workload: "set" }, etcd: "set" },
+  { name: "getData, one znode", options: { workload: "get" }, etcd: "get" },
+  { name: "mixed 90% get / 10% set", options: { workload: "mixed", readRatio: 0.9 } },
+  { name: "watch notification", options: { workload: "watch" } },
+];
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-async function run(address: string): Promise<Result> {
-  const [c] = await RawClient.session(address);
-  const [watcher] = await RawClient.session(address);
-  let xid = 0;
-  const call = async <T>(op: number, type: JuteType<T>, v: T) => {
-    await c.send(++xid, op, type, v);
-    const r = await c.replySkippingEvents();
-    if (r?.err !== 0) throw new Error(`op ${op} failed with ${r?.err}`);
-  };
-  await call(OpCode.create, R.CreateRequest, {
-    path: "/bench",
-    data: value,
-    acl: OPEN_ACL,
-    flags: 0,
-  });
-  const getData = await timed(() =>
-    call(OpCode.getData, R.GetDataRequest, { path: "/bench", watch: false })
-  );
-  const setData = await timed(() =>
-    call(OpCode.setData, R.SetDataRequest, { path: "/bench", data: value, version: -1 })
-  );
-  const create = await timed((i) =>
-    call(OpCode.create, R.CreateRequest, {
-      path: `/bench/n${i}`,
-      data: value,
-      acl: OPEN_ACL,
-      flags: 0,
-    })
-  );
-  const watchAfterReply: number[] = [];
-  const watchAfterSend: number[] = [];
-  let wxid = 0;
-  for (let i = 0; i < WATCH_ROUNDS; i++) {
-    await watcher.send(++wxid, OpCode.getData, R.GetDataRequest, { path: "/bench", watch: true });
-    await watcher.reply();
-    const event = watcher.reply().then(() => performance.now());
-    const sent = performance.now();
-    await call(OpCode.setData, R.SetDataRequest, { path: "/bench", data: value, version: -1 });
-    const replied = performance.now();
-    const got = await event;
-    watchAfterReply.push(got - replied);
-    watchAfterSend.push(got - sent);
-  }
-  c.close();
-  watcher.close();
-  return { getData, setData, create, watchAfterReply, watchAfterSend };
+function cell(endpoints: string[], options: Partial<BenchOptions>, conns: number) {
+  return runBench({
+    workload: "get",
+    ...options,
+    endpoints,
+    conns,
+    duration: SECONDS,
+  } as BenchOptions);
 }
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
-
-const fmt = (n: number) => n.toFixed(n < 10 ? 2 : 0);
 
 if (import.meta.main) {
-  console.log(`bench: ${DURATION_MS} ms per throughput workload, ${WATCH_ROUNDS} watch rounds`);
-  const zookeeper = await startZooKeeper();
-  const zk = await run(zookeeper.hostPort);
-  await zookeeper.stop();
-  const etcd = await startEtcd();
-  const server = await startZetcd(etcd);
-  const us = await run(server.address);
-  await server.close();
-  await etcd.stop();
-  const rows: [string, number, number][] = [
-    ["getData ops/s (1 conn)", zk.getData, us.getData],
-    ["setData ops/s (1 conn)", zk.setData, us.setData],
-    ["create ops/s (1 conn)", zk.create, us.create],
-    [
-      "watch: event after write reply, p50 ms",
-      pct(zk.watchAfterReply, 50),
-      pct(us.watchAfterReply, 50),
-    ],
-    [
-      "watch: event after write reply, p99 ms",
-      pct(zk.watchAfterReply, 99),
-      pct(us.watchAfterReply, 99),
-    ],
-    [
-      "watch: event after write sent, p50 ms",
-      pct(zk.watchAfterSend, 50),
-      pct(us.watchAfterSend, 50),
-    ],
-    [
-      "watch: event after write sent, p99 ms",
-      pct(zk.watchAfterSend, 99),
-      pct(us.watchAfterSend, 99),
-    ],
-  ];
-  console.log("| workload | ZooKeeper 3.8 | zetcd | zetcd / ZooKeeper |");
-  console.log("|---|---|---|---|");
-  for (const [name, a, b] of rows) {
-    // A ratio of sub-millisecond latencies says nothing: leave it out.
-    const ratio = Math.abs(a) < 0.5 ? "—" : (b / a).toFixed(2);
-    console.log(`| ${name} | ${fmt(a)} | ${fmt(b)} | ${ratio} |`);
-  }
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
   console.log(
-    `rss of this process (zetcd in it): ${(Deno.memoryUsage().rss / 1048576).toFixed(0)} MiB`,
+    `bench: ${SECONDS} s per cell, connections ${CONNS.join("/")}, 128-byte values; ` +
+      `${navigator.hardwareConcurrency} cores (${cpu ?? "unknown cpu"})`,
   );
+  const zookeeper = await startZooKeeper();
+  const etcd = await startEtcd();
+  const server = await spawnServer([
+    "--endpoints",
+    etcd.endpoints.join(","),
+    "--prefix",
+    "/bench/",
+    "--max-client-cnxns",
+    "0",
+    "--log-level",
+    "warning",
+  ]);
+  let rssPeak = 0;
+  const sampler = setInterval(async () => {
+    rssPeak = Math.max(rssPeak, await rssMiB(server.pid).catch(() => 0));
+  }, 500);
+  const results: {
+    row: Row;
+    conns: number;
+    zk: BenchResult;
+    us: BenchResult;
+    raw?: BenchResult;
+  }[] = [];
+  try {
+    for (const row of ROWS) {
+      for (const conns of CONNS) {
+        const zk = await cell([zookeeper.hostPort], row.options, conns);
+        const us = await cell([server.address], row.options, conns);
+        const raw = row.etcd
+          ? await cell(etcd.endpoints, { workload: "etcd", etcdOp: row.etcd }, conns)
+          : undefined;
+        results.push({ row, conns, zk, us, raw });
+        console.error(
+          `bench: ${row.name} × ${conns}: ZooKeeper ${zk.opsPerSecond.toFixed(0)}, zetcd ` +
+            `${us.opsPerSecond.toFixed(0)}${
+              raw ? `, etcd ${raw.opsPerSecond.toFixed(0)}` : ""
+            } ops/s`,
+        );
+      }
+    }
+  } finally {
+    clearInterval(sampler);
+    await server.kill("SIGTERM");
+    await etcd.stop();
+    await zookeeper.stop();
+  }
+  const n = (x: number) => x.toFixed(0).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const ms = (x: number) => x.toFixed(x < 10 ? 2 : 1);
+  console.log(
+    "\n| workload | conns | ZooKeeper ops/s | zetcd ops/s | raw etcd ops/s | zetcd / ZooKeeper | " +
+      "zetcd / etcd | ZooKeeper p50 / p99 ms | zetcd p50 / p99 ms |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  for (const { row, conns, zk, us, raw } of results) {
+    const errors = zk.errors + us.errors + (raw?.errors ?? 0);
+    console.log(
+      `| ${row.name} | ${conns} | ${n(zk.opsPerSecond)} | ${n(us.opsPerSecond)} | ` +
+        `${raw ? n(raw.opsPerSecond) : "—"} | ${
+          (us.opsPerSecond / zk.opsPerSecond).toFixed(2)
+        } | ` +
+        `${raw ? (us.opsPerSecond / raw.opsPerSecond).toFixed(2) : "—"} | ` +
+        `${ms(zk.p50)} / ${ms(zk.p99)} | ${ms(us.p50)} / ${ms(us.p99)} |` +
+        (errors > 0 ? ` (${errors} errors)` : ""),
+    );
+  }
+  console.log(`\nzetcd server process peak RSS: ${rssPeak.toFixed(0)} MiB`);
 }
