@@ -42,7 +42,9 @@ const READY_TIMEOUT_MS = 20_000;
  * answers `ruok` with `imok` and `srvr` reports it serving. Throws, with the tail of its log, when it does
  * not within 20 s.
  */
-export async function startZooKeeper(): Promise<ZooKeeperProcess> {
+export async function startZooKeeper(
+  options: { fsync?: boolean; heap?: string } = {},
+): Promise<ZooKeeperProcess> {
   const classpath = Deno.env.get("ZOOKEEPER_CLASSPATH") ??
     DEFAULT_ZOOKEEPER_CLASSPATH;
   await checkClasspath(classpath);
@@ -62,7 +64,7 @@ export async function startZooKeeper(): Promise<ZooKeeperProcess> {
       'exec "$@" >>"$ZK_LOG_FILE" 2>&1',
       "sh",
       java,
-      ...jvmArgs(classpath),
+      ...jvmArgs(classpath, options),
       "org.apache.zookeeper.server.ZooKeeperServerMain",
       configFile,
     ],
@@ -103,23 +105,27 @@ function zooCfg(port: number, dataDir: string): string {
     `dataDir=${dataDir}`,
     "minSessionTimeout=4000",
     "maxSessionTimeout=40000",
+    "maxClientCnxns=0",
     "4lw.commands.whitelist=*",
     "admin.enableServer=false",
     "",
   ].join("\n");
 }
 
-/** JVM flags: small heap, serial GC, no fsync, logs to stderr (the file). */
-function jvmArgs(classpath: string): string[] {
+/**
+ * JVM flags: small heap, serial GC, no fsync (unless asked: the benchmark
+ * syncs as etcd does), logs to stderr (the file).
+ */
+function jvmArgs(classpath: string, options: { fsync?: boolean; heap?: string }): string[] {
   return [
-    "-Xmx256m",
+    `-Xmx${options.heap ?? "256m"}`,
     "-XX:+UseSerialGC",
     "-Djava.net.preferIPv4Stack=true",
     "-Dzookeeper.extendedTypesEnabled=true",
     // Containers and TTL nodes are checked every 200 ms (ZooKeeper: 60 s), as our test servers do.
     "-Dznode.container.checkIntervalMs=200",
     "-Dzookeeper.admin.enableServer=false",
-    "-Dzookeeper.forceSync=no",
+    `-Dzookeeper.forceSync=${options.fsync ? "yes" : "no"}`,
     "-Dzookeeper.jmx.log4j.disable=true",
     "-Dorg.slf4j.simpleLogger.showDateTime=true",
     "-cp",

@@ -56,7 +56,8 @@ if (import.meta.main) {
     `bench: ${SECONDS} s per cell, connections ${CONNS.join("/")}, 128-byte values; ` +
       `${navigator.hardwareConcurrency} cores (${cpu ?? "unknown cpu"})`,
   );
-  const zookeeper = await startZooKeeper();
+  // Both sync their logs to disk before answering a write, as in production.
+  const zookeeper = await startZooKeeper({ fsync: true, heap: "1g" });
   const etcd = await startEtcd();
   const server = await spawnServer([
     "--endpoints",
@@ -65,8 +66,6 @@ if (import.meta.main) {
     "/bench/",
     "--max-client-cnxns",
     "0",
-    "--log-level",
-    "warning",
   ]);
   let rssPeak = 0;
   const sampler = setInterval(async () => {
