@@ -59,6 +59,8 @@ flags on the command line win.
                               its connection is cut (default 16777216)
   --extended-types BOOL       allow TTL nodes (true or false; default true, as ZooKeeper's
                               extendedTypesEnabled=true)
+  --read-replica BOOL         answer reads from an in-memory copy of the tree kept by the
+                              etcd watch stream (default true; false: every read goes to etcd)
   --container-check-interval MS
                               how often empty containers and expired TTL nodes are
                               deleted (default 60000, as ZooKeeper)
@@ -101,6 +103,7 @@ interface Config {
   oracle?: string;
   clientTls?: { hostname: string; port: number; cert: string; key: string };
   extendedTypes: boolean;
+  readReplica: boolean;
   reapIntervalMs: number;
   etcdBin?: string;
   dataDir: string;
@@ -136,6 +139,7 @@ function parseConfig(
         "zk-certfile": { type: "string" },
         "zk-keyfile": { type: "string" },
         "extended-types": { type: "string", default: "true" },
+        "read-replica": { type: "string", default: "true" },
         "container-check-interval": { type: "string", default: "60000" },
         "etcd-bin": { type: "string" },
         "data-dir": { type: "string", default: "./zetcd-data" },
@@ -203,6 +207,7 @@ function parseConfig(
     clientTls: clientTls(v["zkaddr-tls"], v["zk-certfile"], v["zk-keyfile"]),
     oracle: v.oracle === undefined ? undefined : (hostPort("oracle", v.oracle), v.oracle),
     extendedTypes: bool("extended-types", v["extended-types"]!),
+    readReplica: bool("read-replica", v["read-replica"]!),
     reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
     etcdBin: v["etcd-bin"],
     dataDir: v["data-dir"]!,
@@ -364,6 +369,7 @@ export async function main(args: string[]): Promise<number> {
       tls: config.clientTls,
       oracle: config.oracle,
       extendedTypes: config.extendedTypes,
+      readReplica: config.readReplica,
       reapIntervalMs: config.reapIntervalMs,
     });
   } catch (err) {

@@ -15,6 +15,7 @@ import { baseName, depthOf, parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
 import type { Compare, EtcdClient, GetOp, KeyValue, Op, RangeResult, TxnResult } from "./client.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
+import type { Replica } from "./replica.ts";
 import {
   decodeAcl,
   decodeBias,
@@ -101,6 +102,12 @@ const MAX_REAP_ROUNDS = 8;
 /** Paths read per transaction, so a read stays under etcd's default of 128 operations. */
 const PATHS_PER_READ = 40;
 
+/**
+ * Where a read may be answered: only by etcd (linearizable), or by the
+ * replica if it has reached revision `atLeast` (what the session has seen).
+ */
+export type ReadFrom = "etcd" | { atLeast: bigint };
+
 /** The data tree of one namespace (key prefix) in etcd. */
 export class EtcdTree {
   readonly etcd: EtcdClient;
@@ -111,6 +118,19 @@ export class EtcdTree {
   now: () => bigint = () => BigInt(Date.now());
 
   /** A tree stored under `keys.prefix`. */
+  /** The in-memory copy reads may be answered from (absent: every read goes to etcd). */
+  replica?: Replica;
+
+  /**
+   * The answer to `reads` from the replica, when `from` allows it and the
+   * replica has reached the revision asked for; null otherwise.
+   */
+  #fromReplica(reads: GetOp[], from: ReadFrom): TxnResult | null {
+    if (from === "etcd" || !this.replica) return null;
+    if (this.replica.revision < from.atLeast) return null;
+    return this.replica.read(reads);
+  }
+
   constructor(etcd: EtcdClient, keys: Keys) {
     this.etcd = etcd;
     this.keys = keys;
@@ -219,16 +239,22 @@ export class EtcdTree {
   async get(
     path: string,
     withChildren = false,
+    from: ReadFrom = "etcd",
   ): Promise<AtRevision & { node: NodeSnapshot | null; seen: bigint; children: string[] }> {
     const reads = this.statReads(path);
     if (path !== "/") {
       reads.push({ get: this.keys.attrs(parentOf(path)), prefix: true, keysOnly: true });
     }
     if (withChildren) reads.push({ get: this.keys.children(path), prefix: true, keysOnly: true });
-    const res = await this.etcd.read(reads);
+    const copy = this.#fromReplica(reads, from);
+    const res = copy ?? await this.etcd.read(reads);
     const node = this.snapshotAt(path, res.results, 0);
     let seen = 0n;
-    if (node) {
+    if (copy) {
+      // The copy is at the watch stream's revision: every change it shows
+      // has had its notifications sent.
+      seen = res.revision;
+    } else if (node) {
       seen = node.stat.mzxid > node.stat.pzxid ? node.stat.mzxid : node.stat.pzxid;
     } else if (path !== "/") {
       for (const kv of res.results[STAT_READS]!.kvs) {
@@ -251,13 +277,15 @@ export class EtcdTree {
    */
   async getMany(
     paths: string[],
+    from: ReadFrom = "etcd",
   ): Promise<AtRevision & { nodes: (NodeSnapshot | null)[]; at: bigint[] }> {
     const nodes: (NodeSnapshot | null)[] = [];
     const at: bigint[] = [];
     let zxid = 0n;
     for (let i = 0; i < paths.length; i += PATHS_PER_READ) {
       const chunk = paths.slice(i, i + PATHS_PER_READ);
-      const res = await this.etcd.read(chunk.flatMap((p) => this.statReads(p)));
+      const reads = chunk.flatMap((p) => this.statReads(p));
+      const res = this.#fromReplica(reads, from) ?? await this.etcd.read(reads);
       zxid = res.revision;
       chunk.forEach((p, j) => {
         nodes.push(this.snapshotAt(p, res.results, j * STAT_READS));

@@ -220,6 +220,7 @@ async function handshake(
     if (!session) return refuse("unknown, expired or wrong password");
     log.info("session {session} resumed", { session: sessionHex(session.id) });
   }
+  if (req.lastZxidSeen > session.seenZxid) session.seenZxid = req.lastZxidSeen;
   send(connectResponse(session.timeout, session.id, session.passwd));
   return session;
 }

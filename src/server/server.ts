@@ -20,6 +20,7 @@ import { serveAdmin } from "../admin/http.ts";
 import { serveConnection } from "./connection.ts";
 import { SessionManager } from "./sessions.ts";
 import { EtcdHealth } from "./etcd_health.ts";
+import { Replica } from "../etcd/replica.ts";
 import { LagMonitor } from "../admin/lag.ts";
 import type { ServerState } from "./state.ts";
 import { WatchHub } from "./watches.ts";
@@ -59,6 +60,11 @@ export interface ServerOptions {
   superDigest?: string;
   /** Allow TTL nodes (ZooKeeper's `extendedTypesEnabled`; default true). */
   extendedTypes?: boolean;
+  /**
+   * Answer reads from an in-memory copy of the tree kept by the watch stream
+   * (default true); false sends every read to etcd (for trees too large for memory).
+   */
+  readReplica?: boolean;
   /** A real ZooKeeper (`host:port`) to cross-check every request against, logging differences. */
   oracle?: string;
   /** A TLS client port (ZooKeeper's secureClientPort): PEM certificate chain and key. */
@@ -153,6 +159,24 @@ export class ZetcdServer {
       }
       const { zxid } = await tree.sync();
       const watches = new WatchHub(keys, (err) => log.error("etcd watch failed: {err}", { err }));
+      if (options.readReplica ?? true) {
+        const replica = new Replica(keys.prefix);
+        const heapBefore = Deno.memoryUsage().heapUsed;
+        const loading = performance.now();
+        await replica.load(etcd, zxid);
+        const nodes = await tree.countNodes();
+        log.info(
+          "read replica: {keys} etcd keys ({nodes} znodes) loaded in {ms} ms, about {bytes} bytes of heap per znode",
+          {
+            keys: replica.size,
+            nodes,
+            ms: Math.round(performance.now() - loading),
+            bytes: Math.round((Deno.memoryUsage().heapUsed - heapBefore) / Math.max(1, nodes)),
+          },
+        );
+        tree.replica = replica;
+        watches.replica = replica;
+      }
       await watches.start(etcd, zxid);
       const health = new EtcdHealth(etcd, keys.layout(), log);
       const state: ServerState = {
@@ -199,6 +223,11 @@ export class ZetcdServer {
           () => state.sessions.local.size,
         ),
         new Gauge("zetcd_watches", "Registered watches.", () => watches.count()),
+        new Gauge(
+          "zetcd_replica_keys",
+          "etcd keys held by the read replica (0 when it is off).",
+          () => tree.replica?.size ?? 0,
+        ),
         new Gauge(
           "zetcd_event_loop_lag_seconds",
           "Worst event-loop lag over the last 10 s.",

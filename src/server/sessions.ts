@@ -58,6 +58,8 @@ export class Session {
   claim = 0n;
   /** Highest record revision seen on the watch stream while the claim was being written. */
   seenWhileClaiming = 0n;
+  /** Highest zxid the client has been sent (its reads never go back before it). */
+  seenZxid = 0n;
   /** Set once the session ended or moved away from this server. */
   closed = false;
   /** Closes the connection that serves this session on this server, if any. */

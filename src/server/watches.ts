@@ -9,6 +9,7 @@
 
 import type { EtcdClient, WatchBatch, WatchEvent } from "../etcd/client.ts";
 import type { Keys } from "../etcd/keys.ts";
+import type { Replica } from "../etcd/replica.ts";
 import { EventType } from "../zk/constants.ts";
 import { parentOf } from "../zk/path.ts";
 import { decodeEvents } from "../etcd/values.ts";
@@ -63,6 +64,8 @@ export class WatchHub {
   #reopenedAt = 0;
   readonly #keys: Keys;
   readonly #onError: (err: Error) => void;
+  /** The in-memory copy of the prefix this stream keeps current, if any. */
+  replica?: Replica;
   /** Receives every change that is not a node's (session records, attributes). */
   onOtherChange?: (event: WatchEvent) => void;
 
@@ -118,6 +121,11 @@ export class WatchHub {
           ),
         );
         this.#revision = zxid;
+        // The copy missed changes too: read it again at the new start.
+        if (this.replica) {
+          this.replica.invalidate();
+          await this.replica.load(this.#etcd!, zxid);
+        }
       }
       await this.#open(this.#revision + 1n);
       this.#reopenedAt = Date.now();
@@ -226,6 +234,12 @@ export class WatchHub {
     for (const { type, kv } of batch.events) {
       if (type === "put" && kv.key === this.#keys.multiLog()) {
         scripted.set(kv.modRevision, decodeEvents(kv.value));
+      }
+    }
+    // The copy first: a read made when a notification goes out sees its change.
+    if (this.replica?.ready) {
+      for (const { type, kv } of batch.events) {
+        this.replica.apply(type, kv);
       }
     }
     for (const event of batch.events) {

@@ -124,6 +124,17 @@ interface ReadOptions {
 }
 
 /**
+ * Holds a reply until the watch stream has delivered revision `revision`
+ * (the change it reflects or made), and records that the session has seen
+ * it: the session's later reads may come from the replica only once it has
+ * reached that revision.
+ */
+async function settle(ctx: RequestContext, revision: bigint): Promise<void> {
+  await ctx.watches.waitFor(revision);
+  if (revision > ctx.session.seenZxid) ctx.session.seenZxid = revision;
+}
+
+/**
  * Reads a node, sets the watch the request asks for, then holds the answer
  * until the notifications of every change it reflects have gone out (a
  * client must see an event before data that reflects it). NoNode when the
@@ -135,7 +146,7 @@ async function read(
   opts: ReadOptions = {},
 ): Promise<{ zxid: bigint; node: NodeSnapshot; children: string[] }> {
   const p = readPath(path);
-  const out = await ctx.tree.get(p, opts.children);
+  const out = await ctx.tree.get(p, opts.children, { atLeast: ctx.session.seenZxid });
   const error = !out.node
     ? Errors.noNode(p)
     : opts.perm && !permitted(out.node.acl, opts.perm, ctx.who())
@@ -145,7 +156,7 @@ async function read(
   if (opts.watch && (error === null || (!out.node && opts.watchMissing))) {
     ctx.watches.add(opts.watch, p, ctx.sink, out.zxid);
   }
-  await ctx.watches.waitFor(out.seen);
+  await settle(ctx, out.seen);
   if (error) throw error;
   return { zxid: out.zxid, node: out.node!, children: out.children };
 }
@@ -213,7 +224,7 @@ async function create(
     { path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: c.ttl },
     { owner: c.owner, lease: c.lease, validate: invalidPathReason, who: ctx.who() },
   );
-  await ctx.watches.waitFor(out.zxid);
+  await settle(ctx, out.zxid);
   return out;
 }
 
@@ -293,7 +304,9 @@ async function setWatches(
   ].filter((w): w is { kind: string; path: string } =>
     w.path !== null && invalidPathReason(w.path) === null
   );
-  const read = await ctx.tree.getMany(asked.map((w) => w.path));
+  const read = await ctx.tree.getMany(asked.map((w) => w.path), {
+    atLeast: ctx.session.seenZxid,
+  });
   asked.forEach(({ kind, path }, i) => {
     const node = read.nodes[i];
     const fire = (type: EventType) => ctx.sink.notify(type, path);
@@ -371,7 +384,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   ),
   op<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
     const { zxid } = await ctx.tree.delete(deletePath(req.path), req.version, ctx.who());
-    await ctx.watches.waitFor(zxid);
+    await settle(ctx, zxid);
     return { zxid };
   }),
   op<Req<"ExistsRequest">>(OpCode.exists, async (ctx, req) => {
@@ -395,7 +408,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
       req.version,
       ctx.who(),
     );
-    await ctx.watches.waitFor(zxid);
+    await settle(ctx, zxid);
     return reply(zxid, R.SetDataResponse, { stat });
   }),
   op<Req<"GetACLRequest">>(OpCode.getACL, async (ctx, req) => {
@@ -432,7 +445,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   op<Req<"SyncRequest">>(OpCode.sync, async (ctx, req) => {
     const path = readPath(req.path);
     const { zxid, seen } = await ctx.tree.sync();
-    await ctx.watches.waitFor(seen);
+    await settle(ctx, seen);
     return reply(zxid, R.SyncResponse, { path });
   }),
   op<Req<"CheckVersionRequest">>(OpCode.check, async (ctx, req) => {
@@ -451,7 +464,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
       validate: invalidPathReason,
       who: ctx.who(),
     });
-    if (out.results.every((res) => res.kind !== "error")) await ctx.watches.waitFor(out.zxid);
+    if (out.results.every((res) => res.kind !== "error")) await settle(ctx, out.zxid);
     const w = new JuteWriter();
     writeMultiResponse(w, out.results.map(subResult));
     return { zxid: out.zxid || ctx.watches.revision, body: w.bytes() };
@@ -550,7 +563,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     // ZooKeeper 3.8 checks no permission for addWatch.
     const { zxid, seen } = await ctx.tree.get(path);
     for (const table of tables) ctx.watches.add(table, path, ctx.sink, zxid);
-    await ctx.watches.waitFor(seen);
+    await settle(ctx, seen);
     return reply(zxid, R.ErrorResponse, { err: 0 });
   }),
   op<Req<"CheckWatchesRequest">>(

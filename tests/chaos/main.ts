@@ -3,7 +3,8 @@
  * that `deno task test` runs briefly. Each prints what it injected and what
  * it checked; the exit code is 1 when any promise was broken.
  *
- * Scenarios: fuzz, outage, cluster, load (default: all, in that order).
+ * Scenarios: fuzz, outage, cluster, cluster-replica, load (default: all, in
+ * that order).
  * Lengths can be changed with CHAOS_SCALE (default 1; 0.2 is about the CI
  * length).
  *
@@ -16,7 +17,8 @@ const scale = Number(Deno.env.get("CHAOS_SCALE") ?? 1);
 const SCENARIOS: Record<string, () => Promise<void>> = {
   fuzz: () => fuzzScenario(300 * scale),
   outage: () => outageScenario(30_000 * scale),
-  cluster: () => clusterScenario(300 * scale, 12),
+  cluster: () => clusterScenario(300 * scale, 12, false),
+  "cluster-replica": () => clusterScenario(300 * scale, 12, true),
   load: () => loadScenario(Math.round(10_000 * scale), 60 * scale),
 };
 

@@ -27,6 +27,8 @@ export interface LoadRecord {
   /** Errors no fault should cause (e.g. a session expiring). */
   anomalies: string[];
   clients: { id: bigint; states: string[]; client: Nzk }[];
+  /** The mzxid each successful get and set reported. */
+  mzxids: Map<Operation, bigint>;
 }
 
 const encoder = new TextEncoder();
@@ -42,7 +44,13 @@ export async function runLoad(options: {
   sessionTimeout?: number;
 }): Promise<LoadRecord> {
   const { root } = options;
-  const record: LoadRecord = { history: [], sequential: [], anomalies: [], clients: [] };
+  const record: LoadRecord = {
+    history: [],
+    sequential: [],
+    anomalies: [],
+    clients: [],
+    mzxids: new Map(),
+  };
   const setup = await Nzk.connect(options.hosts, 10_000);
   await setup.create(root);
   await setup.create(`${root}/seq`);
@@ -97,7 +105,9 @@ export async function runLoad(options: {
       };
       record.history.push(op);
       try {
-        op.output = await perform(zk, key, input);
+        const [output, mzxid] = await perform(zk, key, input);
+        op.output = output;
+        if (mzxid !== undefined) record.mzxids.set(op, mzxid);
         if ("ok" in op.output && op.output.version !== undefined) {
           versions.set(key, op.output.version);
         }
@@ -116,23 +126,48 @@ export async function runLoad(options: {
   return record;
 }
 
-async function perform(zk: Nzk, key: string, input: Input): Promise<Output> {
+async function perform(zk: Nzk, key: string, input: Input): Promise<[Output, bigint?]> {
   switch (input.op) {
     case "get": {
       const { data, stat } = await zk.getData(key);
-      return { ok: true, data: decoder.decode(data ?? new Uint8Array()), version: stat.version };
+      const text = decoder.decode(data ?? new Uint8Array());
+      return [{ ok: true, data: text, version: stat.version }, stat.mzxid];
     }
     case "set": {
       const stat = await zk.setData(key, encoder.encode(input.data), input.version);
-      return { ok: true, version: stat.version };
+      return [{ ok: true, version: stat.version }, stat.mzxid];
     }
     case "create":
       await zk.create(key, encoder.encode(input.data));
-      return { ok: true };
+      return [{ ok: true }];
     case "delete":
       await zk.remove(key, input.version);
-      return { ok: true };
+      return [{ ok: true }];
   }
+}
+
+/**
+ * ZooKeeper's session guarantees, checked on a history whose reads may come
+ * from a replica: each client's successive views of a key (the mzxid of
+ * its successful reads and writes) never go back. Returns the violations.
+ */
+export function sessionOrderViolations(record: LoadRecord): string[] {
+  const last = new Map<string, { mzxid: bigint; op: Operation }>();
+  const out: string[] = [];
+  for (const op of record.history) {
+    const mzxid = record.mzxids.get(op);
+    if (mzxid === undefined) continue;
+    const id = `${op.client} ${op.key}`;
+    const before = last.get(id);
+    if (before && mzxid < before.mzxid) {
+      out.push(
+        `client ${op.client} saw ${op.key} at mzxid ${mzxid} after mzxid ${before.mzxid} ` +
+          `(${op.input.op} after ${before.op.input.op})`,
+      );
+    }
+    if (!before || mzxid > before.mzxid) last.set(id, { mzxid, op });
+  }
+  return out;
 }
 
 function isConnectionLoss(err: unknown): boolean {

@@ -1,0 +1,130 @@
+/**
+ * An in-memory copy of every etcd key under the prefix, kept current by the
+ * server's one watch stream, so that reads are answered at memory speed.
+ *
+ * It answers the same {@link GetOp} reads etcd does (single keys, and
+ * prefix ranges of one "directory": a prefix ending in `/`, under which no
+ * key has a further `/` — a node's children, a node's attributes), as of
+ * the last revision the watch stream delivered. Any other read returns null
+ * and goes to etcd. A read from the copy is not linearizable: like a
+ * ZooKeeper follower, it may lag the newest write, and the caller makes
+ * sure a session never reads older state than it has already seen.
+ *
+ * @module
+ */
+
+import type { EtcdClient, GetOp, KeyValue, RangeResult, TxnResult } from "./client.ts";
+
+/** Keys read per page while loading. */
+const PAGE = 5000;
+
+/** The directory of a key: everything up to and including its last `/`. */
+function directoryOf(key: string): string {
+  return key.slice(0, key.lastIndexOf("/") + 1);
+}
+
+/** The copy of one prefix. */
+export class Replica {
+  readonly #prefix: string;
+  readonly #kvs = new Map<string, KeyValue>();
+  readonly #dirs = new Map<string, Set<string>>();
+  /** Revision the copy reflects; 0n while it is not loaded. */
+  revision = 0n;
+
+  constructor(prefix: string) {
+    this.#prefix = prefix;
+  }
+
+  /** Number of keys held. */
+  get size(): number {
+    return this.#kvs.size;
+  }
+
+  /** Whether the copy can answer reads. */
+  get ready(): boolean {
+    return this.revision > 0n;
+  }
+
+  /** Replaces the copy with every key under the prefix as of `revision`, read in pages. */
+  async load(etcd: EtcdClient, revision: bigint): Promise<void> {
+    this.revision = 0n;
+    this.#kvs.clear();
+    this.#dirs.clear();
+    const end = prefixEnd(this.#prefix);
+    let from = this.#prefix;
+    for (;;) {
+      const res = await etcd.read([{ get: from, end, revision, limit: PAGE }]);
+      const kvs = res.results[0]!.kvs;
+      for (const kv of kvs) this.#put(kv);
+      if (kvs.length < PAGE) break;
+      from = kvs[kvs.length - 1].key + "\0";
+    }
+    this.revision = revision;
+  }
+
+  /** Applies one change from the watch stream. */
+  apply(type: "put" | "delete", kv: KeyValue): void {
+    if (type === "put") this.#put(kv);
+    else this.#delete(kv.key);
+    if (kv.modRevision > this.revision) this.revision = kv.modRevision;
+  }
+
+  /** Marks the copy unusable until the next {@link load}. */
+  invalidate(): void {
+    this.revision = 0n;
+  }
+
+  #put(kv: KeyValue): void {
+    if (!this.#kvs.has(kv.key)) {
+      const dir = directoryOf(kv.key);
+      let keys = this.#dirs.get(dir);
+      if (!keys) this.#dirs.set(dir, keys = new Set());
+      keys.add(kv.key);
+    }
+    this.#kvs.set(kv.key, kv);
+  }
+
+  #delete(key: string): void {
+    if (!this.#kvs.delete(key)) return;
+    const dir = directoryOf(key);
+    const keys = this.#dirs.get(dir);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#dirs.delete(dir);
+  }
+
+  /**
+   * Answers `ops` from the copy as etcd would at {@link revision}, or null
+   * when one of them is not a read the copy can answer.
+   */
+  read(ops: GetOp[]): TxnResult | null {
+    if (!this.ready) return null;
+    const results: RangeResult[] = [];
+    for (const op of ops) {
+      const r = this.#range(op);
+      if (r === null) return null;
+      results.push(r);
+    }
+    return { succeeded: true, revision: this.revision, results };
+  }
+
+  #range(op: GetOp): RangeResult | null {
+    if (op.end !== undefined || op.revision || op.newestFirst) return null;
+    if (!op.prefix) {
+      const kv = this.#kvs.get(op.get);
+      const kvs = kv ? [kv] : [];
+      return { kvs: op.countOnly ? [] : kvs, count: kvs.length };
+    }
+    if (!op.get.endsWith("/") || op.get === this.#prefix) return null;
+    const keys = this.#dirs.get(op.get);
+    const count = keys?.size ?? 0;
+    if (op.countOnly || count === 0) return { kvs: [], count };
+    let sorted = [...keys!].sort();
+    if (op.limit) sorted = sorted.slice(0, op.limit);
+    return { kvs: sorted.map((k) => this.#kvs.get(k)!), count };
+  }
+}
+
+/** The first key after every key that starts with `prefix`. */
+function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
