@@ -52,7 +52,8 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
   let queued = 0;
   const send = (frame: Uint8Array) => {
     if (closed) return;
-    if (queued + frame.byteLength > state.maxOutgoingBytes) {
+    // A reply is always let through when nothing is queued, however large.
+    if (queued > 0 && queued + frame.byteLength > state.maxOutgoingBytes) {
       // A client that stops reading must not make the server buffer without bound.
       log.warn("closing connection: the client is not reading ({bytes} bytes queued)", {
         bytes: queued,

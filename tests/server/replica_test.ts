@@ -1,0 +1,82 @@
+/**
+ * The read replica: reads are answered from memory, a session never reads
+ * older state than it has seen, and sync brings it up to date with writes
+ * made through other servers.
+ */
+
+import assert from "node:assert/strict";
+import { startStack, startZetcd } from "../_util/zetcd.ts";
+import { ZkClient } from "../../src/client/client.ts";
+import { OpCode } from "../../src/zk/constants.ts";
+import * as R from "../../src/zk/records.ts";
+
+/** The count of etcd round trips of `kind` in the server's metrics. */
+async function etcdRoundTrips(admin: string, kind: string): Promise<number> {
+  const text = await (await fetch(`http://${admin}/metrics`)).text();
+  const m = new RegExp(
+    `^zetcd_etcd_request_duration_seconds_count\\{kind="${kind}"\\} (\\d+)$`,
+    "m",
+  )
+    .exec(text);
+  return Number(m?.[1] ?? 0);
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+for (const replica of [true, false]) {
+  Deno.test({
+    name: replica
+      ? "with the replica, getData, exists and getChildren make no etcd round trip"
+      : "with --read-replica false, every read is an etcd round trip",
+    sanitizeOps: false,
+    sanitizeResources: false,
+  }, async () => {
+    await using stack = await startStack({
+      readReplica: replica,
+      admin: { hostname: "127.0.0.1", port: 0 },
+    });
+    const zk = await ZkClient.connect(stack.address);
+    await zk.create("/r", text("v"));
+    await zk.create("/r/c", null);
+    const before = await etcdRoundTrips(stack.server.adminAddress!, "read");
+    for (let i = 0; i < 50; i++) {
+      assert.equal(new TextDecoder().decode((await zk.getData("/r")).data!), "v");
+      assert.equal((await zk.exists("/r"))?.numChildren, 1);
+      assert.deepEqual((await zk.getChildren("/r")).children, ["c"]);
+    }
+    const reads = (await etcdRoundTrips(stack.server.adminAddress!, "read")) - before;
+    await zk.close();
+    if (replica) assert.ok(reads < 10, `${reads} etcd reads for 150 ZooKeeper reads`);
+    else assert.ok(reads >= 150, `${reads} etcd reads for 150 ZooKeeper reads`);
+  });
+}
+
+Deno.test({
+  name:
+    "a session sees its own writes, and after sync another server's, when reading from replicas",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startStack({ prefix: "/replicas/" });
+  const other = await startZetcd(stack.etcd, { prefix: "/replicas/" });
+  try {
+    const writer = await ZkClient.connect(stack.address);
+    const reader = await ZkClient.connect(other.address);
+    await writer.create("/s", text("0"));
+    for (let i = 1; i <= 100; i++) {
+      const stat = await writer.setData("/s", text(String(i)));
+      // Its own write, at once, on its own server.
+      const own = await writer.getData("/s");
+      assert.equal(new TextDecoder().decode(own.data!), String(i));
+      assert.ok(own.stat.mzxid >= stat.mzxid);
+      // Another server's session, after sync.
+      await reader.request(OpCode.sync, R.SyncRequest, { path: "/s" });
+      const seen = await reader.getData("/s");
+      assert.equal(new TextDecoder().decode(seen.data!), String(i), `after sync, write ${i}`);
+    }
+    await writer.close();
+    await reader.close();
+  } finally {
+    await other.close();
+  }
+});
