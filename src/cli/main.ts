@@ -61,6 +61,9 @@ flags on the command line win.
                               extendedTypesEnabled=true)
   --read-replica BOOL         answer reads from an in-memory copy of the tree kept by the
                               etcd watch stream (default true; false: every read goes to etcd)
+  --compact-interval MS       how often the elected server compacts etcd's history (default
+                              300000; 0: never, e.g. on an etcd whose other users compact it)
+  --compact-retain N          revisions kept behind the current one (default 10000)
   --container-check-interval MS
                               how often empty containers and expired TTL nodes are
                               deleted (default 60000, as ZooKeeper)
@@ -104,6 +107,8 @@ interface Config {
   clientTls?: { hostname: string; port: number; cert: string; key: string };
   extendedTypes: boolean;
   readReplica: boolean;
+  compactIntervalMs: number;
+  compactRetain: number;
   reapIntervalMs: number;
   etcdBin?: string;
   dataDir: string;
@@ -140,6 +145,8 @@ function parseConfig(
         "zk-keyfile": { type: "string" },
         "extended-types": { type: "string", default: "true" },
         "read-replica": { type: "string", default: "true" },
+        "compact-interval": { type: "string", default: "300000" },
+        "compact-retain": { type: "string", default: "10000" },
         "container-check-interval": { type: "string", default: "60000" },
         "etcd-bin": { type: "string" },
         "data-dir": { type: "string", default: "./zetcd-data" },
@@ -208,6 +215,8 @@ function parseConfig(
     oracle: v.oracle === undefined ? undefined : (hostPort("oracle", v.oracle), v.oracle),
     extendedTypes: bool("extended-types", v["extended-types"]!),
     readReplica: bool("read-replica", v["read-replica"]!),
+    compactIntervalMs: int("compact-interval", v["compact-interval"]!),
+    compactRetain: int("compact-retain", v["compact-retain"]!),
     reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
     etcdBin: v["etcd-bin"],
     dataDir: v["data-dir"]!,
@@ -370,6 +379,8 @@ export async function main(args: string[]): Promise<number> {
       oracle: config.oracle,
       extendedTypes: config.extendedTypes,
       readReplica: config.readReplica,
+      compactIntervalMs: config.compactIntervalMs,
+      compactRetain: config.compactRetain,
       reapIntervalMs: config.reapIntervalMs,
     });
   } catch (err) {

@@ -305,6 +305,11 @@ export class EtcdClient {
     return opening;
   }
 
+  /** Discards the history before `revision` (etcd's compaction: for the whole cluster). */
+  async compact(revision: bigint): Promise<void> {
+    await this.#etcd.kv.compact({ revision: String(revision), physical: false });
+  }
+
   /** Closes every connection to etcd. */
   close(): void {
     this.#keepAlive?.then((s) => s.end()).catch(() => {});

@@ -18,6 +18,7 @@
  * | `P index/container/<d><path>`, `P index/ttl/<d><path>` | empty | nodes the server deletes by itself (containers, TTL nodes); stale entries are dropped by the reaper |
  * | `P multi`                    | JSON: the ZooKeeper events of the last multi, in order | mod rev = that multi's zxid; watch streams fire these instead of deriving events from the keys |
  * | `P migration`                | JSON: the source, state and counts of the last `zetcd migrate` into this prefix | lets an interrupted migration resume |
+ * | `P compactor`                | the address of the server that compacts etcd's history | lease = that server's election lease; absent when none runs |
  * | `P session/<16 hex digits>`  | JSON: password, timeout, ephemeral lease | lease = the session's lease; session id = lease id; mod rev = the holding connection's claim |
  *
  * The children of `/a` are exactly the keys under `P node/2/a/`, and every
@@ -82,6 +83,11 @@ export class Keys {
   /** The record of the last `zetcd migrate` into this prefix. */
   migration(): string {
     return `${this.prefix}migration`;
+  }
+
+  /** The election of the server that compacts etcd's history. */
+  compactor(): string {
+    return `${this.prefix}compactor`;
   }
 
   /** The events of the latest multi (see `values.ts` encodeEvents). */

@@ -21,6 +21,7 @@ import { serveConnection } from "./connection.ts";
 import { SessionManager } from "./sessions.ts";
 import { EtcdHealth } from "./etcd_health.ts";
 import { Replica } from "../etcd/replica.ts";
+import { Compactor } from "./compactor.ts";
 import { LagMonitor } from "../admin/lag.ts";
 import type { ServerState } from "./state.ts";
 import { WatchHub } from "./watches.ts";
@@ -65,6 +66,14 @@ export interface ServerOptions {
    * (default true); false sends every read to etcd (for trees too large for memory).
    */
   readReplica?: boolean;
+  /**
+   * How often the elected server compacts etcd's history, ms (default
+   * 300000; 0: never). etcd compacts the whole cluster: turn it off on an
+   * etcd whose other users compact by themselves.
+   */
+  compactIntervalMs?: number;
+  /** Revisions kept behind the current one when compacting (default 10000). */
+  compactRetain?: number;
   /** A real ZooKeeper (`host:port`) to cross-check every request against, logging differences. */
   oracle?: string;
   /** A TLS client port (ZooKeeper's secureClientPort): PEM certificate chain and key. */
@@ -92,6 +101,8 @@ export class ZetcdServer {
   readonly #admin?: Deno.HttpServer<Deno.NetAddr>;
   readonly #stopAdmin: AbortController;
   readonly #tlsListener?: Deno.TlsListener;
+  /** The etcd compaction election and schedule (absent when compaction is off). */
+  readonly compactor?: Compactor;
 
   private constructor(
     listener: Deno.Listener,
@@ -103,8 +114,10 @@ export class ZetcdServer {
       stopAdmin: AbortController;
       tlsListener?: Deno.TlsListener;
       maxConnections: number;
+      compactor?: Compactor;
     },
   ) {
+    this.compactor = extra.compactor;
     this.#listener = listener;
     this.#maxConnections = extra.maxConnections;
     this.#state = state;
@@ -276,7 +289,17 @@ export class ZetcdServer {
       const admin = options.admin
         ? serveAdmin(state, { ...options.admin, signal: stopAdmin.signal })
         : undefined;
+      const compactEvery = options.compactIntervalMs ?? 300_000;
+      const compactor = compactEvery > 0
+        ? new Compactor(etcd, keys, log, {
+          intervalMs: compactEvery,
+          retain: options.compactRetain ?? 10_000,
+          self: `${(listener.addr as Deno.NetAddr).hostname}:${state.conf.port}`,
+        })
+        : undefined;
+      compactor?.start();
       const server = new ZetcdServer(listener, state, etcd, reaper, {
+        compactor,
         admin,
         stopAdmin,
         tlsListener,
@@ -398,6 +421,7 @@ export class ZetcdServer {
     this.#state.health.stop();
     this.#state.lag.stop();
     clearInterval(this.#reaper);
+    await this.compactor?.stop();
     this.#stopAdmin.abort();
     await this.#admin?.finished;
     await this.#state.watches.stop();

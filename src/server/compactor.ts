@@ -1,0 +1,132 @@
+/**
+ * Compaction of etcd's history, by one elected server among those sharing
+ * a prefix. Without it etcd keeps every revision and slows down (the Go
+ * zetcd never compacted).
+ *
+ * The election is a key, `P compactor`, created on a lease: the server
+ * whose create succeeded compacts while it keeps the lease alive; if it
+ * dies, the lease runs out and another server takes over. Every interval
+ * the holder compacts up to the current revision minus `retain` revisions,
+ * keeping a window of history for watch streams that are briefly behind.
+ * Nothing of ZooKeeper's depends on older history: SetWatches reads the
+ * current state, and a watch stream that falls behind a compaction starts
+ * again from the current revision (and reloads the replica).
+ *
+ * etcd compacts the whole cluster, not one prefix: on an etcd shared with
+ * applications that compact by themselves (e.g. Kubernetes), turn this off
+ * with `--compact-interval 0`.
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import type { EtcdClient } from "../etcd/client.ts";
+import type { Keys } from "../etcd/keys.ts";
+
+/** TTL of the election lease, s. */
+const LEASE_TTL = 15;
+
+/** Options of {@link Compactor}. */
+export interface CompactorOptions {
+  /** Time between compactions, ms. */
+  intervalMs: number;
+  /** Revisions kept behind the current one. */
+  retain: number;
+  /** Who this server is, written into the election key. */
+  self: string;
+}
+
+/** Runs for election and, while elected, compacts etcd on a schedule. */
+export class Compactor {
+  readonly #etcd: EtcdClient;
+  readonly #keys: Keys;
+  readonly #log: Logger;
+  readonly #options: CompactorOptions;
+  #lease = 0n;
+  #leader = false;
+  #compacted = 0n;
+  #timer?: ReturnType<typeof setInterval>;
+  #busy = false;
+
+  constructor(etcd: EtcdClient, keys: Keys, log: Logger, options: CompactorOptions) {
+    this.#etcd = etcd;
+    this.#keys = keys;
+    this.#log = log;
+    this.#options = options;
+  }
+
+  /** Whether this server is the elected compactor. */
+  get leader(): boolean {
+    return this.#leader;
+  }
+
+  /** The revision of this server's last compaction (0n: none yet). */
+  get compacted(): bigint {
+    return this.#compacted;
+  }
+
+  /** Starts: a round now, then one every interval (and lease renewals in between). */
+  start(): void {
+    const every = Math.min(this.#options.intervalMs, (LEASE_TTL * 1000) / 3);
+    let last = 0;
+    const round = () => {
+      if (this.#busy) return;
+      this.#busy = true;
+      const compactNow = Date.now() - last >= this.#options.intervalMs;
+      this.#round(compactNow).then(() => {
+        if (compactNow) last = Date.now();
+      }).catch((err) => {
+        this.#log.warn("etcd compaction round failed: {err}", { err: String(err) });
+      }).finally(() => this.#busy = false);
+    };
+    this.#timer = setInterval(round, every);
+    round();
+  }
+
+  /** Stops, giving up the election. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    if (this.#lease !== 0n) await this.#etcd.revokeLease(this.#lease).catch(() => {});
+  }
+
+  async #round(compactNow: boolean): Promise<void> {
+    await this.#elect();
+    if (!this.#leader || !compactNow) return;
+    const { revision } = await this.#etcd.read([{ get: this.#keys.compactor(), keysOnly: true }]);
+    const target = revision - BigInt(this.#options.retain);
+    if (target <= this.#compacted || target <= 1n) return;
+    try {
+      await this.#etcd.compact(target);
+    } catch (err) {
+      // Someone compacted further already (etcd, an operator): nothing to do.
+      if (!/compacted/i.test(String(err))) throw err;
+    }
+    this.#log.info("compacted etcd history up to revision {revision}", { revision: target });
+    this.#compacted = target;
+  }
+
+  /** Keeps our lease alive and takes the election key if nobody holds it. */
+  async #elect(): Promise<void> {
+    if (this.#lease !== 0n && (await this.#etcd.keepAliveOnce(this.#lease)) <= 0n) {
+      this.#lease = 0n;
+    }
+    if (this.#lease === 0n) this.#lease = await this.#etcd.grantLease(LEASE_TTL);
+    const key = this.#keys.compactor();
+    const res = await this.#etcd.txn(
+      [{ key, target: "create", op: "==", value: 0n }],
+      [{ put: key, value: new TextEncoder().encode(this.#options.self), lease: this.#lease }],
+      [{ get: key }],
+    );
+    const holder = res.succeeded ? this.#lease : res.results[0]?.kvs[0]?.lease;
+    const leader = holder === this.#lease;
+    if (leader !== this.#leader) {
+      this.#log.info(
+        leader
+          ? "elected to compact etcd history every {s} s, keeping {retain} revisions"
+          : "no longer the server that compacts etcd history",
+        { s: this.#options.intervalMs / 1000, retain: this.#options.retain },
+      );
+    }
+    this.#leader = leader;
+  }
+}
