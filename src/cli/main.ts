@@ -350,6 +350,12 @@ export async function main(args: string[]): Promise<number> {
   const log = getLogger(["zetcd", "cli"]);
   let local: LocalEtcd | undefined;
   let server: ZetcdServer | undefined;
+  // Listening for signals first: one that comes while starting stops the
+  // server as soon as it has started.
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stop(signal));
+  }
   try {
     if (config.endpoints.length === 0) {
       local = await startLocalEtcd(config.etcdBin, config.dataDir);
@@ -392,10 +398,6 @@ export async function main(args: string[]): Promise<number> {
     log.error(message);
     await local?.stop();
     return 1;
-  }
-  const { promise: stopped, resolve } = Promise.withResolvers<string>();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => resolve(signal));
   }
   const signal = await stopped;
   log.info("{signal}: stopping", { signal });

@@ -102,6 +102,13 @@ const MAX_REAP_ROUNDS = 8;
 /** Paths read per transaction, so a read stays under etcd's default of 128 operations. */
 const PATHS_PER_READ = 40;
 
+/** A parent's node, counter (`kids`) and ACL keys, as a sequential create needs them. */
+interface SequenceHint {
+  parent?: KeyValue;
+  kids?: KeyValue;
+  acl?: KeyValue;
+}
+
 /**
  * Where a read may be answered: only by etcd (linearizable), or by the
  * replica if it has reached revision `atLeast` (what the session has seen).
@@ -118,6 +125,9 @@ export class EtcdTree {
   now: () => bigint = () => BigInt(Date.now());
 
   /** A tree stored under `keys.prefix`. */
+  /** Per parent: its keys as the last sequential create under it on this server left them. */
+  readonly #sequenceHints = new Map<string, SequenceHint>();
+
   /** The in-memory copy reads may be answered from (absent: every read goes to etcd). */
   replica?: Replica;
 
@@ -328,9 +338,41 @@ export class EtcdTree {
     const done = turn.then(() => {}, () => {});
     this.#sequenceTurns.set(parent, done);
     done.then(() => {
-      if (this.#sequenceTurns.get(parent) === done) this.#sequenceTurns.delete(parent);
+      if (this.#sequenceTurns.get(parent) === done) {
+        this.#sequenceTurns.delete(parent);
+        this.#sequenceHints.delete(parent);
+      }
     });
     return turn;
+  }
+
+  /** What a sequential create must know of the parent: its node, counter and ACL keys. */
+  #sequenceReads(parent: string): GetOp[] {
+    const k = this.keys;
+    return [
+      { get: k.node(parent), keysOnly: true },
+      { get: k.attr(parent, "kids") },
+      { get: k.attr(parent, "acl") },
+    ];
+  }
+
+  /** The parent's keys as last known without a read (null: read them). */
+  #sequenceHint(parent: string): SequenceHint | null {
+    const mine = this.#sequenceHints.get(parent);
+    const copy = this.replica?.read(this.#sequenceReads(parent));
+    const fromCopy = copy
+      ? {
+        parent: copy.results[0]!.kvs[0],
+        kids: copy.results[1]!.kvs[0],
+        acl: copy.results[2]!.kvs[0],
+      }
+      : null;
+    if (!mine) return fromCopy;
+    // The replica may have caught up with (or passed) our own last create.
+    if (fromCopy?.kids && mine.kids && fromCopy.kids.modRevision >= mine.kids.modRevision) {
+      return fromCopy;
+    }
+    return mine;
   }
 
   async #create(
@@ -371,19 +413,28 @@ export class EtcdTree {
       checkAcl(r.results[1]!.kvs[0]);
       checkFinal(req.path);
     }
+    // A sequential create needs the parent's counter. It comes from the last
+    // sequential create under the parent on this server, or the replica,
+    // or after a lost race the failed transaction's own reads; only without
+    // any of those is it read first. (The compare on the counter's version
+    // catches a stale one.)
+    let known = sequential ? this.#sequenceHint(parent) : null;
     for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
       const compare: Compare[] = [];
       let path = req.path;
       let counterVersion = 0n;
       if (sequential) {
-        const r = await this.etcd.read([
-          { get: k.node(parent), keysOnly: true },
-          { get: k.attr(parent, "kids") },
-          { get: k.attr(parent, "acl") },
-        ]);
-        if (r.results[0]!.kvs.length === 0) throw Errors.noNode(parent);
-        checkAcl(r.results[2]!.kvs[0]);
-        const kids = r.results[1]!.kvs[0];
+        if (!known) {
+          const r = await this.etcd.read(this.#sequenceReads(parent));
+          known = {
+            parent: r.results[0]!.kvs[0],
+            kids: r.results[1]!.kvs[0],
+            acl: r.results[2]!.kvs[0],
+          };
+        }
+        if (!known.parent) throw Errors.noNode(parent);
+        checkAcl(known.acl);
+        const kids = known.kids;
         const counter = kids ? Number(kids.version - 1n) + decodeBias(kids.value) : 0;
         path = req.path + sequenceSuffix(counter);
         checkFinal(path);
@@ -417,14 +468,19 @@ export class EtcdTree {
           { put: k.attr(parent, "kids"), ignoreValue: true },
         ],
         [
-          { get: k.node(parent), keysOnly: true },
-          { get: k.attr(parent, "kids"), keysOnly: true },
+          ...this.#sequenceReads(parent),
           { get: k.node(path), keysOnly: true },
-          { get: k.attr(parent, "acl") },
         ],
       );
       if (res.succeeded) {
         const zxid = res.revision;
+        if (sequential && known?.kids) {
+          // The counter as this write left it, for the next create in line.
+          this.#sequenceHints.set(parent, {
+            ...known,
+            kids: { ...known.kids, version: counterVersion + 1n, modRevision: zxid },
+          });
+        }
         return {
           zxid,
           path,
@@ -443,7 +499,9 @@ export class EtcdTree {
           },
         };
       }
-      const [parentR, kidsR, nodeR, aclR] = res.results;
+      const [parentR, kidsR, aclR, nodeR] = res.results;
+      this.#sequenceHints.delete(parent);
+      known = { parent: parentR!.kvs[0], kids: kidsR!.kvs[0], acl: aclR!.kvs[0] };
       if (parentR!.kvs.length === 0) throw Errors.noNode(parent);
       // A parent whose ACL is not the open one: check it, then try again pinned to it.
       if (checkAcl(aclR!.kvs[0])) continue;

@@ -421,6 +421,8 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     const path = checkPath(req.path);
     const acl = fixupACL(path, req.acl, ctx.session.authIds);
     const { zxid, stat } = await ctx.tree.setACL(path, acl, req.version, ctx.who());
+    // No watch fires on an ACL change, but reads come from the replica.
+    await settle(ctx, zxid);
     return reply(zxid, R.SetACLResponse, { stat });
   }),
   op<Req<"GetChildrenRequest">>(OpCode.getChildren, async (ctx, req) => {
