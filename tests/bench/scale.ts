@@ -1,0 +1,160 @@
+/**
+ * `deno task bench-scale`: memory and latency with a large tree. Writes
+ * SCALE_NODES znodes (default 200,000; 1,000,000 takes several minutes)
+ * straight into a fresh etcd in our layout: one parent with 100,000
+ * children, the rest spread over 100 parents. Then starts servers on it and
+ * reports the replica's load time, RSS per znode (against a server on an
+ * empty prefix), and getChildren latency on the 100,000-child parent with
+ * and without the replica.
+ *
+ * @module
+ */
+
+import { startEtcd } from "../_util/etcd.ts";
+import { spawnServer } from "../_util/server_process.ts";
+import { EtcdClient, type Op } from "../../src/etcd/client.ts";
+import { Keys } from "../../src/etcd/keys.ts";
+import { EtcdTree, nodeWrites } from "../../src/etcd/tree.ts";
+import { OPEN_ACL } from "../../src/zk/acl.ts";
+import { ZkClient } from "../../src/client/client.ts";
+
+const TOTAL = Number(Deno.env.get("SCALE_NODES") ?? 200_000);
+const BIG = Math.min(100_000, Math.floor(TOTAL / 2));
+const PARENTS = 100;
+const PREFIX = "/scale/";
+const value = new Uint8Array(128).fill(97);
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** Writes the tree: `/big` with BIG children, and PARENTS parents sharing the rest. */
+async function fill(etcd: EtcdClient): Promise<void> {
+  const keys = new Keys(PREFIX);
+  await new EtcdTree(etcd, keys).init();
+  const now = BigInt(Date.now());
+  const node = (path: string, childCreates = 0): Op[] =>
+    nodeWrites(keys, {
+      path,
+      data: value,
+      acl: OPEN_ACL,
+      mode: 0,
+      owner: 0n,
+      lease: 0n,
+      now,
+      childCreates,
+    });
+  const rest = TOTAL - BIG - PARENTS - 1;
+  const perParent = Math.ceil(rest / PARENTS);
+  const paths: string[] = [];
+  for (let i = 0; i < BIG; i++) paths.push(`/big/n${i}`);
+  for (let p = 0; p < PARENTS; p++) {
+    for (let i = 0; i < perParent && paths.length < TOTAL - PARENTS - 1; i++) {
+      paths.push(`/p${p}/n${i}`);
+    }
+  }
+  await etcd.txn([], [
+    ...node("/big", BIG),
+    ...Array.from({ length: PARENTS }, (_, p) => node(`/p${p}`, perParent)).flat(),
+  ]).catch(async () => {
+    // More than etcd's --max-txn-ops at once: one parent per transaction.
+    await etcd.txn([], node("/big", BIG));
+    for (let p = 0; p < PARENTS; p++) await etcd.txn([], node(`/p${p}`, perParent));
+  });
+  const started = performance.now();
+  let next = 0;
+  let written = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < paths.length) {
+      const batch = paths.slice(next, next += 25);
+      await etcd.txn([], batch.flatMap((p) => node(p)));
+      written += batch.length;
+      if (written % 50_000 < 25) {
+        console.error(
+          `scale: ${written} znodes written (${
+            ((performance.now() - started) / 1000).toFixed(0)
+          } s)`,
+        );
+      }
+    }
+  }));
+}
+
+async function childrenLatency(
+  address: string,
+  rounds = 30,
+): Promise<{ p50: number; p99: number }> {
+  const zk = await ZkClient.connect(address, { timeout: 30_000 });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      const { children } = await zk.getChildren("/big");
+      times.push(performance.now() - t0);
+      if (children.length !== BIG) throw new Error(`${children.length} children, not ${BIG}`);
+    }
+  } finally {
+    await zk.close();
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(rounds / 2)], p99: times[rounds - 1] };
+}
+
+if (import.meta.main) {
+  await using etcdProcess = await startEtcd();
+  const etcd = EtcdClient.connect({ endpoints: etcdProcess.endpoints });
+  const fillStarted = performance.now();
+  await fill(etcd);
+  etcd.close();
+  console.log(
+    `scale: ${TOTAL} znodes (/big with ${BIG} children) written in ` +
+      `${((performance.now() - fillStarted) / 1000).toFixed(0)} s`,
+  );
+  const args = (prefix: string, replica: boolean) => [
+    "--endpoints",
+    etcdProcess.endpoints.join(","),
+    "--prefix",
+    prefix,
+    "--read-replica",
+    String(replica),
+  ];
+  const empty = await spawnServer(args("/empty/", true));
+  const baseline = await rssMiB(empty.pid);
+  await empty.kill("SIGTERM");
+  const started = performance.now();
+  const server = await spawnServer(args(PREFIX, true));
+  const startSeconds = (performance.now() - started) / 1000;
+  const rss = await rssMiB(server.pid);
+  const loaded = /read replica: .*/.exec(server.output())?.[0] ?? "(no replica line)";
+  const withReplica = await childrenLatency(server.address);
+  const rssAfter = await rssMiB(server.pid);
+  await server.kill("SIGTERM");
+  const direct = await spawnServer(args(PREFIX, false));
+  const withoutReplica = await childrenLatency(direct.address);
+  const rssDirect = await rssMiB(direct.pid);
+  await direct.kill("SIGTERM");
+  const perNode = ((rssAfter - baseline) * 1024 * 1024) / TOTAL;
+  console.log(`scale: server started in ${startSeconds.toFixed(1)} s; its log: ${loaded}`);
+  console.log(`| figure | value |`);
+  console.log(`|---|---|`);
+  console.log(`| znodes | ${TOTAL} |`);
+  console.log(`| RSS, server on an empty prefix | ${baseline.toFixed(0)} MiB |`);
+  console.log(
+    `| RSS with the replica loaded | ${rss.toFixed(0)} MiB (${
+      rssAfter.toFixed(0)
+    } after the reads) |`,
+  );
+  console.log(`| RSS per znode | ${perNode.toFixed(0)} bytes |`);
+  console.log(`| RSS with --read-replica false | ${rssDirect.toFixed(0)} MiB |`);
+  console.log(
+    `| getChildren of ${BIG} children, p50 / p99, replica | ${withReplica.p50.toFixed(0)} / ${
+      withReplica.p99.toFixed(0)
+    } ms |`,
+  );
+  console.log(
+    `| same, --read-replica false | ${withoutReplica.p50.toFixed(0)} / ${
+      withoutReplica.p99.toFixed(0)
+    } ms |`,
+  );
+}
