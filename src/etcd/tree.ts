@@ -356,6 +356,13 @@ export class EtcdTree {
     ];
   }
 
+  /** Whether a remembered parent exists, can have children and lets `who` create under it. */
+  #hintAllows(hint: SequenceHint, who: Principal): boolean {
+    if (!hint.parent || !hint.kids) return false;
+    if (!hint.acl || isOpen(hint.acl)) return true;
+    return permitted(decodeAcl(hint.acl.value), Perms.CREATE, who);
+  }
+
   /** The parent's keys as last known without a read (null: read them). */
   #sequenceHint(parent: string): SequenceHint | null {
     const mine = this.#sequenceHints.get(parent);
@@ -419,11 +426,16 @@ export class EtcdTree {
     // any of those is it read first. (The compare on the counter's version
     // catches a stale one.)
     let known = sequential ? this.#sequenceHint(parent) : null;
+    /** Whether `known` was read from etcd now, not remembered. */
+    let fresh = false;
     for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
       const compare: Compare[] = [];
       let path = req.path;
       let counterVersion = 0n;
       if (sequential) {
+        // A remembered parent that is missing, refuses the create or cannot
+        // have children may be out of date: read it before saying so.
+        if (known && !fresh && !this.#hintAllows(known, opts.who)) known = null;
         if (!known) {
           const r = await this.etcd.read(this.#sequenceReads(parent));
           known = {
@@ -431,6 +443,7 @@ export class EtcdTree {
             kids: r.results[1]!.kvs[0],
             acl: r.results[2]!.kvs[0],
           };
+          fresh = true;
         }
         if (!known.parent) throw Errors.noNode(parent);
         checkAcl(known.acl);
@@ -502,6 +515,7 @@ export class EtcdTree {
       const [parentR, kidsR, aclR, nodeR] = res.results;
       this.#sequenceHints.delete(parent);
       known = { parent: parentR!.kvs[0], kids: kidsR!.kvs[0], acl: aclR!.kvs[0] };
+      fresh = true;
       if (parentR!.kvs.length === 0) throw Errors.noNode(parent);
       // A parent whose ACL is not the open one: check it, then try again pinned to it.
       if (checkAcl(aclR!.kvs[0])) continue;
