@@ -12,7 +12,6 @@ import { EtcdClient } from "../../src/etcd/client.ts";
 import { ZkClient } from "../../src/client/client.ts";
 import { EventType, OpCode } from "../../src/zk/constants.ts";
 import * as R from "../../src/zk/records.ts";
-import { JuteReader } from "../../src/jute/reader.ts";
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = Date.now() + ms;
@@ -65,7 +64,7 @@ Deno.test({
     const first = await c.reply();
     const second = first?.xid === -1 ? first : await c.reply();
     assert.equal(second?.xid, -1, "a notification arrives");
-    const event = R.WatcherEvent.read(second!.body as JuteReader);
+    const event = R.WatcherEvent.read(second!.body);
     assert.equal(event.type, EventType.NodeDataChanged);
     assert.equal(event.path, "/x");
     c.close();
