@@ -16,7 +16,7 @@
 import type { EtcdClient, GetOp, KeyValue, RangeResult, TxnResult } from "./client.ts";
 
 /** Keys read per page while loading. */
-const PAGE = 5000;
+const PAGE = 20_000;
 
 /** The directory of a key: everything up to and including its last `/`. */
 function directoryOf(key: string): string {

@@ -27,7 +27,7 @@ const MOD = new URL("../../mod.ts", import.meta.url).pathname;
  * Runs `mod.ts` with `args` (plus `--zkaddr 127.0.0.1:0` unless given) and
  * resolves once it logs the address it serves on.
  */
-export async function spawnServer(args: string[]): Promise<ServerProcess> {
+export async function spawnServer(args: string[], listenWithinMs = 30_000): Promise<ServerProcess> {
   const withAddr = args.includes("--zkaddr") ? args : [...args, "--zkaddr", "127.0.0.1:0"];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MOD, ...withAddr],
@@ -60,8 +60,8 @@ export async function spawnServer(args: string[]): Promise<ServerProcess> {
   };
   child.status.then((s) => reject(new Error(`the server exited with ${s.code}:\n${text}`)));
   const timer = setTimeout(
-    () => reject(new Error(`the server did not listen within 30 s:\n${text}`)),
-    30_000,
+    () => reject(new Error(`the server did not listen within ${listenWithinMs} ms:\n${text}`)),
+    listenWithinMs,
   );
   let address: string;
   try {

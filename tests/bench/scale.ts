@@ -123,14 +123,14 @@ if (import.meta.main) {
   const baseline = await rssMiB(empty.pid);
   await empty.kill("SIGTERM");
   const started = performance.now();
-  const server = await spawnServer(args(PREFIX, true));
+  const server = await spawnServer(args(PREFIX, true), 600_000);
   const startSeconds = (performance.now() - started) / 1000;
   const rss = await rssMiB(server.pid);
   const loaded = /read replica: .*/.exec(server.output())?.[0] ?? "(no replica line)";
   const withReplica = await childrenLatency(server.address);
   const rssAfter = await rssMiB(server.pid);
   await server.kill("SIGTERM");
-  const direct = await spawnServer(args(PREFIX, false));
+  const direct = await spawnServer(args(PREFIX, false), 600_000);
   const withoutReplica = await childrenLatency(direct.address);
   const rssDirect = await rssMiB(direct.pid);
   await direct.kill("SIGTERM");
