@@ -21,18 +21,7 @@ import { OpCode } from "../../src/zk/constants.ts";
 import { PROTOCOL } from "../../src/zk/protocol.ts";
 import * as R from "../../src/zk/records.ts";
 import { RawClient } from "../_util/raw_client.ts";
-
-/** A small seeded PRNG (mulberry32), so that a failing run can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../_util/random_ops.ts";
 
 /** A string field's bytes that are not UTF-8 (the writer cannot produce them). */
 class RawString {
@@ -90,7 +79,7 @@ export class Fuzzer {
   readonly #random: () => number;
 
   constructor(seed: number) {
-    this.#random = prng(seed);
+    this.#random = mulberry32(seed);
   }
 
   #int(n: number): number {

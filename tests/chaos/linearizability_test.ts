@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { mulberry32 } from "../_util/random_ops.ts";
 import {
   checkHistory,
   describeOperation,
@@ -256,17 +257,6 @@ Deno.test("a search that runs out of its time budget reports timedOut instead of
 // ---------------------------------------------------------------------------
 // Random histories from a linearizable register
 
-/** mulberry32: a small seeded PRNG giving floats in [0, 1). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Plan {
   op: Operation;
   /** When the register applies it, between call and return; Infinity when it never does. */
@@ -285,7 +275,7 @@ function randomHistory(
   keys: string[],
   unknown: number,
 ): Operation[] {
-  const rand = random(seed);
+  const rand = mulberry32(seed);
   const int = (n: number) => Math.floor(rand() * n);
   const plans: Plan[] = [];
   const clock = new Array<number>(clients).fill(0);
@@ -355,7 +345,7 @@ function apply(
 function corruptOneGet(history: Operation[], seed: number): Operation[] {
   const copy = history.map((o) => ({ ...o }));
   const reads = copy.filter((o) => o.input.op === "get" && "ok" in o.output);
-  const victim = reads[Math.floor(random(seed)() * reads.length)];
+  const victim = reads[Math.floor(mulberry32(seed)() * reads.length)];
   victim.output = { ...victim.output, data: "never written" } as Output;
   return copy;
 }

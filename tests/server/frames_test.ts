@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startStack } from "../_util/zetcd.ts";
 import { RawClient } from "../_util/raw_client.ts";
+import { mulberry32 } from "../_util/random_ops.ts";
 import { JuteWriter } from "../../src/jute/writer.ts";
 import * as R from "../../src/zk/records.ts";
 import { OpCode } from "../../src/zk/constants.ts";
@@ -31,18 +32,6 @@ async function waitForNoConnections(server: ZetcdServer, ms = 5000): Promise<voi
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.equal(server.connectionCount, 0, "every connection was released");
-}
-
-/** A small seeded PRNG (mulberry32), so a failing fuzz case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 Deno.test({
@@ -129,7 +118,7 @@ Deno.test({
   await using stack = await startStack({ maxFrame: 64 * 1024 });
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000);
   const cases = Number(Deno.env.get("FUZZ_CASES") ?? 2000);
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const byte = () => Math.floor(random() * 256);
   const bytes = (n: number) => Uint8Array.from({ length: n }, byte);
   const opcodes = [...Object.values(OpCode), 999, -999];
