@@ -84,8 +84,13 @@ export async function spawnServer(args: string[], listenWithinMs = 30_000): Prom
   };
 }
 
-/** Starts a server against `endpoints` under `prefix`. */
-export function startServerProcess(endpoints: string[], prefix: string): Promise<ServerProcess> {
+/** Starts a server against `endpoints` under `prefix`, with `flags` added. */
+export function startServerProcess(
+  endpoints: string[],
+  prefix: string,
+  flags: string[] = [],
+  listenWithinMs?: number,
+): Promise<ServerProcess> {
   return spawnServer([
     "--endpoints",
     endpoints.join(","),
@@ -93,5 +98,12 @@ export function startServerProcess(endpoints: string[], prefix: string): Promise
     prefix,
     "--log-level",
     "info",
-  ]);
+    ...flags,
+  ], listenWithinMs);
+}
+
+/** Resident set size of process `pid`, in MiB (Linux). */
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }

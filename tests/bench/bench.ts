@@ -13,7 +13,7 @@
 
 import { startEtcd } from "../_util/etcd.ts";
 import { startZooKeeper } from "../_util/zookeeper.ts";
-import { spawnServer } from "../_util/server_process.ts";
+import { rssMiB, startServerProcess } from "../_util/server_process.ts";
 import { type BenchOptions, type BenchResult, runBench } from "../../src/bench/load.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
@@ -35,11 +35,6 @@ const ROWS: Row[] = [
   { name: "watch notification", options: { workload: "watch" } },
 ];
 
-async function rssMiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
 function cell(endpoints: string[], options: Partial<BenchOptions>, conns: number) {
   return runBench({
     workload: "get",
@@ -59,14 +54,7 @@ if (import.meta.main) {
   // Both sync their logs to disk before answering a write, as in production.
   const zookeeper = await startZooKeeper({ fsync: true, heap: "1g" });
   const etcd = await startEtcd();
-  const server = await spawnServer([
-    "--endpoints",
-    etcd.endpoints.join(","),
-    "--prefix",
-    "/bench/",
-    "--max-client-cnxns",
-    "0",
-  ]);
+  const server = await startServerProcess(etcd.endpoints, "/bench/", ["--max-client-cnxns", "0"]);
   let rssPeak = 0;
   const sampler = setInterval(async () => {
     rssPeak = Math.max(rssPeak, await rssMiB(server.pid).catch(() => 0));

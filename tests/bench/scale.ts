@@ -11,7 +11,7 @@
  */
 
 import { startEtcd } from "../_util/etcd.ts";
-import { spawnServer } from "../_util/server_process.ts";
+import { rssMiB, startServerProcess } from "../_util/server_process.ts";
 import { EtcdClient, type Op } from "../../src/etcd/client.ts";
 import { Keys } from "../../src/etcd/keys.ts";
 import { EtcdTree, nodeWrites } from "../../src/etcd/tree.ts";
@@ -23,11 +23,6 @@ const BIG = Math.min(100_000, Math.floor(TOTAL / 2));
 const PARENTS = 100;
 const PREFIX = "/scale/";
 const value = new Uint8Array(128).fill(97);
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
 
 /** Writes the tree: `/big` with BIG children, and PARENTS parents sharing the rest. */
 async function fill(etcd: EtcdClient): Promise<void> {
@@ -111,26 +106,25 @@ if (import.meta.main) {
     `scale: ${TOTAL} znodes (/big with ${BIG} children) written in ` +
       `${((performance.now() - fillStarted) / 1000).toFixed(0)} s`,
   );
-  const args = (prefix: string, replica: boolean) => [
-    "--endpoints",
-    etcdProcess.endpoints.join(","),
-    "--prefix",
-    prefix,
-    "--read-replica",
-    String(replica),
-  ];
-  const empty = await spawnServer(args("/empty/", true));
+  const start = (prefix: string, replica: boolean, listenWithinMs?: number) =>
+    startServerProcess(
+      etcdProcess.endpoints,
+      prefix,
+      ["--read-replica", String(replica)],
+      listenWithinMs,
+    );
+  const empty = await start("/empty/", true);
   const baseline = await rssMiB(empty.pid);
   await empty.kill("SIGTERM");
   const started = performance.now();
-  const server = await spawnServer(args(PREFIX, true), 600_000);
+  const server = await start(PREFIX, true, 600_000);
   const startSeconds = (performance.now() - started) / 1000;
   const rss = await rssMiB(server.pid);
   const loaded = /read replica: .*/.exec(server.output())?.[0] ?? "(no replica line)";
   const withReplica = await childrenLatency(server.address);
   const rssAfter = await rssMiB(server.pid);
   await server.kill("SIGTERM");
-  const direct = await spawnServer(args(PREFIX, false), 600_000);
+  const direct = await start(PREFIX, false, 600_000);
   const withoutReplica = await childrenLatency(direct.address);
   const rssDirect = await rssMiB(direct.pid);
   await direct.kill("SIGTERM");

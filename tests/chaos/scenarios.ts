@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { startEtcd } from "../_util/etcd.ts";
-import { type ServerProcess, spawnServer } from "../_util/server_process.ts";
+import { rssMiB, type ServerProcess, startServerProcess } from "../_util/server_process.ts";
 import { sendFourLetterWord } from "../_util/zookeeper.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import * as R from "../../src/zk/records.ts";
@@ -20,15 +20,9 @@ import { type Member, startEtcdCluster } from "../_util/etcd_cluster.ts";
 import { checkHistory } from "../_util/linearizability.ts";
 import { runLoad, sessionOrderViolations } from "./workload.ts";
 import { freePorts } from "../_util/ports.ts";
+import { sleep } from "../_util/process.ts";
 import { CreateMode, Nzk, NzkError } from "../_util/nzk.ts";
 import { type FuzzRun, runFuzz } from "./fuzz.ts";
-
-/** Resident set size of process `pid`, in MiB (Linux). */
-export async function rssMiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
 
 /** A fresh session on `address` gets an answer to exists("/"). */
 export async function assertServing(address: string): Promise<void> {
@@ -62,11 +56,7 @@ function logLines(server: ServerProcess): { message: string; peer?: string }[] {
  */
 export async function fuzzScenario(seconds: number, seed?: number): Promise<void> {
   await using etcd = await startEtcd();
-  await using server = await spawnServer([
-    "--endpoints",
-    etcd.endpoints.join(","),
-    "--prefix",
-    "/fuzz/",
+  await using server = await startServerProcess(etcd.endpoints, "/fuzz/", [
     "--max-client-cnxns",
     "0",
     "--log-format",
@@ -95,7 +85,7 @@ export async function fuzzScenario(seconds: number, seed?: number): Promise<void
   for (let i = 0; i < 50 && alive !== 1; i++) {
     const mntr = await sendFourLetterWord(server.address, "mntr");
     alive = Number(/zk_num_alive_connections\s+(\d+)/.exec(mntr)?.[1]);
-    if (alive !== 1) await new Promise((r) => setTimeout(r, 100));
+    if (alive !== 1) await sleep(100);
   }
   assert.equal(alive, 1, "every fuzz connection was released");
   const rssAfter = await rssMiB(server.pid);
@@ -144,7 +134,7 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
   const started = Date.now();
   while (!(await check())) {
     if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return Date.now() - started;
 }
@@ -170,11 +160,7 @@ export async function outageScenario(outageMs: number): Promise<void> {
   await using cluster = await startEtcdCluster();
   const [adminPort] = await freePorts(1);
   const admin = `127.0.0.1:${adminPort}`;
-  await using server = await spawnServer([
-    "--endpoints",
-    cluster.endpoints.join(","),
-    "--prefix",
-    "/outage/",
+  await using server = await startServerProcess(cluster.endpoints, "/outage/", [
     "--admin-addr",
     admin,
   ]);
@@ -223,7 +209,7 @@ export async function outageScenario(outageMs: number): Promise<void> {
     assert.equal(await httpStatus(admin, "/readyz"), 503, "/readyz is unready");
     console.log(`outage: ConnectionLoss after ${lostAfter} ms; handshakes refused; /readyz 503`);
     const rest = outageMs - (Date.now() - started);
-    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+    if (rest > 0) await sleep(rest);
   } finally {
     for (const m of paused) m.resume();
   }
@@ -277,19 +263,16 @@ export async function clusterScenario(
 ): Promise<void> {
   await using cluster = await startEtcdCluster();
   const [portA, portB] = await freePorts(2);
-  const serverArgs = (port: number) => [
-    "--endpoints",
-    cluster.endpoints.join(","),
-    "--prefix",
-    "/chaos/",
-    "--zkaddr",
-    `127.0.0.1:${port}`,
-    "--max-client-cnxns",
-    "0",
-    "--read-replica",
-    String(replica),
-  ];
-  const servers = [await spawnServer(serverArgs(portA)), await spawnServer(serverArgs(portB))];
+  const startServer = (port: number) =>
+    startServerProcess(cluster.endpoints, "/chaos/", [
+      "--zkaddr",
+      `127.0.0.1:${port}`,
+      "--max-client-cnxns",
+      "0",
+      "--read-replica",
+      String(replica),
+    ]);
+  const servers = [await startServer(portA), await startServer(portB)];
   console.log(
     replica
       ? "cluster: reads from each server's replica (ZooKeeper's guarantees: writes linearizable, " +
@@ -338,7 +321,7 @@ export async function clusterScenario(
         return `killed server ${restarting === 0 ? "A" : "B"} (SIGKILL)`;
       },
       async heal() {
-        servers[restarting] = await spawnServer(serverArgs(restarting === 0 ? portA : portB));
+        servers[restarting] = await startServer(restarting === 0 ? portA : portB);
       },
     });
 
@@ -350,15 +333,15 @@ export async function clusterScenario(
     // run injects many.
     const calm = Math.min(5000, Math.max(1000, (seconds * 1000) / (faults.length * 2 + 1)));
     for (let i = 0; Date.now() - started < seconds * 1000; i++) {
-      await new Promise((r) => setTimeout(r, calm));
+      await sleep(calm);
       const fault = faults[i % faults.length];
       const what = await fault.inject();
       const at = ((Date.now() - started) / 1000).toFixed(1);
-      await new Promise((r) => setTimeout(r, calm));
+      await sleep(calm);
       await fault.heal();
       injected.push(`${at} s: ${what}, healed after ${(calm / 1000).toFixed(1)} s`);
     }
-    await new Promise((r) => setTimeout(r, calm));
+    await sleep(calm);
     stopLoad();
     const load = await Promise.race([
       loading,
@@ -507,7 +490,7 @@ async function slowReader(address: string, requests: number, stop: { done: boole
     const n = await conn.read(buf).catch(() => null);
     if (n === null) return { read, cut: true };
     read += n;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   conn.close();
   return { read, cut: false };
@@ -524,11 +507,7 @@ export async function loadScenario(sessions: number, holdSeconds: number): Promi
   await using etcd = await startEtcd();
   const [adminPort] = await freePorts(1);
   const admin = `127.0.0.1:${adminPort}`;
-  await using server = await spawnServer([
-    "--endpoints",
-    etcd.endpoints.join(","),
-    "--prefix",
-    "/load/",
+  await using server = await startServerProcess(etcd.endpoints, "/load/", [
     "--max-client-cnxns",
     "0",
     "--max-connections",
@@ -589,7 +568,7 @@ export async function loadScenario(sessions: number, holdSeconds: number): Promi
   const holdStarted = Date.now();
   try {
     while (Date.now() < holdStarted + holdSeconds * 1000) {
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       // The gauge is the worst lag of the last 10 s: after 10 s it no longer
       // covers the opening.
       if (Date.now() - holdStarted > 10_500) {
