@@ -267,12 +267,7 @@ async function drive(options: BenchOptions, steps: Step[], depth: number): Promi
 async function removeTree(address: string, path: string): Promise<void> {
   const zk = await ZkClient.connect(address);
   try {
-    const remove = async (p: string): Promise<void> => {
-      const { children } = await zk.getChildren(p);
-      await Promise.all(children.map((c) => remove(`${p}/${c}`)));
-      await zk.delete(p);
-    };
-    await remove(path);
+    await zk.deleteAll(path);
   } finally {
     await zk.close();
   }

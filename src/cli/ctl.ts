@@ -44,14 +44,6 @@ function printStat(s: Stat): string {
   ].join("\n");
 }
 
-async function removeAll(zk: ZkClient, path: string): Promise<void> {
-  const { children } = await zk.getChildren(path);
-  for (const child of children) {
-    await removeAll(zk, path === "/" ? `/${child}` : `${path}/${child}`);
-  }
-  if (path !== "/") await zk.delete(path);
-}
-
 const EVENT_NAMES: Record<number, string> = {
   [EventType.NodeCreated]: "NodeCreated",
   [EventType.NodeDeleted]: "NodeDeleted",
@@ -127,7 +119,7 @@ export async function ctl(args: string[]): Promise<number> {
         return 0;
       }
       case "rm":
-        if (v.r) await removeAll(zk, path);
+        if (v.r) await zk.deleteAll(path);
         else await zk.delete(path);
         return 0;
       case "watch": {

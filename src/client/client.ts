@@ -21,6 +21,7 @@ import type { JuteType } from "../jute/schema.ts";
 import { JuteWriter } from "../jute/writer.ts";
 import { codeName, OpCode, Xid } from "../zk/constants.ts";
 import { OPEN_ACL } from "../zk/acl.ts";
+import { childPath } from "../zk/path.ts";
 import { ZkError } from "../zk/errors.ts";
 import * as R from "../zk/records.ts";
 
@@ -216,6 +217,13 @@ export class ZkClient {
   /** Deletes a node (version −1: any). */
   async delete(path: string, version = -1): Promise<void> {
     await this.request(OpCode.delete, R.DeleteRequest, { path, version });
+  }
+
+  /** Deletes a node and everything under it (of `/`, only what is under it). */
+  async deleteAll(path: string): Promise<void> {
+    const { children } = await this.getChildren(path);
+    await Promise.all(children.map((child) => this.deleteAll(childPath(path, child))));
+    if (path !== "/") await this.delete(path);
   }
 
   /** Ends the session and closes the connection. */
