@@ -102,21 +102,6 @@ class Pending {
   }
 }
 
-/**
- * The chunks a stream reader yields, for {@link readFrames}. Unlike
- * iterating the stream itself, stopping early does not cancel the stream
- * (for a socket: close it).
- */
-export async function* chunksOf(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): AsyncGenerator<Uint8Array> {
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    yield value;
-  }
-}
-
 /** First and largest read buffer of {@link readsOf}. */
 const MIN_READ = 4096;
 const MAX_READ = 64 * 1024;
