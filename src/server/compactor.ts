@@ -90,9 +90,8 @@ export class Compactor {
   }
 
   async #round(compactNow: boolean): Promise<void> {
-    await this.#elect();
+    const revision = await this.#elect();
     if (!this.#leader || !compactNow) return;
-    const { revision } = await this.#etcd.read([{ get: this.#keys.compactor(), keysOnly: true }]);
     const target = revision - BigInt(this.#options.retain);
     if (target <= this.#compacted || target <= 1n) return;
     try {
@@ -105,8 +104,11 @@ export class Compactor {
     this.#compacted = target;
   }
 
-  /** Keeps our lease alive and takes the election key if nobody holds it. */
-  async #elect(): Promise<void> {
+  /**
+   * Keeps our lease alive and takes the election key if nobody holds it;
+   * resolves to etcd's current revision.
+   */
+  async #elect(): Promise<bigint> {
     if (this.#lease !== 0n && (await this.#etcd.keepAliveOnce(this.#lease)) <= 0n) {
       this.#lease = 0n;
     }
@@ -128,5 +130,6 @@ export class Compactor {
       );
     }
     this.#leader = leader;
+    return res.revision;
   }
 }
