@@ -32,6 +32,8 @@ export interface GetOp {
   get: string;
   /** Read every key starting with `get`. */
   prefix?: boolean;
+  /** With `prefix`: start at this key instead of `get` (to read a prefix in pages). */
+  from?: string;
   /** Return metadata only. */
   keysOnly?: boolean;
   /** Return only the number of keys. */
@@ -363,7 +365,7 @@ function toRequestOp(op: Op): RPC.IRequestOp {
   if ("get" in op) {
     return {
       request_range: {
-        key: keyBytes(op.get),
+        key: keyBytes(op.from ?? op.get),
         range_end: op.end !== undefined
           ? keyBytes(op.end)
           : op.prefix

@@ -50,10 +50,15 @@ export class Replica {
     this.revision = 0n;
     this.#kvs.clear();
     this.#dirs.clear();
-    const end = prefixEnd(this.#prefix);
     let from = this.#prefix;
     for (;;) {
-      const res = await etcd.read([{ get: from, end, revision, limit: PAGE }]);
+      const res = await etcd.read([{
+        get: this.#prefix,
+        prefix: true,
+        from,
+        revision,
+        limit: PAGE,
+      }]);
       const kvs = res.results[0]!.kvs;
       for (const kv of kvs) this.#put(kv);
       if (kvs.length < PAGE) break;
@@ -108,7 +113,9 @@ export class Replica {
   }
 
   #range(op: GetOp): RangeResult | null {
-    if (op.end !== undefined || op.revision || op.newestFirst) return null;
+    if (op.end !== undefined || op.from !== undefined || op.revision || op.newestFirst) {
+      return null;
+    }
     if (!op.prefix) {
       const kv = this.#kvs.get(op.get);
       const kvs = kv ? [kv] : [];
@@ -122,9 +129,4 @@ export class Replica {
     if (op.limit) sorted = sorted.slice(0, op.limit);
     return { kvs: sorted.map((k) => this.#kvs.get(k)!), count };
   }
-}
-
-/** The first key after every key that starts with `prefix`. */
-function prefixEnd(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
