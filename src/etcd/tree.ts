@@ -109,6 +109,15 @@ interface SequenceHint {
   acl?: KeyValue;
 }
 
+/** The hint in the results of `#sequenceReads`, from `offset` on. */
+function sequenceHintAt(results: (RangeResult | null)[], offset = 0): SequenceHint {
+  return {
+    parent: results[offset]!.kvs[0],
+    kids: results[offset + 1]!.kvs[0],
+    acl: results[offset + 2]!.kvs[0],
+  };
+}
+
 /**
  * Where a read may be answered: only by etcd (linearizable), or by the
  * replica if it has reached revision `atLeast` (what the session has seen).
@@ -367,13 +376,7 @@ export class EtcdTree {
   #sequenceHint(parent: string): SequenceHint | null {
     const mine = this.#sequenceHints.get(parent);
     const copy = this.replica?.read(this.#sequenceReads(parent));
-    const fromCopy = copy
-      ? {
-        parent: copy.results[0]!.kvs[0],
-        kids: copy.results[1]!.kvs[0],
-        acl: copy.results[2]!.kvs[0],
-      }
-      : null;
+    const fromCopy = copy ? sequenceHintAt(copy.results) : null;
     if (!mine) return fromCopy;
     // The replica may have caught up with (or passed) our own last create.
     if (fromCopy?.kids && mine.kids && fromCopy.kids.modRevision >= mine.kids.modRevision) {
@@ -437,12 +440,7 @@ export class EtcdTree {
         // have children may be out of date: read it before saying so.
         if (known && !fresh && !this.#hintAllows(known, opts.who)) known = null;
         if (!known) {
-          const r = await this.etcd.read(this.#sequenceReads(parent));
-          known = {
-            parent: r.results[0]!.kvs[0],
-            kids: r.results[1]!.kvs[0],
-            acl: r.results[2]!.kvs[0],
-          };
+          known = sequenceHintAt((await this.etcd.read(this.#sequenceReads(parent))).results);
           fresh = true;
         }
         if (!known.parent) throw Errors.noNode(parent);
@@ -514,7 +512,7 @@ export class EtcdTree {
       }
       const [parentR, kidsR, aclR, nodeR] = res.results;
       this.#sequenceHints.delete(parent);
-      known = { parent: parentR!.kvs[0], kids: kidsR!.kvs[0], acl: aclR!.kvs[0] };
+      known = sequenceHintAt(res.results);
       fresh = true;
       if (parentR!.kvs.length === 0) throw Errors.noNode(parent);
       // A parent whose ACL is not the open one: check it, then try again pinned to it.
