@@ -2,8 +2,11 @@
  * The ZooKeeper data tree on etcd: each ZooKeeper operation becomes one etcd
  * round trip where it can (a transaction whose compares carry the
  * preconditions; the failure branch reads what is needed to name the error).
- * Sequential creates first read the parent's counter, then write with a
- * compare on it, retrying if another create got in between.
+ * Creates under one parent queue up on each server and go as one
+ * transaction per batch (group commit): it compares the parent's counter
+ * key as the batch before left it and moves the counter past every node at
+ * once, so sequential creates need no read first and plain ones do not
+ * contend on the parent.
  *
  * @module
  */
@@ -102,7 +105,43 @@ const MAX_REAP_ROUNDS = 8;
 /** Paths read per transaction, so a read stays under etcd's default of 128 operations. */
 const PATHS_PER_READ = 40;
 
-/** A parent's node, counter (`kids`) and ACL keys, as a sequential create needs them. */
+/** Most creates one transaction makes (each is up to 6 puts; etcd allows 128 per branch). */
+const MAX_CREATE_BATCH = 20;
+
+/** A batch stops growing once its data and ACLs reach about this many bytes. */
+const MAX_CREATE_BATCH_BYTES = 256 * 1024;
+
+/** How many times a batch of creates is tried whole before they go one at a time. */
+const MAX_MERGE_ATTEMPTS = 4;
+
+/** What a create answers. */
+export type Created = AtRevision & { path: string; stat: Stat };
+
+/** A create waiting for its turn under its parent. */
+interface PendingCreate {
+  req: CreateRequest;
+  opts: CreateOptions;
+  done: PromiseWithResolvers<Created>;
+}
+
+/** The Stat of a node just created at `zxid`. */
+function newStat(zxid: bigint, now: bigint, owner: bigint, data: Uint8Array | null): Stat {
+  return {
+    czxid: zxid,
+    mzxid: zxid,
+    ctime: now,
+    mtime: now,
+    version: 0,
+    cversion: 0,
+    aversion: 0,
+    ephemeralOwner: owner,
+    dataLength: data?.byteLength ?? 0,
+    numChildren: 0,
+    pzxid: zxid,
+  };
+}
+
+/** A parent's node, counter (`kids`) and ACL keys, as a create needs them. */
 interface SequenceHint {
   parent?: KeyValue;
   kids?: KeyValue;
@@ -128,13 +167,12 @@ export type ReadFrom = "etcd" | { atLeast: bigint };
 export class EtcdTree {
   readonly etcd: EtcdClient;
   readonly keys: Keys;
-  /** The last sequential create queued under each parent. */
-  readonly #sequenceTurns = new Map<string, Promise<void>>();
+  /** Per parent: the creates waiting for the transaction in flight under it. */
+  readonly #createQueues = new Map<string, PendingCreate[]>();
   /** Clock for ctime/mtime; replaceable in tests. */
   now: () => bigint = () => BigInt(Date.now());
 
-  /** A tree stored under `keys.prefix`. */
-  /** Per parent: its keys as the last sequential create under it on this server left them. */
+  /** Per parent, while creates under it are queued: its keys as the last of them left them. */
   readonly #sequenceHints = new Map<string, SequenceHint>();
 
   /** The in-memory copy reads may be answered from (absent: every read goes to etcd). */
@@ -333,26 +371,166 @@ export class EtcdTree {
    * (NodeExists), parent not ephemeral (NoChildrenForEphemerals). `path` is
    * the requested path, before any sequence suffix.
    */
-  create(
-    req: CreateRequest,
-    opts: CreateOptions,
-  ): Promise<AtRevision & { path: string; stat: Stat }> {
-    if ((req.flags & 2) === 0) return this.#create(req, opts);
-    // Sequential creates under one parent take turns on this server, so
-    // they race only with other servers' (each race costs a retry).
+  create(req: CreateRequest, opts: CreateOptions): Promise<Created> {
+    if ((req.flags & 2) === 0 && req.path === "/") return Promise.reject(Errors.nodeExists("/"));
+    // Creates under one parent queue up on this server: one transaction at
+    // a time per parent, carrying every create that arrived while the one
+    // before it was in flight (group commit). Other servers' creates race
+    // them; a lost race costs a retry.
     const parent = parentOf(req.path);
-    const turn = (this.#sequenceTurns.get(parent) ?? Promise.resolve()).then(() =>
-      this.#create(req, opts)
-    );
-    const done = turn.then(() => {}, () => {});
-    this.#sequenceTurns.set(parent, done);
-    done.then(() => {
-      if (this.#sequenceTurns.get(parent) === done) {
-        this.#sequenceTurns.delete(parent);
-        this.#sequenceHints.delete(parent);
+    const pending: PendingCreate = { req, opts, done: Promise.withResolvers<Created>() };
+    const queue = this.#createQueues.get(parent);
+    if (queue) queue.push(pending);
+    else {
+      this.#createQueues.set(parent, [pending]);
+      this.#drainCreates(parent);
+    }
+    return pending.done.promise;
+  }
+
+  /** Runs the creates queued under `parent`, a batch at a time, until none is left. */
+  async #drainCreates(parent: string): Promise<void> {
+    const queue = this.#createQueues.get(parent)!;
+    while (queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (
+        n < queue.length && n < MAX_CREATE_BATCH && (n === 0 || bytes < MAX_CREATE_BATCH_BYTES)
+      ) {
+        bytes += (queue[n].req.data?.byteLength ?? 0) + 64 * queue[n].req.acl.length;
+        n++;
       }
-    });
-    return turn;
+      const batch = queue.splice(0, n);
+      try {
+        await this.#createBatch(parent, batch);
+      } catch (err) {
+        for (const p of batch) p.done.reject(err);
+      }
+    }
+    this.#createQueues.delete(parent);
+    this.#sequenceHints.delete(parent);
+  }
+
+  /**
+   * Creates a batch of nodes under `parent` in one transaction when the
+   * parent's keys are known (from the create before, or the replica): it
+   * compares the parent's counter key as known, puts every node and moves
+   * the counter past all of them at once. Creates it cannot take (a
+   * parent that refuses some of them, a path twice, a final path to
+   * reject) and every create of a batch that failed its compares run one
+   * at a time instead, each with its own checks and errors.
+   */
+  async #createBatch(parent: string, batch: PendingCreate[]): Promise<void> {
+    /** Creates left to run one at a time, after the merged transaction. */
+    const alone: PendingCreate[] = [];
+    let todo = batch.length > 1 ? batch : [];
+    if (todo.length === 0) alone.push(...batch);
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      const hint = this.#sequenceHint(parent) ??
+        sequenceHintAt((await this.etcd.read(this.#sequenceReads(parent))).results);
+      if (attempt === MAX_MERGE_ATTEMPTS || !hint.parent || !hint.kids) {
+        alone.push(...todo);
+        break;
+      }
+      const merged: { p: PendingCreate; path: string }[] = [];
+      const paths = new Set<string>();
+      let counter = Number(hint.kids.version - 1n) + decodeBias(hint.kids.value);
+      for (const p of todo) {
+        const sequential = (p.req.flags & 2) !== 0;
+        const path = sequential ? p.req.path + sequenceSuffix(counter) : p.req.path;
+        if (
+          paths.has(path) || p.opts.validate(path) !== null || !this.#hintAllows(hint, p.opts.who)
+        ) {
+          alone.push(p);
+          continue;
+        }
+        paths.add(path);
+        merged.push({ p, path });
+        counter++;
+      }
+      if (merged.length === 0) break;
+      const existing = await this.#createMerged(parent, hint, merged);
+      if (existing === null) break; // created
+      // A node that exists fails on its own (NodeExists); the rest go again.
+      todo = [];
+      for (const { p, path } of merged) {
+        if (existing.has(path) && (p.req.flags & 2) === 0) alone.push(p);
+        else todo.push(p);
+      }
+    }
+    for (const p of alone) {
+      try {
+        p.done.resolve(await this.#create(p.req, p.opts));
+      } catch (err) {
+        p.done.reject(err);
+      }
+    }
+  }
+
+  /**
+   * One transaction creating `merged` (final paths given) under `parent`,
+   * whose keys are as `hint` says; settles each create it made. Resolves
+   * null when it created them all, else (having created none, because the
+   * parent's counter or ACL changed or a node exists) to the paths that
+   * exist.
+   */
+  async #createMerged(
+    parent: string,
+    hint: SequenceHint,
+    merged: { p: PendingCreate; path: string }[],
+  ): Promise<Set<string> | null> {
+    const k = this.keys;
+    const kids = hint.kids!;
+    const compare: Compare[] = [
+      { key: k.attr(parent, "kids"), target: "mod", op: "==", value: kids.modRevision },
+    ];
+    for (const { path } of merged) {
+      compare.push({ key: k.node(path), target: "create", op: "==", value: 0n });
+    }
+    const someone = merged.find(({ p }) => !p.opts.who.superuser)?.p.opts.who;
+    if (someone) {
+      const guard = { path: parent, perm: Perms.CREATE, who: someone };
+      compare.push(
+        ...this.#aclCompares(guard, hint.acl && !isOpen(hint.acl) ? hint.acl : undefined),
+      );
+    }
+    const now = this.now();
+    const success: Op[] = [];
+    for (const { p, path } of merged) {
+      success.push(...nodeWrites(k, {
+        path,
+        data: p.req.data,
+        acl: p.req.acl,
+        mode: p.req.flags,
+        owner: p.opts.owner,
+        lease: p.opts.lease,
+        now,
+        ttl: p.req.ttl,
+      }));
+    }
+    // One put moves the counter by one; its bias adds the rest.
+    const bias = decodeBias(kids.value) + merged.length - 1;
+    success.push({ put: k.attr(parent, "kids"), value: biasValue(bias) });
+    success.push(...this.#sequenceReads(parent));
+    const failure = [
+      ...this.#sequenceReads(parent),
+      ...merged.map(({ path }): GetOp => ({ get: k.node(path), keysOnly: true })),
+    ];
+    const res = await this.etcd.txn(compare, success, failure);
+    const after = sequenceHintAt(res.results, res.succeeded ? success.length - 3 : 0);
+    this.#sequenceHints.set(parent, after);
+    if (!res.succeeded) {
+      const existing = new Set<string>();
+      merged.forEach(({ path }, i) => {
+        if (res.results[3 + i]!.kvs.length > 0) existing.add(path);
+      });
+      return existing;
+    }
+    const zxid = res.revision;
+    for (const { p, path } of merged) {
+      p.done.resolve({ zxid, path, stat: newStat(zxid, now, p.opts.owner, p.req.data) });
+    }
+    return null;
   }
 
   /** What a sequential create must know of the parent: its node, counter and ACL keys. */
@@ -385,10 +563,7 @@ export class EtcdTree {
     return mine;
   }
 
-  async #create(
-    req: CreateRequest,
-    opts: CreateOptions,
-  ): Promise<AtRevision & { path: string; stat: Stat }> {
+  async #create(req: CreateRequest, opts: CreateOptions): Promise<Created> {
     const k = this.keys;
     const { owner, lease } = opts;
     const sequential = (req.flags & 2) !== 0;
@@ -463,20 +638,23 @@ export class EtcdTree {
       compare.push({ key: k.node(path), target: "create", op: "==", value: 0n });
       compare.push(...this.#aclCompares(guard, checkedAcl));
       const now = this.now();
+      const writes = nodeWrites(k, {
+        path,
+        data: req.data,
+        acl: req.acl,
+        mode: req.flags,
+        owner,
+        lease,
+        now,
+        ttl: req.ttl,
+      });
       const res = await this.etcd.txn(
         compare,
         [
-          ...nodeWrites(k, {
-            path,
-            data: req.data,
-            acl: req.acl,
-            mode: req.flags,
-            owner,
-            lease,
-            now,
-            ttl: req.ttl,
-          }),
+          ...writes,
           { put: k.attr(parent, "kids"), ignoreValue: true },
+          // The parent's keys as this create left them, for the next create under it.
+          ...this.#sequenceReads(parent),
         ],
         [
           ...this.#sequenceReads(parent),
@@ -485,30 +663,8 @@ export class EtcdTree {
       );
       if (res.succeeded) {
         const zxid = res.revision;
-        if (sequential && known?.kids) {
-          // The counter as this write left it, for the next create in line.
-          this.#sequenceHints.set(parent, {
-            ...known,
-            kids: { ...known.kids, version: counterVersion + 1n, modRevision: zxid },
-          });
-        }
-        return {
-          zxid,
-          path,
-          stat: {
-            czxid: zxid,
-            mzxid: zxid,
-            ctime: now,
-            mtime: now,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeralOwner: owner,
-            dataLength: req.data?.byteLength ?? 0,
-            numChildren: 0,
-            pzxid: zxid,
-          },
-        };
+        this.#sequenceHints.set(parent, sequenceHintAt(res.results, writes.length + 1));
+        return { zxid, path, stat: newStat(zxid, now, owner, req.data) };
       }
       const [parentR, kidsR, aclR, nodeR] = res.results;
       this.#sequenceHints.delete(parent);

@@ -20,6 +20,8 @@ export interface EtcdProcess {
   endpoints: string[];
   /** Client URL, e.g. `http://127.0.0.1:23790`. */
   clientUrl: string;
+  /** Process id. */
+  pid: number;
   /** The temporary data dir; removed by {@linkcode EtcdProcess.stop}. */
   dataDir: string;
   /** Stops etcd (SIGTERM, SIGKILL after 3 s) and removes its data dir. */
@@ -80,6 +82,7 @@ export async function startEtcd(): Promise<EtcdProcess> {
   return {
     endpoints: [`127.0.0.1:${clientPort}`],
     clientUrl,
+    pid: child.pid,
     dataDir,
     stop,
     signal: (signal: Deno.Signal) => child.kill(signal),

@@ -25,12 +25,17 @@ const MOD = new URL("../../mod.ts", import.meta.url).pathname;
 
 /**
  * Runs `mod.ts` with `args` (plus `--zkaddr 127.0.0.1:0` unless given) and
- * resolves once it logs the address it serves on.
+ * resolves once it logs the address it serves on. `denoFlags` go to
+ * `deno run` itself (e.g. `--inspect`).
  */
-export async function spawnServer(args: string[], listenWithinMs = 30_000): Promise<ServerProcess> {
+export async function spawnServer(
+  args: string[],
+  listenWithinMs = 30_000,
+  denoFlags: string[] = [],
+): Promise<ServerProcess> {
   const withAddr = args.includes("--zkaddr") ? args : [...args, "--zkaddr", "127.0.0.1:0"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...withAddr],
+    args: ["run", "-A", ...denoFlags, MOD, ...withAddr],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -90,16 +95,21 @@ export function startServerProcess(
   prefix: string,
   flags: string[] = [],
   listenWithinMs?: number,
+  denoFlags: string[] = [],
 ): Promise<ServerProcess> {
-  return spawnServer([
-    "--endpoints",
-    endpoints.join(","),
-    "--prefix",
-    prefix,
-    "--log-level",
-    "info",
-    ...flags,
-  ], listenWithinMs);
+  return spawnServer(
+    [
+      "--endpoints",
+      endpoints.join(","),
+      "--prefix",
+      prefix,
+      "--log-level",
+      "info",
+      ...flags,
+    ],
+    listenWithinMs,
+    denoFlags,
+  );
 }
 
 /** Resident set size of process `pid`, in MiB (Linux). */

@@ -6,7 +6,8 @@
  * and us/etcd, and our server's peak RSS.
  *
  * BENCH_SECONDS sets the length of each cell (default 3 s); BENCH_CONNS the
- * connection counts (default 1,8,32).
+ * connection counts (default 1,8,32); BENCH_ROWS, if set, keeps only the
+ * workloads whose name contains one of its comma-separated words.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { type BenchOptions, type BenchResult, runBench } from "../../src/bench/l
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
 const CONNS = (Deno.env.get("BENCH_CONNS") ?? "1,8,32").split(",").map(Number);
+const ONLY = Deno.env.get("BENCH_ROWS")?.split(",");
 
 /** A row of the table: a workload, and the etcd operation that is its floor (if any). */
 interface Row {
@@ -67,7 +69,7 @@ if (import.meta.main) {
     raw?: BenchResult;
   }[] = [];
   try {
-    for (const row of ROWS) {
+    for (const row of ROWS.filter((r) => !ONLY || ONLY.some((w) => r.name.includes(w)))) {
       for (const conns of CONNS) {
         const zk = await cell([zookeeper.hostPort], row.options, conns);
         const us = await cell([server.address], row.options, conns);

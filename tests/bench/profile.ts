@@ -1,0 +1,161 @@
+/**
+ * `deno task bench-profile`: where the time goes. Starts a fresh etcd and our
+ * server (its own process, with the V8 inspector on), runs each workload at
+ * 32 connections for PROFILE_SECONDS (default 5) while V8's sampling
+ * profiler records the server, and prints:
+ *
+ * - the CPU each process used over the run (server, etcd, load generator),
+ *   as a share of the machine's cores — on this 2-core machine all three
+ *   share them, so the server's CPU is taken from etcd's;
+ * - the server's self time per code area (our modules by folder, each npm
+ *   package, Deno's runtime, V8's garbage collector and idle time);
+ * - the server's top functions by self time.
+ *
+ * PROFILE_WORKLOADS picks workloads (default get,create,set); PROFILE_CONNS
+ * the connections (default 32).
+ *
+ * @module
+ */
+
+import { startEtcd } from "../_util/etcd.ts";
+import { startServerProcess } from "../_util/server_process.ts";
+import { type BenchOptions, formatResult, runBench, type Workload } from "../../src/bench/load.ts";
+
+const SECONDS = Number(Deno.env.get("PROFILE_SECONDS") ?? 5);
+const CONNS = Number(Deno.env.get("PROFILE_CONNS") ?? 32);
+const WORKLOADS = (Deno.env.get("PROFILE_WORKLOADS") ?? "get,create,set").split(",");
+const TOP = 15;
+
+/** A V8 CPU profile, as `Profiler.stop` returns it. */
+interface CpuProfile {
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** A minimal Chrome DevTools Protocol session over the inspector's WebSocket. */
+async function inspect(port: number) {
+  const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  const socket = new WebSocket(list[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  let next = 1;
+  const pending = new Map<number, (result: unknown) => void>();
+  socket.onmessage = (e) => {
+    const msg = JSON.parse(e.data);
+    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
+  };
+  return {
+    call<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+      const id = next++;
+      socket.send(JSON.stringify({ id, method, params }));
+      return new Promise((resolve) => pending.set(id, resolve as (r: unknown) => void));
+    },
+    close: () => socket.close(),
+  };
+}
+
+/** The code area a frame belongs to. */
+function area(url: string, name: string): string {
+  if (name === "(garbage collector)" || name === "(idle)" || name === "(program)") return name;
+  const npm = /\/npm\/registry\.npmjs\.org\/(@[^/]+\/[^/]+|[^/]+)\//.exec(url);
+  if (npm) return `npm:${npm[1]}`;
+  const ours = /\/(src\/[^/]+)\//.exec(url) ?? /\/(mod\.ts)$/.exec(url);
+  if (ours) return ours[1];
+  if (url.startsWith("ext:") || url.startsWith("node:")) {
+    return `deno runtime (${url.split("/")[0]})`;
+  }
+  return url === "" ? "(native)" : url;
+}
+
+/** Self time per area and per function, in ms. */
+function summarize(profile: CpuProfile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => {
+    self.set(id, (self.get(id) ?? 0) + profile.timeDeltas[i] / 1000);
+  });
+  const areas = new Map<string, number>();
+  const functions = new Map<string, number>();
+  let total = 0;
+  for (const [id, ms] of self) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const a = area(url, functionName);
+    areas.set(a, (areas.get(a) ?? 0) + ms);
+    const f = `${functionName || "(anonymous)"} ${a}${url ? `:${lineNumber + 1}` : ""}`;
+    functions.set(f, (functions.get(f) ?? 0) + ms);
+    total += ms;
+  }
+  const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
+  return { total, areas: sorted(areas), functions: sorted(functions).slice(0, TOP) };
+}
+
+/** CPU seconds (user + system) a process has used. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+}
+
+if (import.meta.main) {
+  const etcd = await startEtcd();
+  const inspectPort = 9300 + Math.floor(Math.random() * 500);
+  const server = await startServerProcess(
+    etcd.endpoints,
+    "/profile/",
+    [
+      "--max-client-cnxns",
+      "0",
+    ],
+    undefined,
+    [`--inspect=127.0.0.1:${inspectPort}`],
+  );
+  const etcdPid = etcd.pid;
+  const cdp = await inspect(inspectPort);
+  const pct = (ms: number, total: number) => `${((100 * ms) / total).toFixed(1)}%`;
+  try {
+    await cdp.call("Profiler.enable");
+    await cdp.call("Profiler.setSamplingInterval", { interval: 200 });
+    for (const workload of WORKLOADS) {
+      // A short warm-up, so the profile shows optimized code rather than the JIT warming up.
+      await runBench(
+        { workload, endpoints: [server.address], conns: CONNS, duration: 1 } as BenchOptions,
+      );
+      const before = await Promise.all([server.pid, etcdPid, Deno.pid].map(cpuSeconds));
+      await cdp.call("Profiler.start");
+      const t0 = performance.now();
+      const result = await runBench({
+        workload: workload as Workload,
+        endpoints: [server.address],
+        conns: CONNS,
+        duration: SECONDS,
+      });
+      const { profile } = await cdp.call<{ profile: CpuProfile }>("Profiler.stop");
+      const wall = (performance.now() - t0) / 1000;
+      const after = await Promise.all([server.pid, etcdPid, Deno.pid].map(cpuSeconds));
+      const [srv, etc, gen] = after.map((a, i) => (a - before[i]) / wall);
+      const s = summarize(profile);
+      console.log(`\n## ${workload} × ${CONNS}: ${formatResult(result)}`);
+      console.log(
+        `CPU over the run (cores of ${navigator.hardwareConcurrency}): server ${srv.toFixed(2)}, ` +
+          `etcd ${etc.toFixed(2)}, load generator ${gen.toFixed(2)}; ` +
+          `server CPU per operation ${((srv * wall * 1e6) / result.ops).toFixed(0)} µs`,
+      );
+      console.log("\nserver self time by area (share of samples, idle included):");
+      for (const [a, ms] of s.areas.slice(0, TOP)) {
+        console.log(`  ${pct(ms, s.total).padStart(6)} ${a}`);
+      }
+      console.log("\nserver top functions by self time:");
+      for (const [f, ms] of s.functions) console.log(`  ${pct(ms, s.total).padStart(6)} ${f}`);
+    }
+  } finally {
+    cdp.close();
+    await server.kill("SIGTERM");
+    await etcd.stop();
+  }
+}

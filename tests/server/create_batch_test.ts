@@ -1,0 +1,147 @@
+/**
+ * Many sessions creating under one parent at once: the server carries the
+ * creates that arrive together in one etcd transaction, and each must still
+ * succeed or fail exactly as it would alone (checked against ZooKeeper).
+ */
+
+import assert from "node:assert/strict";
+import { differential } from "../_util/differential.ts";
+import { startStack } from "../_util/zetcd.ts";
+import { ACL, CreateMode, Id, Nzk, NzkError } from "../_util/nzk.ts";
+import { digestId } from "../../src/zk/acl.ts";
+import { Code } from "../../src/zk/constants.ts";
+
+const SESSIONS = 12;
+
+/** Opens `n` sessions. */
+function sessions(address: string, n: number): Promise<Nzk[]> {
+  return Promise.all(Array.from({ length: n }, () => Nzk.connect(address)));
+}
+
+/** The error code a create ended with, or 0. */
+function codeOf(outcome: PromiseSettledResult<string>): number {
+  if (outcome.status === "fulfilled") return 0;
+  assert.ok(outcome.reason instanceof NzkError, String(outcome.reason));
+  return outcome.reason.code;
+}
+
+async function createTogetherSpec(t: Deno.TestContext, address: string): Promise<void> {
+  const zk = await Nzk.connect(address);
+  const others = await sessions(address, SESSIONS);
+  try {
+    await t.step(
+      "sequential creates made at once by many sessions take every number once",
+      async () => {
+        await zk.create("/seq");
+        const perSession = 8;
+        const names = await Promise.all(
+          others.flatMap((s) =>
+            Array.from(
+              { length: perSession },
+              () => s.create("/seq/n-", null, CreateMode.PERSISTENT_SEQUENTIAL),
+            )
+          ),
+        );
+        const total = SESSIONS * perSession;
+        const numbers = names.map((n) => Number(n.slice("/seq/n-".length))).sort((a, b) => a - b);
+        assert.deepEqual(numbers, Array.from({ length: total }, (_, i) => i));
+        const parent = await zk.exists("/seq");
+        assert.equal(parent?.numChildren, total);
+        assert.equal(parent?.cversion, total);
+        assert.equal(
+          await zk.create("/seq/n-", null, CreateMode.PERSISTENT_SEQUENTIAL),
+          `/seq/n-${String(total).padStart(10, "0")}`,
+        );
+      },
+    );
+
+    await t.step("creates made together each succeed or fail on their own", async () => {
+      await zk.create("/b");
+      await zk.create("/b/taken");
+      const outcomes = await Promise.allSettled([
+        ...others.map((s, i) => s.create(`/b/n${i}`)),
+        ...others.slice(0, 3).map((s) => s.create("/b/taken")),
+        ...others.slice(3, 5).map((s) => s.create("/b/same")),
+        others[5].create("/b/missing/child"),
+      ]);
+      const codes = outcomes.map(codeOf);
+      assert.deepEqual(codes.slice(0, SESSIONS), Array(SESSIONS).fill(0));
+      assert.deepEqual(codes.slice(SESSIONS, SESSIONS + 3), Array(3).fill(Code.NODEEXISTS));
+      assert.deepEqual(
+        codes.slice(SESSIONS + 3, SESSIONS + 5).sort(),
+        [Code.NODEEXISTS, 0].sort(),
+        "two creates of one path: exactly one wins",
+      );
+      assert.equal(codes[SESSIONS + 5], Code.NONODE);
+      const parent = await zk.exists("/b");
+      assert.equal(parent?.numChildren, SESSIONS + 2);
+      assert.equal(parent?.cversion, SESSIONS + 2);
+    });
+
+    await t.step("a parent's ACL refuses only the sessions it does not admit", async () => {
+      const alice = new Id("digest", digestId("alice:secret"));
+      await zk.create("/c", null, CreateMode.PERSISTENT, [
+        new ACL(31, alice),
+        new ACL(1, new Id("world", "anyone")),
+      ]);
+      const admitted = others.slice(0, SESSIONS / 2);
+      for (const s of admitted) s.addAuth("digest", "alice:secret");
+      await Promise.all(admitted.map((s) => s.exists("/c"))); // auth is in place
+      const outcomes = await Promise.allSettled(others.map((s, i) => s.create(`/c/n${i}`)));
+      const codes = outcomes.map(codeOf);
+      assert.deepEqual(codes, others.map((_, i) => (i < SESSIONS / 2 ? 0 : Code.NOAUTH)));
+      assert.equal((await zk.exists("/c"))?.numChildren, SESSIONS / 2);
+    });
+
+    await t.step("ephemerals created together belong each to its own session", async () => {
+      await zk.create("/e");
+      const paths = await Promise.all(others.flatMap((s, i) => [
+        s.create(`/e/plain${i}`, null, CreateMode.EPHEMERAL),
+        s.create(`/e/seq-`, null, CreateMode.EPHEMERAL_SEQUENTIAL),
+      ]));
+      for (const [j, path] of paths.entries()) {
+        const owner = (await zk.exists(path))?.ephemeralOwner;
+        assert.equal(owner, others[Math.floor(j / 2)].sessionId, path);
+      }
+      await others[0].close();
+      const left = await zk.getChildren("/e");
+      assert.equal(left.children.length, 2 * SESSIONS - 2, "the closed session's two are gone");
+    });
+  } finally {
+    await Promise.all([zk, ...others].map((s) => s.close().catch(() => {})));
+  }
+}
+
+differential("creates made together under one parent", createTogetherSpec);
+
+Deno.test({
+  name: "creates that arrive together under one parent share one etcd transaction",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startStack();
+  const zk = await Nzk.connect(stack.address);
+  const others = await sessions(stack.address, SESSIONS);
+  try {
+    await zk.create("/p");
+    const paths = await Promise.all(
+      others.flatMap((s, i) =>
+        Array.from(
+          { length: 8 },
+          (_, j) =>
+            j % 2 === 0
+              ? s.create(`/p/n${i}-${j}`)
+              : s.create("/p/s-", null, CreateMode.PERSISTENT_SEQUENTIAL),
+        )
+      ),
+    );
+    const czxids = new Set<bigint>();
+    for (const path of paths) czxids.add((await zk.exists(path))!.czxid);
+    assert.ok(
+      czxids.size < paths.length / 2,
+      `${paths.length} creates took ${czxids.size} transactions`,
+    );
+  } finally {
+    await Promise.all([zk, ...others].map((s) => s.close().catch(() => {})));
+  }
+});
