@@ -17,6 +17,7 @@ import { Errors, ZkError } from "../zk/errors.ts";
 import { baseName, depthOf, parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
 import type { Compare, EtcdClient, GetOp, KeyValue, Op, RangeResult, TxnResult } from "./client.ts";
+import { BatchQueue, type Pending } from "./batch_queue.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
 import type { Replica } from "./replica.ts";
 import {
@@ -108,8 +109,11 @@ const PATHS_PER_READ = 40;
 /** Most creates one transaction makes (each is up to 6 puts; etcd allows 128 per branch). */
 const MAX_CREATE_BATCH = 20;
 
-/** A batch stops growing once its data and ACLs reach about this many bytes. */
-const MAX_CREATE_BATCH_BYTES = 256 * 1024;
+/** Most setData calls on one node one transaction carries. */
+const MAX_SET_BATCH = 64;
+
+/** A batch stops growing once its data (and ACLs) reach about this many bytes. */
+const MAX_BATCH_BYTES = 256 * 1024;
 
 /** How many times a batch of creates is tried whole before they go one at a time. */
 const MAX_MERGE_ATTEMPTS = 4;
@@ -117,11 +121,28 @@ const MAX_MERGE_ATTEMPTS = 4;
 /** What a create answers. */
 export type Created = AtRevision & { path: string; stat: Stat };
 
-/** A create waiting for its turn under its parent. */
-interface PendingCreate {
+/** What a write of a node's data or ACL answers. */
+export type Written = AtRevision & { stat: Stat };
+
+/** A create, as queued under its parent. */
+interface CreateInput {
   req: CreateRequest;
   opts: CreateOptions;
-  done: PromiseWithResolvers<Created>;
+}
+type PendingCreate = Pending<CreateInput, Created>;
+
+/** A setData call, as queued on its node. */
+interface SetInput {
+  data: Uint8Array | null;
+  version: number;
+  who: Principal;
+}
+
+/** A node's keys that a setData must know: the node, its data version bias and its ACL. */
+interface NodeHint {
+  node: KeyValue;
+  vbias?: KeyValue;
+  acl?: KeyValue;
 }
 
 /** The Stat of a node just created at `zxid`. */
@@ -167,8 +188,24 @@ export type ReadFrom = "etcd" | { atLeast: bigint };
 export class EtcdTree {
   readonly etcd: EtcdClient;
   readonly keys: Keys;
-  /** Per parent: the creates waiting for the transaction in flight under it. */
-  readonly #createQueues = new Map<string, PendingCreate[]>();
+  /** Creates, queued per parent. */
+  readonly #creates = new BatchQueue<CreateInput, Created>(
+    (parent, batch) => this.#createBatch(parent, batch),
+    {
+      items: MAX_CREATE_BATCH,
+      bytes: MAX_BATCH_BYTES,
+      size: ({ req }) => (req.data?.byteLength ?? 0) + 64 * req.acl.length,
+    },
+    (parent) => this.#sequenceHints.delete(parent),
+  );
+  /** setData calls, queued per node. */
+  readonly #sets = new BatchQueue<SetInput, Written>(
+    (path, batch) => this.#setBatch(path, batch),
+    { items: MAX_SET_BATCH, bytes: MAX_BATCH_BYTES, size: ({ data }) => data?.byteLength ?? 0 },
+    (path) => this.#nodeHints.delete(path),
+  );
+  /** Per node, while setData calls on it are queued: its keys as the last of them left them. */
+  readonly #nodeHints = new Map<string, NodeHint>();
   /** Clock for ctime/mtime; replaceable in tests. */
   now: () => bigint = () => BigInt(Date.now());
 
@@ -377,38 +414,7 @@ export class EtcdTree {
     // a time per parent, carrying every create that arrived while the one
     // before it was in flight (group commit). Other servers' creates race
     // them; a lost race costs a retry.
-    const parent = parentOf(req.path);
-    const pending: PendingCreate = { req, opts, done: Promise.withResolvers<Created>() };
-    const queue = this.#createQueues.get(parent);
-    if (queue) queue.push(pending);
-    else {
-      this.#createQueues.set(parent, [pending]);
-      this.#drainCreates(parent);
-    }
-    return pending.done.promise;
-  }
-
-  /** Runs the creates queued under `parent`, a batch at a time, until none is left. */
-  async #drainCreates(parent: string): Promise<void> {
-    const queue = this.#createQueues.get(parent)!;
-    while (queue.length > 0) {
-      let bytes = 0;
-      let n = 0;
-      while (
-        n < queue.length && n < MAX_CREATE_BATCH && (n === 0 || bytes < MAX_CREATE_BATCH_BYTES)
-      ) {
-        bytes += (queue[n].req.data?.byteLength ?? 0) + 64 * queue[n].req.acl.length;
-        n++;
-      }
-      const batch = queue.splice(0, n);
-      try {
-        await this.#createBatch(parent, batch);
-      } catch (err) {
-        for (const p of batch) p.done.reject(err);
-      }
-    }
-    this.#createQueues.delete(parent);
-    this.#sequenceHints.delete(parent);
+    return this.#creates.push(parentOf(req.path), { req, opts });
   }
 
   /**
@@ -436,10 +442,11 @@ export class EtcdTree {
       const paths = new Set<string>();
       let counter = Number(hint.kids.version - 1n) + decodeBias(hint.kids.value);
       for (const p of todo) {
-        const sequential = (p.req.flags & 2) !== 0;
-        const path = sequential ? p.req.path + sequenceSuffix(counter) : p.req.path;
+        const sequential = (p.input.req.flags & 2) !== 0;
+        const path = sequential ? p.input.req.path + sequenceSuffix(counter) : p.input.req.path;
         if (
-          paths.has(path) || p.opts.validate(path) !== null || !this.#hintAllows(hint, p.opts.who)
+          paths.has(path) || p.input.opts.validate(path) !== null ||
+          !this.#hintAllows(hint, p.input.opts.who)
         ) {
           alone.push(p);
           continue;
@@ -454,13 +461,13 @@ export class EtcdTree {
       // A node that exists fails on its own (NodeExists); the rest go again.
       todo = [];
       for (const { p, path } of merged) {
-        if (existing.has(path) && (p.req.flags & 2) === 0) alone.push(p);
+        if (existing.has(path) && (p.input.req.flags & 2) === 0) alone.push(p);
         else todo.push(p);
       }
     }
     for (const p of alone) {
       try {
-        p.done.resolve(await this.#create(p.req, p.opts));
+        p.done.resolve(await this.#create(p.input.req, p.input.opts));
       } catch (err) {
         p.done.reject(err);
       }
@@ -487,7 +494,7 @@ export class EtcdTree {
     for (const { path } of merged) {
       compare.push({ key: k.node(path), target: "create", op: "==", value: 0n });
     }
-    const someone = merged.find(({ p }) => !p.opts.who.superuser)?.p.opts.who;
+    const someone = merged.find(({ p }) => !p.input.opts.who.superuser)?.p.input.opts.who;
     if (someone) {
       const guard = { path: parent, perm: Perms.CREATE, who: someone };
       compare.push(
@@ -499,13 +506,13 @@ export class EtcdTree {
     for (const { p, path } of merged) {
       success.push(...nodeWrites(k, {
         path,
-        data: p.req.data,
-        acl: p.req.acl,
-        mode: p.req.flags,
-        owner: p.opts.owner,
-        lease: p.opts.lease,
+        data: p.input.req.data,
+        acl: p.input.req.acl,
+        mode: p.input.req.flags,
+        owner: p.input.opts.owner,
+        lease: p.input.opts.lease,
         now,
-        ttl: p.req.ttl,
+        ttl: p.input.req.ttl,
       }));
     }
     // One put moves the counter by one; its bias adds the rest.
@@ -528,7 +535,11 @@ export class EtcdTree {
     }
     const zxid = res.revision;
     for (const { p, path } of merged) {
-      p.done.resolve({ zxid, path, stat: newStat(zxid, now, p.opts.owner, p.req.data) });
+      p.done.resolve({
+        zxid,
+        path,
+        stat: newStat(zxid, now, p.input.opts.owner, p.input.req.data),
+      });
     }
     return null;
   }
@@ -807,22 +818,146 @@ export class EtcdTree {
     throw new ZkError(Code.SYSTEMERROR, path, "delete raced another write; try again");
   }
 
-  /** Replaces a node's data (version −1 matches any version); needs WRITE. */
-  async setData(
+  /**
+   * Replaces a node's data (version is the expected data version; −1
+   * matches any); needs WRITE. Calls on one node queue up on this server
+   * and go as one transaction per batch (see {@link #setBatch}).
+   */
+  setData(
     path: string,
     data: Uint8Array | null,
     version: number,
     who: Principal,
-  ): Promise<AtRevision & { stat: Stat }> {
+  ): Promise<Written> {
+    return this.#sets.push(path, { data, version, who });
+  }
+
+  /**
+   * Runs a batch of setData calls on `path`. With the node's keys known
+   * (from the call before), one transaction compares them as known, writes
+   * the last successful call's data and moves the data version past every
+   * successful call (one put, plus the rest in the version bias); calls
+   * whose expected version is not the one they would meet fail with
+   * BadVersion, as they would one after another. Otherwise, or when the
+   * compares fail, the calls run one at a time.
+   */
+  async #setBatch(path: string, batch: Pending<SetInput, Written>[]): Promise<void> {
+    let rest = batch;
+    const alone = async (p: Pending<SetInput, Written>) => {
+      try {
+        p.done.resolve(await this.#setDataOne(path, p.input));
+      } catch (err) {
+        p.done.reject(err);
+      }
+    };
+    if (!this.#nodeHints.has(path)) {
+      await alone(rest[0]);
+      rest = rest.slice(1);
+    }
+    const hint = this.#nodeHints.get(path);
+    if (rest.length > 1 && hint) {
+      const admitted = (who: Principal) =>
+        who.superuser || !hint.acl || isOpen(hint.acl) ||
+        permitted(decodeAcl(hint.acl.value), Perms.WRITE, who);
+      const merged = rest.filter((p) => admitted(p.input.who));
+      if (await this.#setMerged(path, hint, merged)) rest = rest.filter((p) => !merged.includes(p));
+    }
+    for (const p of rest) await alone(p);
+  }
+
+  /** One transaction for `merged` on `path`, keys as `hint`; false when it wrote nothing. */
+  async #setMerged(
+    path: string,
+    hint: NodeHint,
+    merged: Pending<SetInput, Written>[],
+  ): Promise<boolean> {
+    const k = this.keys;
+    const bias = decodeBias(hint.vbias?.value);
+    let version = Number(hint.node.version - 1n) + bias;
+    /** The version each call leaves, or null for a BadVersion. */
+    const after = merged.map(({ input }) => {
+      if (input.version !== -1 && input.version !== version) return null;
+      return ++version;
+    });
+    const last = merged.findLast((_, i) => after[i] !== null);
+    if (!last) return false;
+    const writes = after.filter((v) => v !== null).length;
+    const compare: Compare[] = [
+      { key: k.node(path), target: "mod", op: "==", value: hint.node.modRevision },
+      hint.vbias
+        ? { key: k.attr(path, "vbias"), target: "mod", op: "==", value: hint.vbias.modRevision }
+        : { key: k.attr(path, "vbias"), target: "create", op: "==", value: 0n },
+    ];
+    const someone = merged.find((p) => !p.input.who.superuser)?.input.who;
+    if (someone) {
+      const guard = { path, perm: Perms.WRITE, who: someone };
+      compare.push(
+        ...this.#aclCompares(guard, hint.acl && !isOpen(hint.acl) ? hint.acl : undefined),
+      );
+    }
+    const now = this.now();
+    const success: Op[] = [
+      {
+        put: k.node(path),
+        value: encodeNode({ data: last.input.data, mtime: now }),
+        ignoreLease: true,
+      },
+    ];
+    if (writes > 1) {
+      // With the node's lease, so that it goes with an ephemeral node.
+      success.push({
+        put: k.attr(path, "vbias"),
+        value: biasValue(bias + writes - 1),
+        lease: hint.node.lease,
+      });
+    }
+    const offset = success.length;
+    success.push(...this.statReads(path));
+    const res = await this.etcd.txn(compare, success);
+    if (!res.succeeded) {
+      this.#nodeHints.delete(path);
+      return false;
+    }
+    this.#rememberNode(path, res.results, offset);
+    const stat = this.snapshotAt(path, res.results, offset)!.stat;
+    merged.forEach((p, i) => {
+      const v = after[i];
+      if (v === null) p.done.reject(Errors.badVersion(path));
+      else {
+        p.done.resolve({
+          zxid: res.revision,
+          stat: { ...stat, version: v, dataLength: p.input.data?.byteLength ?? 0 },
+        });
+      }
+    });
+    return true;
+  }
+
+  /** Keeps a node's keys, from the results of {@link statReads} at `offset`, for the next setData. */
+  #rememberNode(path: string, results: (RangeResult | null)[], offset: number): void {
+    const node = results[offset]!.kvs[0];
+    if (!node) {
+      this.#nodeHints.delete(path);
+      return;
+    }
+    const attrs = results[offset + 1]!.kvs;
+    const attr = (name: string) => attrs.find((kv) => this.keys.attrName(kv.key) === name);
+    this.#nodeHints.set(path, { node, vbias: attr("vbias"), acl: attr("acl") });
+  }
+
+  /** One setData on its own: one guarded transaction. */
+  async #setDataOne(path: string, { data, version, who }: SetInput): Promise<Written> {
     const k = this.keys;
     const res = await this.#guarded(path, "data", version, { path, perm: Perms.WRITE, who }, [], [
       { put: k.node(path), value: encodeNode({ data, mtime: this.now() }), ignoreLease: true },
       ...this.statReads(path),
     ]);
     if (!res.succeeded) {
+      this.#nodeHints.delete(path);
       if (!res.results[0]!.kvs[0]) throw Errors.noNode(path);
       throw Errors.badVersion(path);
     }
+    this.#rememberNode(path, res.results, 1);
     return { zxid: res.revision, stat: this.snapshotAt(path, res.results, 1)!.stat };
   }
 

@@ -111,6 +111,8 @@ function etcdArgs(
     "--log-level=error",
     // As the local default: large multis need more than 128 operations.
     "--max-txn-ops=10000",
+    // Room for the million-znode scale run (etcd's default quota is 2 GiB).
+    "--quota-backend-bytes=8589934592",
   ];
 }
 

@@ -145,3 +145,103 @@ Deno.test({
     await Promise.all([zk, ...others].map((s) => s.close().catch(() => {})));
   }
 });
+
+async function setTogetherSpec(t: Deno.TestContext, address: string): Promise<void> {
+  const zk = await Nzk.connect(address);
+  const others = await sessions(address, SESSIONS);
+  const text = new TextEncoder();
+  try {
+    await t.step("setData calls made at once by many sessions each take one version", async () => {
+      await zk.create("/v", text.encode("start"));
+      const perSession = 4;
+      const calls = others.flatMap((s, i) =>
+        Array.from({ length: perSession }, (_, j) => {
+          const data = `s${i}-${j}`;
+          return s.setData("/v", text.encode(data)).then((stat) => ({ data, stat }));
+        })
+      );
+      const done = await Promise.all(calls);
+      const total = SESSIONS * perSession;
+      const versions = done.map((d) => d.stat.version).sort((a, b) => a - b);
+      assert.deepEqual(versions, Array.from({ length: total }, (_, i) => i + 1));
+      const last = done.find((d) => d.stat.version === total)!;
+      const now = await zk.getData("/v");
+      assert.equal(new TextDecoder().decode(now.data!), last.data, "the last write's data stays");
+      assert.equal(now.stat.version, total);
+      assert.equal(now.stat.dataLength, last.data.length);
+    });
+
+    await t.step(
+      "of setData calls expecting one version at once, exactly one succeeds",
+      async () => {
+        const before = (await zk.exists("/v"))!.version;
+        const outcomes = await Promise.allSettled(
+          others.map((s, i) => s.setData("/v", text.encode(`x${i}`), before)),
+        );
+        const codes = outcomes.map((o) =>
+          o.status === "fulfilled" ? 0 : (assert.ok(o.reason instanceof NzkError), o.reason.code)
+        );
+        assert.equal(codes.filter((c) => c === 0).length, 1);
+        assert.equal(codes.filter((c) => c === Code.BADVERSION).length, SESSIONS - 1);
+        assert.equal((await zk.exists("/v"))!.version, before + 1);
+      },
+    );
+
+    await t.step(
+      "a node's ACL refuses only the sessions it does not admit, even at once",
+      async () => {
+        const alice = new Id("digest", digestId("alice:secret"));
+        await zk.create("/w", null, CreateMode.PERSISTENT, [
+          new ACL(31, alice),
+          new ACL(1, new Id("world", "anyone")),
+        ]);
+        const admitted = others.slice(0, SESSIONS / 2);
+        for (const s of admitted) s.addAuth("digest", "alice:secret");
+        await Promise.all(admitted.map((s) => s.exists("/w")));
+        const outcomes = await Promise.allSettled(
+          others.map((s, i) => s.setData("/w", text.encode(`w${i}`))),
+        );
+        const codes = outcomes.map((o) =>
+          o.status === "fulfilled" ? 0 : (assert.ok(o.reason instanceof NzkError), o.reason.code)
+        );
+        assert.deepEqual(codes, others.map((_, i) => (i < SESSIONS / 2 ? 0 : Code.NOAUTH)));
+        assert.equal((await zk.exists("/w"))!.version, SESSIONS / 2);
+      },
+    );
+
+    await t.step("a node deleted and created again starts at version 0", async () => {
+      await Promise.all(others.map((s) => s.setData("/v", text.encode("again"))));
+      await zk.remove("/v");
+      await zk.create("/v", text.encode("new"));
+      assert.equal((await zk.exists("/v"))!.version, 0);
+      assert.equal((await zk.setData("/v", text.encode("one"), 0)).version, 1);
+    });
+  } finally {
+    await Promise.all([zk, ...others].map((s) => s.close().catch(() => {})));
+  }
+}
+
+differential("setData calls made together on one node", setTogetherSpec);
+
+Deno.test({
+  name: "setData calls that arrive together on one node share one etcd transaction",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startStack();
+  const zk = await Nzk.connect(stack.address);
+  const others = await sessions(stack.address, SESSIONS);
+  try {
+    await zk.create("/n");
+    const stats = await Promise.all(
+      others.flatMap((s) => Array.from({ length: 8 }, () => s.setData("/n", new Uint8Array(1)))),
+    );
+    const mzxids = new Set(stats.map((st) => st.mzxid));
+    assert.ok(
+      mzxids.size < stats.length / 2,
+      `${stats.length} calls took ${mzxids.size} transactions`,
+    );
+  } finally {
+    await Promise.all([zk, ...others].map((s) => s.close().catch(() => {})));
+  }
+});
