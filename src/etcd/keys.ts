@@ -13,7 +13,7 @@
  * | `P attr/<d><path>/acl`       | JSON ACL list                         | version − 1 (+ `abias`) = aversion; lease as the node |
  * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter); mod rev ∈ pzxid; absent on ephemerals |
  * | `P attr/<d><path>/gone`      | empty                                 | mod rev = last child delete (∈ pzxid) |
- * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (only a multi that writes one node twice, or re-creates it, needs it) |
+ * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (a multi that writes one node twice or re-creates it, and batched setData calls, write it; on the node's lease) |
  * | `P attr/<d><path>/abias`     | decimal                               | added to the ACL version (only a multi that re-creates a node needs it) |
  * | `P index/container/<d><path>`, `P index/ttl/<d><path>` | empty | nodes the server deletes by itself (containers, TTL nodes); stale entries are dropped by the reaper |
  * | `P multi`                    | JSON: the ZooKeeper events of the last multi, in order | mod rev = that multi's zxid; watch streams fire these instead of deriving events from the keys |
