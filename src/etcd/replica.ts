@@ -18,6 +18,9 @@ import type { EtcdClient, GetOp, KeyValue, RangeResult, TxnResult } from "./clie
 /** Keys read per page while loading. */
 const PAGE = 20_000;
 
+/** Changes held back while loading; past this many the load starts again later. */
+const MAX_PENDING = 500_000;
+
 /** The directory of a key: everything up to and including its last `/`. */
 function directoryOf(key: string): string {
   return key.slice(0, key.lastIndexOf("/") + 1);
@@ -30,6 +33,8 @@ export class Replica {
   readonly #dirs = new Map<string, Set<string>>();
   /** Revision the copy reflects; 0n while it is not loaded. */
   revision = 0n;
+  /** Changes from the watch stream that arrived while loading, to apply after. */
+  #pending: { type: "put" | "delete"; kv: KeyValue }[] | null = null;
 
   constructor(prefix: string) {
     this.#prefix = prefix;
@@ -45,38 +50,66 @@ export class Replica {
     return this.revision > 0n;
   }
 
-  /** Replaces the copy with every key under the prefix as of `revision`, read in pages. */
+  /**
+   * Replaces the copy with every key under the prefix as of `revision`,
+   * read in pages. Changes the watch stream delivers meanwhile are held and
+   * applied after, so the copy may load while the server serves (reads go
+   * to etcd until it is ready). Throws if it fell too far behind (too many
+   * changes held) or was invalidated meanwhile; load it again then.
+   */
   async load(etcd: EtcdClient, revision: bigint): Promise<void> {
     this.revision = 0n;
     this.#kvs.clear();
     this.#dirs.clear();
-    let from = this.#prefix;
-    for (;;) {
-      const res = await etcd.read([{
-        get: this.#prefix,
-        prefix: true,
-        from,
-        revision,
-        limit: PAGE,
-      }]);
-      const kvs = res.results[0]!.kvs;
-      for (const kv of kvs) this.#put(kv);
-      if (kvs.length < PAGE) break;
-      from = kvs[kvs.length - 1].key + "\0";
+    const pending: { type: "put" | "delete"; kv: KeyValue }[] = [];
+    this.#pending = pending;
+    try {
+      let from = this.#prefix;
+      for (;;) {
+        const res = await etcd.read([{
+          get: this.#prefix,
+          prefix: true,
+          from,
+          revision,
+          limit: PAGE,
+        }]);
+        if (this.#pending !== pending) throw new Error("the load was abandoned");
+        const kvs = res.results[0]!.kvs;
+        for (const kv of kvs) this.#put(kv);
+        if (kvs.length < PAGE) break;
+        from = kvs[kvs.length - 1].key + "\0";
+      }
+    } catch (err) {
+      if (this.#pending === pending) this.#pending = null;
+      this.#kvs.clear();
+      this.#dirs.clear();
+      throw err;
     }
+    this.#pending = null;
     this.revision = revision;
+    for (const { type, kv } of pending) {
+      if (kv.modRevision > revision) this.apply(type, kv);
+    }
   }
 
-  /** Applies one change from the watch stream. */
+  /** Applies one change from the watch stream (held while loading; dropped while invalid). */
   apply(type: "put" | "delete", kv: KeyValue): void {
+    if (this.#pending) {
+      this.#pending.push({ type, kv });
+      // Too far behind: give up this load (the caller loads again later).
+      if (this.#pending.length > MAX_PENDING) this.#pending = null;
+      return;
+    }
+    if (!this.ready) return;
     if (type === "put") this.#put(kv);
     else this.#delete(kv.key);
     if (kv.modRevision > this.revision) this.revision = kv.modRevision;
   }
 
-  /** Marks the copy unusable until the next {@link load}. */
+  /** Marks the copy unusable until the next {@link load} (a load under way is abandoned). */
   invalidate(): void {
     this.revision = 0n;
+    this.#pending = null;
   }
 
   #put(kv: KeyValue): void {

@@ -103,6 +103,9 @@ export class ZetcdServer {
   readonly #tlsListener?: Deno.TlsListener;
   /** The etcd compaction election and schedule (absent when compaction is off). */
   readonly compactor?: Compactor;
+  /** Settles once the read replica is loaded (or given up on at close; at once when it is off). */
+  readonly replicaLoaded: Promise<void>;
+  readonly #closing = new AbortController();
 
   private constructor(
     listener: Deno.Listener,
@@ -115,6 +118,7 @@ export class ZetcdServer {
       tlsListener?: Deno.TlsListener;
       maxConnections: number;
       compactor?: Compactor;
+      replica?: { replica: Replica; revision: bigint };
     },
   ) {
     this.compactor = extra.compactor;
@@ -126,6 +130,7 @@ export class ZetcdServer {
     this.#admin = extra.admin;
     this.#stopAdmin = extra.stopAdmin;
     this.#tlsListener = extra.tlsListener;
+    this.replicaLoaded = extra.replica ? this.#loadReplica(extra.replica) : Promise.resolve();
     this.#serving = Promise.all([
       this.#accept(listener),
       ...(extra.tlsListener ? [this.#accept(extra.tlsListener)] : []),
@@ -172,21 +177,9 @@ export class ZetcdServer {
       }
       const { zxid } = await tree.sync();
       const watches = new WatchHub(keys, (err) => log.error("etcd watch failed: {err}", { err }));
+      let replica: Replica | undefined;
       if (options.readReplica ?? true) {
-        const replica = new Replica(keys.prefix);
-        const heapBefore = Deno.memoryUsage().heapUsed;
-        const loading = performance.now();
-        await replica.load(etcd, zxid);
-        const nodes = await tree.countNodes();
-        log.info(
-          "read replica: {keys} etcd keys ({nodes} znodes) loaded in {ms} ms, about {bytes} bytes of heap per znode",
-          {
-            keys: replica.size,
-            nodes,
-            ms: Math.round(performance.now() - loading),
-            bytes: Math.round((Deno.memoryUsage().heapUsed - heapBefore) / Math.max(1, nodes)),
-          },
-        );
+        replica = new Replica(keys.prefix);
         tree.replica = replica;
         watches.replica = replica;
       }
@@ -304,6 +297,7 @@ export class ZetcdServer {
         stopAdmin,
         tlsListener,
         maxConnections: options.maxConnections ?? 10_000,
+        replica: replica ? { replica, revision: zxid } : undefined,
       });
       if (server.tlsAddress) {
         log.info("serving ZooKeeper clients over TLS on {addr}", { addr: server.tlsAddress });
@@ -324,6 +318,47 @@ export class ZetcdServer {
       throw new Error(`etcd at ${options.endpoints.join(",")}: ${etcdProblem(err)}`, {
         cause: err,
       });
+    }
+  }
+
+  /**
+   * Loads the read replica while the server serves (reads go to etcd until
+   * it is ready); after a failure, tries again every 5 s at etcd's revision
+   * then. Logs the time it took and the heap it took per znode.
+   */
+  async #loadReplica({ replica, revision }: { replica: Replica; revision: bigint }) {
+    const { log, tree } = this.#state;
+    const closing = this.#closing.signal;
+    for (let at = revision; !closing.aborted;) {
+      const heapBefore = Deno.memoryUsage().heapUsed;
+      const loading = performance.now();
+      try {
+        await replica.load(this.#etcd, at);
+        const nodes = await tree.countNodes();
+        log.info(
+          "read replica: {keys} etcd keys ({nodes} znodes) loaded in {ms} ms, about {bytes} bytes of heap per znode",
+          {
+            keys: replica.size,
+            nodes,
+            ms: Math.round(performance.now() - loading),
+            bytes: Math.round((Deno.memoryUsage().heapUsed - heapBefore) / Math.max(1, nodes)),
+          },
+        );
+        return;
+      } catch (err) {
+        if (closing.aborted) return;
+        log.warn("read replica: loading failed ({err}); reads go to etcd; trying again in 5 s", {
+          err: String(err),
+        });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 5000);
+          closing.addEventListener("abort", () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
+        at = await tree.sync().then((r) => r.zxid, () => at);
+      }
     }
   }
 
@@ -409,6 +444,9 @@ export class ZetcdServer {
    * within their timeout.
    */
   async close(): Promise<void> {
+    this.#closing.abort();
+    this.#state.tree.replica?.invalidate();
+    await this.replicaLoaded;
     for (const listener of [this.#listener, this.#tlsListener]) {
       try {
         listener?.close();

@@ -237,7 +237,7 @@ export class WatchHub {
       }
     }
     // The copy first: a read made when a notification goes out sees its change.
-    if (this.replica?.ready) {
+    if (this.replica) {
       for (const { type, kv } of batch.events) {
         this.replica.apply(type, kv);
       }

@@ -6,6 +6,11 @@
 
 import assert from "node:assert/strict";
 import { startStack, startZetcd } from "../_util/zetcd.ts";
+import { startEtcd } from "../_util/etcd.ts";
+import { EtcdClient } from "../../src/etcd/client.ts";
+import { Keys } from "../../src/etcd/keys.ts";
+import { EtcdTree, nodeWrites } from "../../src/etcd/tree.ts";
+import { OPEN_ACL } from "../../src/zk/acl.ts";
 import { ZkClient } from "../../src/client/client.ts";
 import { OpCode } from "../../src/zk/constants.ts";
 import * as R from "../../src/zk/records.ts";
@@ -78,5 +83,69 @@ Deno.test({
     await reader.close();
   } finally {
     await other.close();
+  }
+});
+
+Deno.test({
+  name:
+    "a server serves while its replica loads, and the replica then holds the changes made meanwhile",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using etcdProcess = await startEtcd();
+  const prefix = "/loading/";
+  // A tree big enough that loading it outlasts a few writes: 40,000 znodes under /f.
+  const etcd = EtcdClient.connect({ endpoints: etcdProcess.endpoints });
+  const keys = new Keys(prefix);
+  await new EtcdTree(etcd, keys).init();
+  const node = (path: string, childCreates = 0) =>
+    nodeWrites(keys, {
+      path,
+      data: text("x"),
+      acl: OPEN_ACL,
+      mode: 0,
+      owner: 0n,
+      lease: 0n,
+      now: 1n,
+      childCreates,
+    });
+  const total = 40_000;
+  await etcd.txn([], node("/f", total));
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < total) {
+      const from = next;
+      next += 25;
+      await etcd.txn([], Array.from({ length: 25 }, (_, i) => node(`/f/n${from + i}`)).flat());
+    }
+  }));
+  etcd.close();
+
+  const server = await startZetcd(etcdProcess, {
+    prefix,
+    admin: { hostname: "127.0.0.1", port: 0 },
+  });
+  try {
+    let loaded = false;
+    server.replicaLoaded.then(() => loaded = true);
+    const zk = await ZkClient.connect(server.address);
+    await zk.create("/during", text("one"));
+    await zk.setData("/during", text("two"));
+    await zk.delete("/f/n5");
+    assert.equal(new TextDecoder().decode((await zk.getData("/f/n7")).data!), "x");
+    assert.equal(loaded, false, "the writes and the read were served while the replica loaded");
+    await server.replicaLoaded;
+    const before = await etcdRoundTrips(server.adminAddress!, "read");
+    assert.equal(new TextDecoder().decode((await zk.getData("/during")).data!), "two");
+    assert.equal(await zk.exists("/f/n5"), null);
+    assert.equal((await zk.exists("/f"))?.numChildren, total - 1);
+    assert.equal(
+      await etcdRoundTrips(server.adminAddress!, "read") - before,
+      0,
+      "read from the replica",
+    );
+    await zk.close();
+  } finally {
+    await server.close();
   }
 });
