@@ -399,13 +399,35 @@ function toRequestOp(op: Op): RPC.IRequestOp {
   };
 }
 
+/** Shared by every empty value (most attribute keys hold none). */
+const EMPTY = new Uint8Array();
+
+/** The last revision string converted, and its bigint: keys written together share one. */
+let lastRevision = "";
+let lastRevisionBig = 0n;
+
+/** A revision (or version) as a bigint, reusing the last one when it repeats. */
+function big(value: string | number | undefined | null): bigint {
+  const text = String(value ?? 0);
+  if (text === "0") return 0n;
+  if (text !== lastRevision) {
+    lastRevision = text;
+    lastRevisionBig = BigInt(text);
+  }
+  return lastRevisionBig;
+}
+
+/** Small versions, made once: most keys have been written only a few times. */
+const VERSIONS = Array.from({ length: 64 }, (_, i) => BigInt(i));
+
 function fromKv(kv: RPC.IKeyValue): KeyValue {
+  const version = Number(kv.version ?? 0);
   return {
     key: kv.key.toString("utf8"),
-    value: kv.value ? new Uint8Array(kv.value) : new Uint8Array(),
-    createRevision: BigInt(kv.create_revision ?? 0),
-    modRevision: BigInt(kv.mod_revision ?? 0),
-    version: BigInt(kv.version ?? 0),
-    lease: BigInt(kv.lease ?? 0),
+    value: kv.value && kv.value.byteLength > 0 ? new Uint8Array(kv.value) : EMPTY,
+    createRevision: big(kv.create_revision),
+    modRevision: big(kv.mod_revision),
+    version: version < VERSIONS.length ? VERSIONS[version] : BigInt(kv.version ?? 0),
+    lease: big(kv.lease),
   };
 }

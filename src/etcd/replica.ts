@@ -21,6 +21,9 @@ const PAGE = 20_000;
 /** Changes held back while loading; past this many the load starts again later. */
 const MAX_PENDING = 500_000;
 
+/** ACL values are shared by many nodes: equal ones are held once (up to this many kinds). */
+const MAX_SHARED_ACLS = 10_000;
+
 /** The directory of a key: everything up to and including its last `/`. */
 function directoryOf(key: string): string {
   return key.slice(0, key.lastIndexOf("/") + 1);
@@ -31,6 +34,8 @@ export class Replica {
   readonly #prefix: string;
   readonly #kvs = new Map<string, KeyValue>();
   readonly #dirs = new Map<string, Set<string>>();
+  /** Distinct ACL values, by their bytes as a latin1 string. */
+  readonly #acls = new Map<string, Uint8Array>();
   /** Revision the copy reflects; 0n while it is not loaded. */
   revision = 0n;
   /** Changes from the watch stream that arrived while loading, to apply after. */
@@ -113,6 +118,12 @@ export class Replica {
   }
 
   #put(kv: KeyValue): void {
+    if (kv.key.endsWith("/acl") && kv.value.byteLength <= 512) {
+      const text = String.fromCharCode(...kv.value);
+      const shared = this.#acls.get(text);
+      if (shared) kv.value = shared;
+      else if (this.#acls.size < MAX_SHARED_ACLS) this.#acls.set(text, kv.value);
+    }
     if (!this.#kvs.has(kv.key)) {
       const dir = directoryOf(kv.key);
       let keys = this.#dirs.get(dir);
