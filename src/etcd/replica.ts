@@ -15,8 +15,16 @@
 
 import type { EtcdClient, GetOp, KeyValue, RangeResult, TxnResult } from "./client.ts";
 
-/** Keys read per page while loading. */
-const PAGE = 20_000;
+/**
+ * Keys read per page while loading, at most. Larger pages cost etcd less
+ * (etcd 3.4 counts every key to the end of the range for each page); a
+ * page too large for one gRPC message (64 MiB: big values) is read again
+ * in smaller pages.
+ */
+const MAX_PAGE = 100_000;
+
+/** Bytes of values a page may hold before the next page is made smaller. */
+const PAGE_BYTES = 16 * 1024 * 1024;
 
 /** Changes held back while loading; past this many the load starts again later. */
 const MAX_PENDING = 500_000;
@@ -70,19 +78,33 @@ export class Replica {
     this.#pending = pending;
     try {
       let from = this.#prefix;
+      let page = MAX_PAGE;
       for (;;) {
-        const res = await etcd.read([{
-          get: this.#prefix,
-          prefix: true,
-          from,
-          revision,
-          limit: PAGE,
-        }]);
+        let res;
+        try {
+          res = await etcd.read([{
+            get: this.#prefix,
+            prefix: true,
+            from,
+            revision,
+            limit: page,
+          }]);
+        } catch (err) {
+          if (page === 1 || !/larger than max|RESOURCE_EXHAUSTED/i.test(String(err))) throw err;
+          page = Math.max(1, Math.floor(page / 8));
+          continue;
+        }
         if (this.#pending !== pending) throw new Error("the load was abandoned");
         const kvs = res.results[0]!.kvs;
-        for (const kv of kvs) this.#put(kv);
-        if (kvs.length < PAGE) break;
+        let bytes = 0;
+        for (const kv of kvs) {
+          this.#put(kv);
+          bytes += kv.value.byteLength;
+        }
+        if (kvs.length < page) break;
         from = kvs[kvs.length - 1].key + "\0";
+        if (bytes > PAGE_BYTES) page = Math.max(1, Math.floor(page / 2));
+        else if (bytes < PAGE_BYTES / 4) page = Math.min(MAX_PAGE, page * 2);
       }
     } catch (err) {
       if (this.#pending === pending) this.#pending = null;

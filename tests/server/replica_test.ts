@@ -149,3 +149,40 @@ Deno.test({
     await server.close();
   }
 });
+
+Deno.test({
+  name: "a replica loads a tree whose values overflow one etcd reply, in smaller pages",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startStack({ prefix: "/bigvalues/" });
+  const zk = await ZkClient.connect(stack.address);
+  const data = new Uint8Array(1_000_000).fill(7);
+  // 70 MB of values: more than the 64 MiB one gRPC reply may carry.
+  for (let i = 0; i < 70; i++) await zk.create(`/v${i}`, data);
+  await zk.close();
+  const second = await startZetcd(stack.etcd, {
+    prefix: "/bigvalues/",
+    admin: { hostname: "127.0.0.1", port: 0 },
+  });
+  try {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      second.replicaLoaded,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the replica did not load within 30 s")), 30_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const reader = await ZkClient.connect(second.address);
+    const before = await etcdRoundTrips(second.adminAddress!, "read");
+    for (const i of [0, 35, 69]) assert.deepEqual((await reader.getData(`/v${i}`)).data, data);
+    assert.equal(
+      await etcdRoundTrips(second.adminAddress!, "read") - before,
+      0,
+      "read from the replica",
+    );
+    await reader.close();
+  } finally {
+    await second.close();
+  }
+});
