@@ -516,16 +516,23 @@ export class EtcdTree {
       }));
     }
     // One put moves the counter by one; its bias adds the rest.
-    const bias = decodeBias(kids.value) + merged.length - 1;
-    success.push({ put: k.attr(parent, "kids"), value: biasValue(bias) });
-    success.push(...this.#sequenceReads(parent));
+    const value = biasValue(decodeBias(kids.value) + merged.length - 1);
+    success.push({ put: k.attr(parent, "kids"), value });
     const failure = [
       ...this.#sequenceReads(parent),
       ...merged.map(({ path }): GetOp => ({ get: k.node(path), keysOnly: true })),
     ];
     const res = await this.etcd.txn(compare, success, failure);
-    const after = sequenceHintAt(res.results, res.succeeded ? success.length - 3 : 0);
-    this.#sequenceHints.set(parent, after);
+    // After a success the parent's keys are as compared, but for the counter's one put.
+    this.#sequenceHints.set(
+      parent,
+      res.succeeded
+        ? {
+          ...hint,
+          kids: { ...kids, value, version: kids.version + 1n, modRevision: res.revision },
+        }
+        : sequenceHintAt(res.results),
+    );
     if (!res.succeeded) {
       const existing = new Set<string>();
       merged.forEach(({ path }, i) => {
