@@ -99,6 +99,13 @@ export interface RangeResult {
   count: number;
 }
 
+/** A transaction: `success` if every compare holds, else `failure`. */
+export interface TxnSpec {
+  compare: Compare[];
+  success: Op[];
+  failure?: Op[];
+}
+
 /** The outcome of a transaction. */
 export interface TxnResult {
   succeeded: boolean;
@@ -203,12 +210,40 @@ export class EtcdClient {
     return {
       succeeded: res.succeeded,
       revision: BigInt(res.header.revision),
-      results: res.responses.map((r) =>
-        r.response_range
-          ? { kvs: (r.response_range.kvs ?? []).map(fromKv), count: Number(r.response_range.count) }
-          : null
-      ),
+      results: res.responses.map(fromResponseOp),
     };
+  }
+
+  /**
+   * Runs independent transactions as one: an outer transaction whose only
+   * branch holds each of them as a nested transaction (etcd ≥ 3.3). They
+   * share one revision. etcd evaluates every compare before any write, so
+   * the caller must make sure no transaction writes a key another one
+   * compares, reads or writes (see `txn_batcher.ts`).
+   */
+  async txnMany(txns: TxnSpec[]): Promise<TxnResult[]> {
+    const started = performance.now();
+    const res = await this.#etcd.kv.txn({
+      compare: [],
+      success: txns.map((t) => ({
+        request_txn: {
+          compare: t.compare.map(toCompare),
+          success: t.success.map(toRequestOp),
+          failure: (t.failure ?? []).map(toRequestOp),
+        },
+      })),
+      failure: [],
+    });
+    this.onRoundTrip?.("txn", (performance.now() - started) / 1000);
+    const revision = BigInt(res.header.revision);
+    return res.responses.map((r) => {
+      const inner = r.response_txn;
+      return {
+        succeeded: inner.succeeded,
+        revision,
+        results: (inner.responses ?? []).map(fromResponseOp),
+      };
+    });
   }
 
   /** Runs reads only; shorthand for an unconditional transaction. */
@@ -397,6 +432,12 @@ function toRequestOp(op: Op): RPC.IRequestOp {
       range_end: op.prefix ? prefixEnd(op.del) : undefined,
     },
   };
+}
+
+function fromResponseOp(r: RPC.IResponseOp): RangeResult | null {
+  return r.response_range
+    ? { kvs: (r.response_range.kvs ?? []).map(fromKv), count: Number(r.response_range.count) }
+    : null;
 }
 
 /** Shared by every empty value (most attribute keys hold none). */

@@ -19,6 +19,7 @@ import type { ACL, Stat } from "../zk/records.ts";
 import type { Compare, EtcdClient, GetOp, KeyValue, Op, RangeResult, TxnResult } from "./client.ts";
 import { BatchQueue, type Pending } from "./batch_queue.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
+import { TxnBatcher } from "./txn_batcher.ts";
 import type { Replica } from "./replica.ts";
 import {
   decodeAcl,
@@ -228,6 +229,15 @@ export class EtcdTree {
   constructor(etcd: EtcdClient, keys: Keys) {
     this.etcd = etcd;
     this.keys = keys;
+    this.#writes = new TxnBatcher(etcd);
+  }
+
+  /** Independent single-node writes, sent together (group commit across keys). */
+  readonly #writes: TxnBatcher;
+
+  /** A single-node write: one transaction, possibly sharing its etcd call with others. */
+  #write(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
+    return this.#writes.txn({ compare, success, failure });
   }
 
   /**
@@ -522,7 +532,7 @@ export class EtcdTree {
       ...this.#sequenceReads(parent),
       ...merged.map(({ path }): GetOp => ({ get: k.node(path), keysOnly: true })),
     ];
-    const res = await this.etcd.txn(compare, success, failure);
+    const res = await this.#write(compare, success, failure);
     // After a success the parent's keys are as compared, but for the counter's one put.
     this.#sequenceHints.set(
       parent,
@@ -666,7 +676,7 @@ export class EtcdTree {
         now,
         ttl: req.ttl,
       });
-      const res = await this.etcd.txn(
+      const res = await this.#write(
         compare,
         [
           ...writes,
@@ -756,7 +766,7 @@ export class EtcdTree {
     let bias: KeyValue | undefined;
     let acl: KeyValue | undefined;
     for (let attempt = 0; attempt < 8; attempt++) {
-      const res = await this.etcd.txn(
+      const res = await this.#write(
         [
           ...this.#versionCompares(path, which, version, bias),
           ...this.#aclCompares(guard, acl),
@@ -920,7 +930,7 @@ export class EtcdTree {
     }
     const offset = success.length;
     success.push(...this.statReads(path));
-    const res = await this.etcd.txn(compare, success);
+    const res = await this.#write(compare, success);
     if (!res.succeeded) {
       this.#nodeHints.delete(path);
       return false;

@@ -1,7 +1,8 @@
 /**
- * Many sessions creating under one parent at once: the server carries the
- * creates that arrive together in one etcd transaction, and each must still
- * succeed or fail exactly as it would alone (checked against ZooKeeper).
+ * Group commit: writes that arrive together share one etcd transaction —
+ * creates under one parent, setData calls on one node, and independent
+ * writes on different nodes — and each must still succeed or fail exactly
+ * as it would alone (checked against ZooKeeper).
  */
 
 import assert from "node:assert/strict";
@@ -235,6 +236,84 @@ Deno.test({
     await zk.create("/n");
     const stats = await Promise.all(
       others.flatMap((s) => Array.from({ length: 8 }, () => s.setData("/n", new Uint8Array(1)))),
+    );
+    const mzxids = new Set(stats.map((st) => st.mzxid));
+    assert.ok(
+      mzxids.size < stats.length / 2,
+      `${stats.length} calls took ${mzxids.size} transactions`,
+    );
+  } finally {
+    await Promise.all([zk, ...others].map((s) => s.close().catch(() => {})));
+  }
+});
+
+async function differentNodesSpec(t: Deno.TestContext, address: string): Promise<void> {
+  const zk = await Nzk.connect(address);
+  const others = await sessions(address, SESSIONS);
+  const text = new TextEncoder();
+  try {
+    await t.step("writes to different nodes made at once each keep their own outcome", async () => {
+      await zk.create("/g");
+      await zk.create("/g2");
+      for (let i = 0; i < SESSIONS; i++) await zk.create(`/g/a${i}`);
+      await zk.create("/g/gone");
+      await zk.create("/g/full");
+      await zk.create("/g/full/child");
+      const outcomes = await Promise.allSettled<unknown>([
+        ...others.slice(0, 9).map((s, i) => s.setData(`/g/a${i}`, text.encode(`d${i}`), 0)),
+        others[9].setData("/g/a9", text.encode("late"), 5),
+        others[10].remove("/g/gone"),
+        others[11].remove("/g/full"),
+        others[0].create("/g2/x"),
+        others[1].remove("/g/missing"),
+        others[2].setData("/g/missing", new Uint8Array(1)),
+      ]);
+      const codes = outcomes.map((o) =>
+        o.status === "fulfilled" ? 0 : (assert.ok(o.reason instanceof NzkError), o.reason.code)
+      );
+      assert.deepEqual(codes, [
+        ...Array(9).fill(0),
+        Code.BADVERSION,
+        0,
+        Code.NOTEMPTY,
+        0,
+        Code.NONODE,
+        Code.NONODE,
+      ]);
+      for (let i = 0; i < 9; i++) {
+        const { data, stat } = await zk.getData(`/g/a${i}`);
+        assert.equal(new TextDecoder().decode(data!), `d${i}`);
+        assert.equal(stat.version, 1);
+      }
+      assert.equal((await zk.exists("/g/a9"))?.version, 0);
+      assert.equal(await zk.exists("/g/gone"), null);
+      assert.ok(await zk.exists("/g/full"));
+      assert.deepEqual((await zk.getChildren("/g2")).children, ["x"]);
+      const g = await zk.exists("/g");
+      assert.equal(g?.numChildren, SESSIONS + 1);
+      assert.equal(g?.cversion, SESSIONS + 2 + 1, "creates and the one delete count");
+    });
+  } finally {
+    await Promise.all([zk, ...others].map((s) => s.close().catch(() => {})));
+  }
+}
+
+differential("writes to different nodes made together", differentNodesSpec);
+
+Deno.test({
+  name: "writes to different nodes that arrive together share one etcd transaction",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startStack();
+  const zk = await Nzk.connect(stack.address);
+  const others = await sessions(stack.address, SESSIONS);
+  try {
+    for (let i = 0; i < SESSIONS; i++) await zk.create(`/own${i}`);
+    const stats = await Promise.all(
+      others.flatMap((s, i) =>
+        Array.from({ length: 8 }, () => s.setData(`/own${i}`, new Uint8Array(1)))
+      ),
     );
     const mzxids = new Set(stats.map((st) => st.mzxid));
     assert.ok(
