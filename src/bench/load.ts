@@ -45,6 +45,8 @@ export interface BenchOptions {
   etcdOp?: "create" | "set" | "get";
   /** Called about once a second while running. */
   onProgress?: (line: string) => void;
+  /** Awaited when the measured run starts (sessions open) and when it ends (before clean-up). */
+  onMeasure?: (phase: "start" | "end") => Promise<void> | void;
 }
 
 /** What a run measured. */
@@ -105,7 +107,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         steps.push(zkStep(zk, options, `${root}`, c, value, pad, watcher));
       }
     }
-    return await drive(options, steps, depth);
+    await options.onMeasure?.("start");
+    const result = await drive(options, steps, depth);
+    await options.onMeasure?.("end");
+    return result;
   } finally {
     await Promise.all(closers.map((close) => close()));
     // Leave nothing behind on a ZooKeeper being measured.

@@ -356,8 +356,13 @@ export class EtcdClient {
 
 const encoder = new TextEncoder();
 
+/** A Buffer over the same bytes (no copy: the request is encoded before they could change). */
+function view(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function keyBytes(key: string): Buffer {
-  return Buffer.from(encoder.encode(key));
+  return view(encoder.encode(key));
 }
 
 /** The smallest key greater than every key starting with `prefix`. */
@@ -384,7 +389,7 @@ const COMPARE_RESULT = { "==": 0, ">": 1, "<": 2, "!=": 3 } as const;
 
 function toCompare(c: Compare): RPC.ICompare {
   if (c.target === "value") {
-    return { key: keyBytes(c.key), target: 3, result: 0, value: Buffer.from(c.bytes) };
+    return { key: keyBytes(c.key), target: 3, result: 0, value: view(c.bytes) };
   }
   const out: RPC.ICompare = {
     key: keyBytes(c.key),
@@ -419,7 +424,7 @@ function toRequestOp(op: Op): RPC.IRequestOp {
     return {
       request_put: {
         key: keyBytes(op.put),
-        value: op.ignoreValue ? undefined : Buffer.from(op.value ?? new Uint8Array()),
+        value: op.ignoreValue ? undefined : view(op.value ?? new Uint8Array()),
         lease: op.lease === undefined ? undefined : String(op.lease),
         ignore_value: op.ignoreValue ?? false,
         ignore_lease: op.ignoreLease ?? false,

@@ -126,20 +126,32 @@ if (import.meta.main) {
       await runBench(
         { workload, endpoints: [server.address], conns: CONNS, duration: 1 } as BenchOptions,
       );
-      const before = await Promise.all([server.pid, etcdPid, Deno.pid].map(cpuSeconds));
-      await cdp.call("Profiler.start");
-      const t0 = performance.now();
+      const pids = [server.pid, etcdPid, Deno.pid];
+      let before: number[] = [];
+      let after: number[] = [];
+      let t0 = 0;
+      let wall = 0;
+      let profile: CpuProfile | undefined;
       const result = await runBench({
         workload: workload as Workload,
         endpoints: [server.address],
         conns: CONNS,
         duration: SECONDS,
+        // Only the measured run: not the sessions' set-up, nor the clean-up after.
+        onMeasure: async (phase) => {
+          if (phase === "start") {
+            before = await Promise.all(pids.map(cpuSeconds));
+            await cdp.call("Profiler.start");
+            t0 = performance.now();
+          } else {
+            wall = (performance.now() - t0) / 1000;
+            after = await Promise.all(pids.map(cpuSeconds));
+            profile = (await cdp.call<{ profile: CpuProfile }>("Profiler.stop")).profile;
+          }
+        },
       });
-      const { profile } = await cdp.call<{ profile: CpuProfile }>("Profiler.stop");
-      const wall = (performance.now() - t0) / 1000;
-      const after = await Promise.all([server.pid, etcdPid, Deno.pid].map(cpuSeconds));
       const [srv, etc, gen] = after.map((a, i) => (a - before[i]) / wall);
-      const s = summarize(profile);
+      const s = summarize(profile!);
       console.log(`\n## ${workload} × ${CONNS}: ${formatResult(result)}`);
       console.log(
         `CPU over the run (cores of ${navigator.hardwareConcurrency}): server ${srv.toFixed(2)}, ` +
