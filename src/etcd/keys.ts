@@ -11,7 +11,7 @@
  * | `P node/<d><path>`           | node record: mtime + data             | mod rev = mzxid; version − 1 (+ `vbias`) = version; lease = owning session of an ephemeral |
  * | `P attr/<d><path>/meta`      | JSON: ctime, create mode, owner       | written once per creation: mod rev = czxid; lease as the node |
  * | `P attr/<d><path>/acl`       | JSON ACL list                         | version − 1 (+ `abias`) = aversion; lease as the node |
- * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter); mod rev ∈ pzxid; absent on ephemerals |
+ * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter; a batch of creates puts it once, the rest in the bias); mod rev ∈ pzxid; absent on ephemerals |
  * | `P attr/<d><path>/gone`      | empty                                 | mod rev = last child delete (∈ pzxid) |
  * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (a multi that writes one node twice or re-creates it, and batched setData calls, write it; on the node's lease) |
  * | `P attr/<d><path>/abias`     | decimal                               | added to the ACL version (only a multi that re-creates a node needs it) |

@@ -101,6 +101,12 @@ if (import.meta.main) {
   const etcd = EtcdClient.connect({ endpoints: etcdProcess.endpoints });
   const fillStarted = performance.now();
   await fill(etcd);
+  // etcd may stall for seconds while it commits the last writes: let it settle first.
+  for (let t0 = performance.now(); performance.now() - t0 < 120_000;) {
+    const t = performance.now();
+    await etcd.read([{ get: PREFIX, keysOnly: true, limit: 1 }]).catch(() => {});
+    if (performance.now() - t < 500) break;
+  }
   etcd.close();
   console.log(
     `scale: ${TOTAL} znodes (/big with ${BIG} children) written in ` +
