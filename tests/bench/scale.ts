@@ -102,7 +102,8 @@ if (import.meta.main) {
   const fillStarted = performance.now();
   await fill(etcd);
   // etcd may stall for seconds while it commits the last writes: let it settle first.
-  for (let t0 = performance.now(); performance.now() - t0 < 120_000;) {
+  const settling = performance.now();
+  while (performance.now() - settling < 120_000) {
     const t = performance.now();
     await etcd.read([{ get: PREFIX, keysOnly: true, limit: 1 }]).catch(() => {});
     if (performance.now() - t < 500) break;
