@@ -19,6 +19,7 @@
  * | `P multi`                    | JSON: the ZooKeeper events of the last multi, in order | mod rev = that multi's zxid; watch streams fire these instead of deriving events from the keys |
  * | `P migration`                | JSON: the source, state and counts of the last `zetcd migrate` into this prefix | lets an interrupted migration resume |
  * | `P compactor`                | the address of the server that compacts etcd's history | lease = that server's election lease; absent when none runs |
+ * | `P sync`                     | empty                                 | put by ZooKeeper's sync and readiness checks: its mod rev is a point the watch stream must reach |
  * | `P session/<16 hex digits>`  | JSON: password, timeout, ephemeral lease | lease = the session's lease; session id = lease id; mod rev = the holding connection's claim |
  *
  * The children of `/a` are exactly the keys under `P node/2/a/`, and every
@@ -88,6 +89,11 @@ export class Keys {
   /** The election of the server that compacts etcd's history. */
   compactor(): string {
     return `${this.prefix}compactor`;
+  }
+
+  /** Written by ZooKeeper's sync: its revision is a point the watch stream must reach. */
+  syncMark(): string {
+    return `${this.prefix}sync`;
   }
 
   /** The events of the latest multi (see `values.ts` encodeEvents). */

@@ -163,7 +163,7 @@ export async function runMulti(
   ops: MultiOp[],
   options: MultiOptions,
 ): Promise<{ zxid: bigint; results: MultiResult[] }> {
-  if (ops.length === 0) return { zxid: (await tree.sync()).zxid, results: [] };
+  if (ops.length === 0) return { zxid: await tree.revision(), results: [] };
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const nodes = new Map<string, Live>();
     let readAt = 0n;

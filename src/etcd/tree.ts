@@ -396,20 +396,27 @@ export class EtcdTree {
         at.push(res.revision);
       });
     }
-    if (paths.length === 0) zxid = (await this.sync()).zxid;
+    if (paths.length === 0) zxid = await this.revision();
     return { zxid, nodes, at };
   }
 
+  /** etcd's current revision, read linearizably (one key: cheap at any tree size). */
+  async revision(): Promise<bigint> {
+    return (await this.etcd.read([{ get: this.keys.layout(), keysOnly: true }])).revision;
+  }
+
   /**
-   * The current revision, read linearizably (ZooKeeper's sync), and `seen`:
-   * the revision of the newest change under the prefix, which the watch
-   * stream reaches even when later revisions belong to other prefixes.
+   * ZooKeeper's sync: a point the watch stream must reach before the
+   * session reads on. As ZooKeeper's own sync goes through the leader's
+   * write pipeline, this writes one key (`P sync`): its revision is after
+   * every write acknowledged before, and the watch stream delivers it like
+   * any change under the prefix. (Finding the prefix's newest change by a
+   * read means sorting every key under it: seconds at a million znodes.)
+   * `seen` is that revision, as is `zxid`.
    */
   async sync(): Promise<AtRevision & { seen: bigint }> {
-    const res = await this.etcd.read([
-      { get: this.keys.prefix, prefix: true, keysOnly: true, newestFirst: true, limit: 1 },
-    ]);
-    return { zxid: res.revision, seen: res.results[0]!.kvs[0]?.modRevision ?? 0n };
+    const res = await this.etcd.txn([], [{ put: this.keys.syncMark() }]);
+    return { zxid: res.revision, seen: res.revision };
   }
 
   /**

@@ -199,7 +199,7 @@ async function handshake(
     return undefined;
   }
   if (req.lastZxidSeen > state.watches.revision) {
-    const { zxid } = await state.tree.sync();
+    const zxid = await state.tree.revision();
     if (req.lastZxidSeen > zxid) {
       log.info("refusing client: it has seen zxid {seen}, newer than ours {ours}", {
         seen: req.lastZxidSeen,

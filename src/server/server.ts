@@ -175,7 +175,7 @@ export class ZetcdServer {
           "etcd allows at most 128 operations per transaction (--max-txn-ops): multis of more than about 30 creates or 60 deletes will be refused; raise it on the etcd servers",
         );
       }
-      const { zxid } = await tree.sync();
+      const zxid = await tree.revision();
       const watches = new WatchHub(keys, (err) => log.error("etcd watch failed: {err}", { err }));
       let replica: Replica | undefined;
       if (options.readReplica ?? true) {
@@ -357,7 +357,7 @@ export class ZetcdServer {
             resolve();
           }, { once: true });
         });
-        at = await tree.sync().then((r) => r.zxid, () => at);
+        at = await tree.revision().catch(() => at);
       }
     }
   }

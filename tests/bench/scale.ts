@@ -17,6 +17,8 @@ import { Keys } from "../../src/etcd/keys.ts";
 import { EtcdTree, nodeWrites } from "../../src/etcd/tree.ts";
 import { OPEN_ACL } from "../../src/zk/acl.ts";
 import { ZkClient } from "../../src/client/client.ts";
+import { OpCode } from "../../src/zk/constants.ts";
+import * as R from "../../src/zk/records.ts";
 
 const TOTAL = Number(Deno.env.get("SCALE_NODES") ?? 200_000);
 const BIG = Math.min(100_000, Math.floor(TOTAL / 2));
@@ -96,6 +98,23 @@ async function childrenLatency(
   return { p50: times[Math.floor(rounds / 2)], p99: times[rounds - 1] };
 }
 
+/** ZooKeeper's sync on the big tree, p50 / p99 in ms. */
+async function syncLatency(address: string, rounds = 50): Promise<{ p50: number; p99: number }> {
+  const zk = await ZkClient.connect(address, { timeout: 30_000 });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      await zk.request(OpCode.sync, R.SyncRequest, { path: "/big" });
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    await zk.close();
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(rounds / 2)], p99: times[rounds - 1] };
+}
+
 if (import.meta.main) {
   await using etcdProcess = await startEtcd();
   const etcd = EtcdClient.connect({ endpoints: etcdProcess.endpoints });
@@ -135,6 +154,7 @@ if (import.meta.main) {
   const rss = await rssMiB(server.pid);
   const loaded = /read replica: .*/.exec(server.output())?.[0] ?? "(no replica line)";
   const withReplica = await childrenLatency(server.address);
+  const sync = await syncLatency(server.address);
   const rssAfter = await rssMiB(server.pid);
   await server.kill("SIGTERM");
   const direct = await start(PREFIX, false, 600_000);
@@ -162,6 +182,7 @@ if (import.meta.main) {
       withReplica.p99.toFixed(0)
     } ms |`,
   );
+  console.log(`| sync, p50 / p99 | ${sync.p50.toFixed(1)} / ${sync.p99.toFixed(1)} ms |`);
   console.log(
     `| same, --read-replica false | ${withoutReplica.p50.toFixed(0)} / ${
       withoutReplica.p99.toFixed(0)
