@@ -70,6 +70,11 @@ function isOpen(kv: KeyValue): boolean {
   return v.byteLength === OPEN_ACL_BYTES.byteLength && v.every((b, i) => b === OPEN_ACL_BYTES[i]);
 }
 
+/** Whether a stored ACL (absent: open) grants `perm` to `who`. */
+function aclAdmits(acl: KeyValue | undefined, perm: number, who: Principal): boolean {
+  return !acl || isOpen(acl) || permitted(decodeAcl(acl.value), perm, who);
+}
+
 /** The two versions kept as an etcd version plus a bias: data and ACL. */
 type Counted = "data" | "acl";
 
@@ -483,11 +488,7 @@ export class EtcdTree {
       }
     }
     for (const p of alone) {
-      try {
-        p.done.resolve(await this.#create(p.input.req, p.input.opts));
-      } catch (err) {
-        p.done.reject(err);
-      }
+      await this.#create(p.input.req, p.input.opts).then(p.done.resolve, p.done.reject);
     }
   }
 
@@ -511,13 +512,8 @@ export class EtcdTree {
     for (const { path } of merged) {
       compare.push({ key: k.node(path), target: "create", op: "==", value: 0n });
     }
-    const someone = merged.find(({ p }) => !p.input.opts.who.superuser)?.p.input.opts.who;
-    if (someone) {
-      const guard = { path: parent, perm: Perms.CREATE, who: someone };
-      compare.push(
-        ...this.#aclCompares(guard, hint.acl && !isOpen(hint.acl) ? hint.acl : undefined),
-      );
-    }
+    const whos = merged.map(({ p }) => p.input.opts.who);
+    compare.push(...this.#batchAclCompares(parent, Perms.CREATE, whos, hint.acl));
     const now = this.now();
     const success: Op[] = [];
     for (const { p, path } of merged) {
@@ -580,9 +576,19 @@ export class EtcdTree {
 
   /** Whether a remembered parent exists, can have children and lets `who` create under it. */
   #hintAllows(hint: SequenceHint, who: Principal): boolean {
-    if (!hint.parent || !hint.kids) return false;
-    if (!hint.acl || isOpen(hint.acl)) return true;
-    return permitted(decodeAcl(hint.acl.value), Perms.CREATE, who);
+    return !!hint.parent && !!hint.kids && aclAdmits(hint.acl, Perms.CREATE, who);
+  }
+
+  /**
+   * The compares a batch of writes by `whos` needs on `path`'s ACL key, as
+   * last read (`acl`): none if all are superusers, else that the ACL is
+   * still the open one or still the one read (each write was checked
+   * against it).
+   */
+  #batchAclCompares(path: string, perm: number, whos: Principal[], acl?: KeyValue): Compare[] {
+    const who = whos.find((w) => !w.superuser);
+    if (!who) return [];
+    return this.#aclCompares({ path, perm, who }, acl && !isOpen(acl) ? acl : undefined);
   }
 
   /** The parent's keys as last known without a read (null: read them). */
@@ -867,23 +873,15 @@ export class EtcdTree {
    */
   async #setBatch(path: string, batch: Pending<SetInput, Written>[]): Promise<void> {
     let rest = batch;
-    const alone = async (p: Pending<SetInput, Written>) => {
-      try {
-        p.done.resolve(await this.#setDataOne(path, p.input));
-      } catch (err) {
-        p.done.reject(err);
-      }
-    };
+    const alone = (p: Pending<SetInput, Written>) =>
+      this.#setDataOne(path, p.input).then(p.done.resolve, p.done.reject);
     if (!this.#nodeHints.has(path)) {
       await alone(rest[0]);
       rest = rest.slice(1);
     }
     const hint = this.#nodeHints.get(path);
     if (rest.length > 1 && hint) {
-      const admitted = (who: Principal) =>
-        who.superuser || !hint.acl || isOpen(hint.acl) ||
-        permitted(decodeAcl(hint.acl.value), Perms.WRITE, who);
-      const merged = rest.filter((p) => admitted(p.input.who));
+      const merged = rest.filter((p) => aclAdmits(hint.acl, Perms.WRITE, p.input.who));
       if (await this.#setMerged(path, hint, merged)) rest = rest.filter((p) => !merged.includes(p));
     }
     for (const p of rest) await alone(p);
@@ -912,13 +910,8 @@ export class EtcdTree {
         ? { key: k.attr(path, "vbias"), target: "mod", op: "==", value: hint.vbias.modRevision }
         : { key: k.attr(path, "vbias"), target: "create", op: "==", value: 0n },
     ];
-    const someone = merged.find((p) => !p.input.who.superuser)?.input.who;
-    if (someone) {
-      const guard = { path, perm: Perms.WRITE, who: someone };
-      compare.push(
-        ...this.#aclCompares(guard, hint.acl && !isOpen(hint.acl) ? hint.acl : undefined),
-      );
-    }
+    const whos = merged.map((p) => p.input.who);
+    compare.push(...this.#batchAclCompares(path, Perms.WRITE, whos, hint.acl));
     const now = this.now();
     const success: Op[] = [
       {

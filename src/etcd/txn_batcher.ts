@@ -104,7 +104,8 @@ function writesMeet(a: Footprint, b: Footprint): boolean {
 /** A transaction waiting for its call. */
 interface Queued {
   spec: TxnSpec;
-  footprint: Footprint;
+  /** Worked out only when another transaction could share its call. */
+  footprint?: Footprint;
   bytes: number;
   done: PromiseWithResolvers<TxnResult>;
 }
@@ -130,18 +131,14 @@ export class TxnBatcher {
   txn(spec: TxnSpec): Promise<TxnResult> {
     let size = 0;
     for (const op of spec.success) if ("put" in op) size += op.value?.byteLength ?? 0;
-    const queued = {
-      spec,
-      footprint: footprintOf(spec),
-      bytes: size,
-      done: Promise.withResolvers<TxnResult>(),
-    };
+    const queued: Queued = { spec, bytes: size, done: Promise.withResolvers<TxnResult>() };
     this.#queue.push(queued);
     if (!this.#sending) this.#drain();
     return queued.done.promise;
   }
 
   async #drain(): Promise<void> {
+    const footprint = (q: Queued) => q.footprint ??= footprintOf(q.spec);
     this.#sending = true;
     while (this.#queue.length > 0) {
       const batch: Queued[] = [];
@@ -153,7 +150,7 @@ export class TxnBatcher {
         if (
           fits &&
           batch.every((b) =>
-            !writesMeet(b.footprint, q.footprint) && !writesMeet(q.footprint, b.footprint)
+            !writesMeet(footprint(b), footprint(q)) && !writesMeet(footprint(q), footprint(b))
           )
         ) {
           batch.push(q);
