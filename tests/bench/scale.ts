@@ -12,10 +12,8 @@
 
 import { startEtcd } from "../_util/etcd.ts";
 import { rssMiB, startServerProcess } from "../_util/server_process.ts";
-import { EtcdClient, type Op } from "../../src/etcd/client.ts";
-import { Keys } from "../../src/etcd/keys.ts";
-import { EtcdTree, nodeWrites } from "../../src/etcd/tree.ts";
-import { OPEN_ACL } from "../../src/zk/acl.ts";
+import { TreeWriter } from "../_util/tree_writer.ts";
+import { EtcdClient } from "../../src/etcd/client.ts";
 import { ZkClient } from "../../src/client/client.ts";
 import { OpCode } from "../../src/zk/constants.ts";
 import * as R from "../../src/zk/records.ts";
@@ -28,20 +26,7 @@ const value = new Uint8Array(128).fill(97);
 
 /** Writes the tree: `/big` with BIG children, and PARENTS parents sharing the rest. */
 async function fill(etcd: EtcdClient): Promise<void> {
-  const keys = new Keys(PREFIX);
-  await new EtcdTree(etcd, keys).init();
-  const now = BigInt(Date.now());
-  const node = (path: string, childCreates = 0): Op[] =>
-    nodeWrites(keys, {
-      path,
-      data: value,
-      acl: OPEN_ACL,
-      mode: 0,
-      owner: 0n,
-      lease: 0n,
-      now,
-      childCreates,
-    });
+  const tree = await TreeWriter.open(etcd, PREFIX, value);
   const rest = TOTAL - BIG - PARENTS - 1;
   const perParent = Math.ceil(rest / PARENTS);
   const paths: string[] = [];
@@ -52,30 +37,21 @@ async function fill(etcd: EtcdClient): Promise<void> {
     }
   }
   await etcd.txn([], [
-    ...node("/big", BIG),
-    ...Array.from({ length: PARENTS }, (_, p) => node(`/p${p}`, perParent)).flat(),
+    ...tree.node("/big", BIG),
+    ...Array.from({ length: PARENTS }, (_, p) => tree.node(`/p${p}`, perParent)).flat(),
   ]).catch(async () => {
     // More than etcd's --max-txn-ops at once: one parent per transaction.
-    await etcd.txn([], node("/big", BIG));
-    for (let p = 0; p < PARENTS; p++) await etcd.txn([], node(`/p${p}`, perParent));
+    await etcd.txn([], tree.node("/big", BIG));
+    for (let p = 0; p < PARENTS; p++) await etcd.txn([], tree.node(`/p${p}`, perParent));
   });
   const started = performance.now();
-  let next = 0;
-  let written = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < paths.length) {
-      const batch = paths.slice(next, next += 25);
-      await etcd.txn([], batch.flatMap((p) => node(p)));
-      written += batch.length;
-      if (written % 50_000 < 25) {
-        console.error(
-          `scale: ${written} znodes written (${
-            ((performance.now() - started) / 1000).toFixed(0)
-          } s)`,
-        );
-      }
+  await tree.leaves(paths, (written) => {
+    if (written % 50_000 < 25) {
+      console.error(
+        `scale: ${written} znodes written (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+      );
     }
-  }));
+  });
 }
 
 async function childrenLatency(

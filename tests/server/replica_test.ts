@@ -7,10 +7,8 @@
 import assert from "node:assert/strict";
 import { startStack, startZetcd } from "../_util/zetcd.ts";
 import { startEtcd } from "../_util/etcd.ts";
+import { TreeWriter } from "../_util/tree_writer.ts";
 import { EtcdClient } from "../../src/etcd/client.ts";
-import { Keys } from "../../src/etcd/keys.ts";
-import { EtcdTree, nodeWrites } from "../../src/etcd/tree.ts";
-import { OPEN_ACL } from "../../src/zk/acl.ts";
 import { ZkClient } from "../../src/client/client.ts";
 import { OpCode } from "../../src/zk/constants.ts";
 import * as R from "../../src/zk/records.ts";
@@ -96,29 +94,10 @@ Deno.test({
   const prefix = "/loading/";
   // A tree big enough that loading it outlasts a few writes: 40,000 znodes under /f.
   const etcd = EtcdClient.connect({ endpoints: etcdProcess.endpoints });
-  const keys = new Keys(prefix);
-  await new EtcdTree(etcd, keys).init();
-  const node = (path: string, childCreates = 0) =>
-    nodeWrites(keys, {
-      path,
-      data: text("x"),
-      acl: OPEN_ACL,
-      mode: 0,
-      owner: 0n,
-      lease: 0n,
-      now: 1n,
-      childCreates,
-    });
+  const tree = await TreeWriter.open(etcd, prefix, text("x"));
   const total = 40_000;
-  await etcd.txn([], node("/f", total));
-  let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < total) {
-      const from = next;
-      next += 25;
-      await etcd.txn([], Array.from({ length: 25 }, (_, i) => node(`/f/n${from + i}`)).flat());
-    }
-  }));
+  await etcd.txn([], tree.node("/f", total));
+  await tree.leaves(Array.from({ length: total }, (_, i) => `/f/n${i}`));
   etcd.close();
 
   const server = await startZetcd(etcdProcess, {
