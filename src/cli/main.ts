@@ -61,6 +61,8 @@ flags on the command line win.
                               extendedTypesEnabled=true)
   --read-replica BOOL         answer reads from an in-memory copy of the tree kept by the
                               etcd watch stream (default true; false: every read goes to etcd)
+  --etcd-transport NAME       how transactions and the watch stream reach etcd: direct (our own
+                              HTTP/2 client, default) or etcd3 (the etcd3 library, as leases)
   --compact-interval MS       how often the elected server compacts etcd's history (default
                               300000; 0: never, e.g. on an etcd whose other users compact it)
   --compact-retain N          revisions kept behind the current one (default 10000)
@@ -107,6 +109,7 @@ interface Config {
   clientTls?: { hostname: string; port: number; cert: string; key: string };
   extendedTypes: boolean;
   readReplica: boolean;
+  etcdTransport: "direct" | "etcd3";
   compactIntervalMs: number;
   compactRetain: number;
   reapIntervalMs: number;
@@ -145,6 +148,7 @@ function parseConfig(
         "zk-keyfile": { type: "string" },
         "extended-types": { type: "string", default: "true" },
         "read-replica": { type: "string", default: "true" },
+        "etcd-transport": { type: "string", default: "direct" },
         "compact-interval": { type: "string", default: "300000" },
         "compact-retain": { type: "string", default: "10000" },
         "container-check-interval": { type: "string", default: "60000" },
@@ -171,6 +175,12 @@ function parseConfig(
       throw new UsageError(`--${name} must be a whole number, got "${value}"`);
     }
     return Number(value);
+  };
+  const etcdTransport = (value: string) => {
+    if (value !== "direct" && value !== "etcd3") {
+      throw new UsageError(`--etcd-transport must be direct or etcd3, got "${value}"`);
+    }
+    return value;
   };
   const bool = (name: string, value: string) => {
     if (value !== "true" && value !== "false") {
@@ -215,6 +225,7 @@ function parseConfig(
     oracle: v.oracle === undefined ? undefined : (hostPort("oracle", v.oracle), v.oracle),
     extendedTypes: bool("extended-types", v["extended-types"]!),
     readReplica: bool("read-replica", v["read-replica"]!),
+    etcdTransport: etcdTransport(v["etcd-transport"]!),
     compactIntervalMs: int("compact-interval", v["compact-interval"]!),
     compactRetain: int("compact-retain", v["compact-retain"]!),
     reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
@@ -385,6 +396,7 @@ export async function main(args: string[]): Promise<number> {
       oracle: config.oracle,
       extendedTypes: config.extendedTypes,
       readReplica: config.readReplica,
+      etcdTransport: config.etcdTransport,
       compactIntervalMs: config.compactIntervalMs,
       compactRetain: config.compactRetain,
       reapIntervalMs: config.reapIntervalMs,

@@ -14,6 +14,18 @@ import { Etcd3, type IOptions, isRecoverableError } from "etcd3";
 /** Deadline of one etcd call (streams excepted). */
 const ETCD_CALL_TIMEOUT_MS = 10_000;
 import type * as RPC from "etcd3/lib/rpc";
+import { type ClientStream, GrpcChannel } from "./grpc/channel.ts";
+import {
+  decodeTxnResponse,
+  decodeWatchResponse,
+  encodeTxnRequest,
+  encodeWatchCreate,
+  type TxnRequest,
+  type TxnResponse,
+} from "./grpc/proto.ts";
+
+/** Largest etcd response accepted (a page of the replica's load shrinks below it). */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /** One key as stored in etcd, with the metadata the layout relies on. */
 export interface KeyValue {
@@ -137,16 +149,26 @@ export interface EtcdOptions {
   tls?: { ca?: Uint8Array; cert?: Uint8Array; key?: Uint8Array };
   /** etcd user and password (etcd with auth enabled). */
   auth?: { username: string; password: string };
+  /**
+   * How transactions reach etcd: `"direct"` (the default) over our own
+   * HTTP/2 client ({@link GrpcChannel}), `"etcd3"` through the etcd3
+   * library like every other call. With `auth`, always `"etcd3"` (it holds
+   * the auth token).
+   */
+  transport?: "direct" | "etcd3";
 }
 
 /** The narrow etcd API used by the rest of the server. */
 export class EtcdClient {
   readonly #etcd: Etcd3;
+  /** Our own HTTP/2 client for transactions, when used (see {@link EtcdOptions.transport}). */
+  readonly #direct: GrpcChannel | null;
   #keepAlive?: Promise<RPC.IDuplexStream<RPC.ILeaseKeepAliveRequest, RPC.ILeaseKeepAliveResponse>>;
   #keepAliveWaiters = new Map<string, PromiseWithResolvers<bigint>[]>();
 
-  private constructor(etcd: Etcd3) {
+  private constructor(etcd: Etcd3, direct: GrpcChannel | null) {
     this.#etcd = etcd;
+    this.#direct = direct;
   }
 
   /** Told the duration (seconds) of each transaction: a write ("txn") or reads only ("read"). */
@@ -194,18 +216,37 @@ export class EtcdClient {
       };
     }
     if (options.auth) opts.auth = options.auth;
-    return new EtcdClient(new Etcd3(opts));
+    const direct = options.transport !== "etcd3" && !options.auth
+      ? new GrpcChannel({
+        endpoints: hosts,
+        tls: options.tls,
+        callTimeoutMs: ETCD_CALL_TIMEOUT_MS,
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+      })
+      : null;
+    return new EtcdClient(new Etcd3(opts), direct);
+  }
+
+  /** Sends a TxnRequest over the direct transport. */
+  async #directTxn(request: TxnRequest): Promise<TxnResponse> {
+    const bytes = await this.#direct!.unary("/etcdserverpb.KV/Txn", encodeTxnRequest(request));
+    return decodeTxnResponse(bytes);
   }
 
   /** Runs one transaction: `success` if every compare holds, else `failure`. */
   async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
     const started = performance.now();
+    const writes = success.some((op) => !("get" in op));
+    if (this.#direct) {
+      const res = await this.#directTxn({ compare, success, failure });
+      this.onRoundTrip?.(writes ? "txn" : "read", (performance.now() - started) / 1000);
+      return fromDirect(res);
+    }
     const res = await this.#etcd.kv.txn({
       compare: compare.map(toCompare),
       success: success.map(toRequestOp),
       failure: failure.map(toRequestOp),
     });
-    const writes = success.some((op) => !("get" in op));
     this.onRoundTrip?.(writes ? "txn" : "read", (performance.now() - started) / 1000);
     return {
       succeeded: res.succeeded,
@@ -223,6 +264,17 @@ export class EtcdClient {
    */
   async txnMany(txns: TxnSpec[]): Promise<TxnResult[]> {
     const started = performance.now();
+    if (this.#direct) {
+      const res = await this.#directTxn({
+        compare: [],
+        success: txns.map((t) => ({ ...t, failure: t.failure ?? [] })),
+        failure: [],
+      });
+      this.onRoundTrip?.("txn", (performance.now() - started) / 1000);
+      return res.responses.map((r) =>
+        fromDirect({ ...(r as TxnResponse), revision: res.revision })
+      );
+    }
     const res = await this.#etcd.kv.txn({
       compare: [],
       success: txns.map((t) => ({
@@ -261,6 +313,7 @@ export class EtcdClient {
     onBatch: (batch: WatchBatch) => void,
     onError: (err: Error) => void,
   ): Promise<() => Promise<void>> {
+    if (this.#direct) return this.#watchDirect(prefix, fromRevision, onBatch, onError);
     const watcher = await this.#etcd.watch().prefix(prefix).startRevision(String(fromRevision))
       .withPreviousKV().create();
     watcher.on("data", (res: RPC.IWatchResponse) => {
@@ -275,6 +328,63 @@ export class EtcdClient {
     });
     watcher.on("error", onError);
     return () => watcher.cancel();
+  }
+
+  /**
+   * {@link watchPrefix} over the direct transport. Like etcd3's watcher, it
+   * comes back by itself when the connection fails (from the revision after
+   * the last one delivered); only etcd cancelling the watch reaches `onError`.
+   */
+  #watchDirect(
+    prefix: string,
+    fromRevision: bigint,
+    onBatch: (batch: WatchBatch) => void,
+    onError: (err: Error) => void,
+  ): Promise<() => Promise<void>> {
+    const channel = this.#direct!;
+    let next = fromRevision;
+    let stopped = false;
+    let current: ClientStream | null = null;
+    let delay = 100;
+    const open = async () => {
+      current = await channel.stream("/etcdserverpb.Watch/Watch", encodeWatchCreate(prefix, next), {
+        onMessage: (bytes) => {
+          if (stopped) return;
+          const res = decodeWatchResponse(bytes);
+          if (res.canceled) {
+            stopped = true;
+            current?.close();
+            const why = res.compactRevision > 0n
+              ? `revision ${next} has been compacted (etcd has ${res.compactRevision} on)`
+              : res.cancelReason || "no reason given";
+            onError(new Error(`etcd cancelled the watch: ${why}`));
+            return;
+          }
+          if (res.created) {
+            delay = 100;
+            return;
+          }
+          const last = res.events.at(-1)?.kv.modRevision ?? res.revision;
+          if (last >= next) next = last + 1n;
+          onBatch({ revision: res.revision, events: res.events });
+        },
+        onEnd: () => again(),
+      });
+    };
+    const again = () => {
+      current = null;
+      if (stopped || channel.closed) return;
+      setTimeout(() => {
+        if (!stopped && !channel.closed) open().catch(again);
+      }, delay);
+      delay = Math.min(delay * 2, 2000);
+    };
+    open().catch(again);
+    return Promise.resolve(() => {
+      stopped = true;
+      current?.close();
+      return Promise.resolve();
+    });
   }
 
   /** Grants a lease of `ttlSeconds`; returns its id. */
@@ -350,8 +460,18 @@ export class EtcdClient {
   /** Closes every connection to etcd. */
   close(): void {
     this.#keepAlive?.then((s) => s.end()).catch(() => {});
+    this.#direct?.close();
     this.#etcd.close();
   }
+}
+
+/** A transaction's result from the direct transport (nested transactions have none here). */
+function fromDirect(res: TxnResponse): TxnResult {
+  return {
+    succeeded: res.succeeded,
+    revision: res.revision,
+    results: res.responses.map((r) => r && "kvs" in r ? r : null),
+  };
 }
 
 const encoder = new TextEncoder();

@@ -7,6 +7,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { EtcdClient, type EtcdOptions } from "../etcd/client.ts";
+import { unreachableReason } from "../etcd/grpc/channel.ts";
 import { Keys } from "../etcd/keys.ts";
 import { EtcdTree } from "../etcd/tree.ts";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
@@ -66,6 +67,11 @@ export interface ServerOptions {
    * (default true); false sends every read to etcd (for trees too large for memory).
    */
   readReplica?: boolean;
+  /**
+   * How transactions and the watch stream reach etcd: `"direct"` (default,
+   * our own HTTP/2 client) or `"etcd3"` (the etcd3 library). See {@link EtcdOptions.transport}.
+   */
+  etcdTransport?: "direct" | "etcd3";
   /**
    * How often the elected server compacts etcd's history, ms (default
    * 300000; 0: never). etcd compacts the whole cluster: turn it off on an
@@ -154,6 +160,7 @@ export class ZetcdServer {
       endpoints: options.endpoints,
       tls: options.etcdTls,
       auth: options.etcdAuth,
+      transport: options.etcdTransport,
     });
     const keys = new Keys(options.prefix ?? "/zk/");
     let reaper: ReturnType<typeof setInterval> | undefined;
@@ -469,6 +476,8 @@ export class ZetcdServer {
 
 /** The useful part of an etcd client error, for a one-line message. */
 function etcdProblem(err: unknown): string {
+  const reason = unreachableReason(err);
+  if (reason) return `unreachable (${reason})`;
   const message = err instanceof Error ? err.message : String(err);
   const last = /Last error: (?:Error: )?(.*?)(?:\. Resolution note|$)/m.exec(message);
   if (last) return `unreachable (${last[1].trim()})`;

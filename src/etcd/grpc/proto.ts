@@ -1,0 +1,401 @@
+/**
+ * The protobuf messages of etcd's KV.Txn call (etcd's `rpc.proto` and
+ * `kv.proto`), encoded and decoded by hand: a `TxnRequest` from our
+ * compares and operations, and a `TxnResponse` into our result types.
+ * Field numbers are etcd's; nothing else of protobuf is needed.
+ *
+ * @module
+ */
+
+import type { Compare, KeyValue, Op, RangeResult, WatchEvent } from "../client.ts";
+
+/** A decoded TxnResponse; nested transactions (from `txnMany`) keep their own. */
+export interface TxnResponse {
+  revision: bigint;
+  succeeded: boolean;
+  /** Per operation: a range's result, a nested transaction's, or null for puts and deletes. */
+  responses: (RangeResult | TxnResponse | null)[];
+}
+
+/** A transaction to encode: compares, then the two branches. */
+export interface TxnRequest {
+  compare: Compare[];
+  success: (Op | TxnRequest)[];
+  failure: (Op | TxnRequest)[];
+}
+
+const VARINT = 0;
+const LEN = 2;
+
+/** A growable buffer of protobuf fields. */
+class Writer {
+  buf = new Uint8Array(256);
+  pos = 0;
+
+  #room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  varint(value: number): void {
+    this.#room(10);
+    while (value >= 0x80) {
+      this.buf[this.pos++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    this.buf[this.pos++] = value;
+  }
+
+  /** An int64 field (omitted when zero, as proto3 does, unless `always`). */
+  int64(field: number, value: bigint | number | undefined, always = false): void {
+    if (!always && (value === undefined || value === 0 || value === 0n)) return;
+    value ??= 0;
+    this.varint(field << 3 | VARINT);
+    if (typeof value === "number" && value >= 0 && value <= Number.MAX_SAFE_INTEGER) {
+      this.varint(value);
+      return;
+    }
+    let v = BigInt.asUintN(64, BigInt(value));
+    this.#room(10);
+    while (v >= 0x80n) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+  }
+
+  bool(field: number, value: boolean | undefined): void {
+    if (!value) return;
+    this.varint(field << 3 | VARINT);
+    this.varint(1);
+  }
+
+  /** A bytes or embedded-message field (empty bytes are omitted unless `always`). */
+  bytes(field: number, bytes: Uint8Array | undefined, always = false): void {
+    if (!bytes || (bytes.length === 0 && !always)) return;
+    this.varint(field << 3 | LEN);
+    this.varint(bytes.length);
+    this.#room(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** An embedded message, written by `fill` into a writer of its own. */
+  message(field: number, fill: (w: Writer) => void): void {
+    const inner = new Writer();
+    fill(inner);
+    this.bytes(field, inner.finish(), true);
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** The smallest key greater than every key starting with `prefix`. */
+export function prefixEndBytes(prefix: string): Uint8Array {
+  const bytes = encoder.encode(prefix);
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if (bytes[i] < 0xff) {
+      const end = bytes.slice(0, i + 1);
+      end[i]++;
+      return end;
+    }
+  }
+  return new Uint8Array([0]);
+}
+
+const COMPARE_TARGET = { version: 0, create: 1, mod: 2, value: 3, lease: 4 } as const;
+/** The field of Compare.target_union for each target. */
+const COMPARE_FIELD = { version: 4, create: 5, mod: 6, value: 7, lease: 8 } as const;
+const COMPARE_RESULT = { "==": 0, ">": 1, "<": 2, "!=": 3 } as const;
+
+function writeCompare(w: Writer, c: Compare): void {
+  w.int64(1, COMPARE_RESULT[c.op]);
+  w.int64(2, COMPARE_TARGET[c.target]);
+  w.bytes(3, encoder.encode(c.key), true);
+  if (c.target === "value") {
+    w.bytes(COMPARE_FIELD.value, c.bytes, true);
+  } else {
+    // A oneof member is written even when zero, so etcd knows which one is set.
+    w.int64(COMPARE_FIELD[c.target], c.value, true);
+    if (c.prefix) w.bytes(64, prefixEndBytes(c.key), true);
+  }
+}
+
+function writeOp(w: Writer, op: Op | TxnRequest): void {
+  if ("compare" in op) {
+    w.message(4, (t) => writeTxn(t, op));
+  } else if ("get" in op) {
+    w.message(1, (r) => {
+      r.bytes(1, encoder.encode(op.from ?? op.get), true);
+      if (op.end !== undefined) r.bytes(2, encoder.encode(op.end));
+      else if (op.prefix) r.bytes(2, prefixEndBytes(op.get));
+      r.int64(3, op.limit);
+      r.int64(4, op.revision);
+      // etcd's SortOrder.DESCEND = 2, SortTarget.MOD = 3.
+      if (op.newestFirst) {
+        r.int64(5, 2);
+        r.int64(6, 3);
+      }
+      r.bool(8, op.keysOnly);
+      r.bool(9, op.countOnly);
+    });
+  } else if ("put" in op) {
+    w.message(2, (p) => {
+      p.bytes(1, encoder.encode(op.put), true);
+      if (!op.ignoreValue) p.bytes(2, op.value);
+      p.int64(3, op.lease);
+      p.bool(5, op.ignoreValue);
+      p.bool(6, op.ignoreLease);
+    });
+  } else {
+    w.message(3, (d) => {
+      d.bytes(1, encoder.encode(op.del), true);
+      if (op.prefix) d.bytes(2, prefixEndBytes(op.del));
+    });
+  }
+}
+
+function writeTxn(w: Writer, txn: TxnRequest): void {
+  for (const c of txn.compare) w.message(1, (m) => writeCompare(m, c));
+  for (const op of txn.success) w.message(2, (m) => writeOp(m, op));
+  for (const op of txn.failure) w.message(3, (m) => writeOp(m, op));
+}
+
+/** Encodes a TxnRequest. */
+export function encodeTxnRequest(txn: TxnRequest): Uint8Array {
+  const w = new Writer();
+  writeTxn(w, txn);
+  return w.finish();
+}
+
+/** A cursor over protobuf bytes. */
+class Reader {
+  constructor(readonly buf: Uint8Array, public pos = 0, readonly end = buf.length) {}
+
+  /** A varint as a number (exact below 2^53; int64 fields above that are read by {@link big}). */
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.pos >= this.end) throw new Error("protobuf: truncated varint");
+      const b = this.buf[this.pos++];
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return value;
+      scale *= 128;
+      if (scale > 2 ** 63) throw new Error("protobuf: varint too long");
+    }
+  }
+
+  /** An int64 varint as a bigint (exact for every value). */
+  big(): bigint {
+    const start = this.pos;
+    const n = this.varint();
+    if (n <= Number.MAX_SAFE_INTEGER) return smallBig(n);
+    let v = 0n;
+    let shift = 0n;
+    for (let i = start; i < this.pos; i++) {
+      v |= BigInt(this.buf[i] & 0x7f) << shift;
+      shift += 7n;
+    }
+    return BigInt.asIntN(64, v);
+  }
+
+  /** A length-delimited field: the reader over its bytes. */
+  sub(): Reader {
+    const len = this.varint();
+    const start = this.pos;
+    this.pos += len;
+    if (this.pos > this.end) throw new Error("protobuf: truncated field");
+    return new Reader(this.buf, start, this.pos);
+  }
+
+  bytes(): Uint8Array {
+    const r = this.sub();
+    return this.buf.subarray(r.pos, r.end);
+  }
+
+  skip(wireType: number): void {
+    if (wireType === VARINT) this.varint();
+    else if (wireType === LEN) this.sub();
+    else if (wireType === 1) this.pos += 8;
+    else if (wireType === 5) this.pos += 4;
+    else throw new Error(`protobuf: unexpected wire type ${wireType}`);
+  }
+}
+
+/** Small versions, made once: most keys have been written only a few times. */
+const SMALL = Array.from({ length: 64 }, (_, i) => BigInt(i));
+let lastNumber = 0;
+let lastBig = 0n;
+
+/** A bigint for `n`, reusing the last one: keys written together share their revisions. */
+function smallBig(n: number): bigint {
+  if (n < SMALL.length) return SMALL[n];
+  if (n !== lastNumber) {
+    lastNumber = n;
+    lastBig = BigInt(n);
+  }
+  return lastBig;
+}
+
+const utf8 = new TextDecoder();
+/** Shared by every empty value (most attribute keys hold none). */
+const EMPTY = new Uint8Array();
+
+function readKv(r: Reader): KeyValue {
+  let key = "";
+  let value = EMPTY;
+  let createRevision = 0n;
+  let modRevision = 0n;
+  let version = 0n;
+  let lease = 0n;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    switch (tag) {
+      case 1 << 3 | LEN:
+        key = utf8.decode(r.bytes());
+        break;
+      case 2 << 3 | VARINT:
+        createRevision = r.big();
+        break;
+      case 3 << 3 | VARINT:
+        modRevision = r.big();
+        break;
+      case 4 << 3 | VARINT:
+        version = r.big();
+        break;
+      case 5 << 3 | LEN: {
+        const bytes = r.bytes();
+        // A copy: the value may outlive the response it came in.
+        if (bytes.length > 0) value = bytes.slice();
+        break;
+      }
+      case 6 << 3 | VARINT:
+        lease = r.big();
+        break;
+      default:
+        r.skip(tag & 7);
+    }
+  }
+  return { key, value, createRevision, modRevision, version, lease };
+}
+
+function readRange(r: Reader): RangeResult {
+  const kvs: KeyValue[] = [];
+  let count = 0;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (2 << 3 | LEN)) kvs.push(readKv(r.sub()));
+    else if (tag === (4 << 3 | VARINT)) count = r.varint();
+    else r.skip(tag & 7);
+  }
+  return { kvs, count };
+}
+
+function readHeaderRevision(r: Reader): bigint {
+  let revision = 0n;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (3 << 3 | VARINT)) revision = r.big();
+    else r.skip(tag & 7);
+  }
+  return revision;
+}
+
+function readResponseOp(r: Reader): RangeResult | TxnResponse | null {
+  let out: RangeResult | TxnResponse | null = null;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (1 << 3 | LEN)) out = readRange(r.sub());
+    else if (tag === (4 << 3 | LEN)) out = readTxn(r.sub());
+    else r.skip(tag & 7);
+  }
+  return out;
+}
+
+function readTxn(r: Reader): TxnResponse {
+  const out: TxnResponse = { revision: 0n, succeeded: false, responses: [] };
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (1 << 3 | LEN)) out.revision = readHeaderRevision(r.sub());
+    else if (tag === (2 << 3 | VARINT)) out.succeeded = r.varint() !== 0;
+    else if (tag === (3 << 3 | LEN)) out.responses.push(readResponseOp(r.sub()));
+    else r.skip(tag & 7);
+  }
+  return out;
+}
+
+/** Decodes a TxnResponse. */
+export function decodeTxnResponse(bytes: Uint8Array): TxnResponse {
+  return readTxn(new Reader(bytes));
+}
+
+/** Encodes a WatchRequest creating a watch of every key under `prefix`, from `from` on, with previous values. */
+export function encodeWatchCreate(prefix: string, from: bigint): Uint8Array {
+  const w = new Writer();
+  w.message(1, (c) => {
+    c.bytes(1, encoder.encode(prefix), true);
+    c.bytes(2, prefixEndBytes(prefix));
+    c.int64(3, from);
+    c.bool(6, true);
+  });
+  return w.finish();
+}
+
+/** A decoded WatchResponse. */
+export interface WatchResponse {
+  revision: bigint;
+  created: boolean;
+  canceled: boolean;
+  /** With `canceled`: the oldest revision etcd still has, when the start was compacted away. */
+  compactRevision: bigint;
+  cancelReason: string;
+  events: WatchEvent[];
+}
+
+function readEvent(r: Reader): WatchEvent {
+  let type: WatchEvent["type"] = "put";
+  let kv: KeyValue | undefined;
+  let prev: KeyValue | undefined;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (1 << 3 | VARINT)) type = r.varint() === 1 ? "delete" : "put";
+    else if (tag === (2 << 3 | LEN)) kv = readKv(r.sub());
+    else if (tag === (3 << 3 | LEN)) prev = readKv(r.sub());
+    else r.skip(tag & 7);
+  }
+  if (!kv) throw new Error("protobuf: watch event without a key");
+  return prev ? { type, kv, prev } : { type, kv };
+}
+
+/** Decodes a WatchResponse. */
+export function decodeWatchResponse(bytes: Uint8Array): WatchResponse {
+  const r = new Reader(bytes);
+  const out: WatchResponse = {
+    revision: 0n,
+    created: false,
+    canceled: false,
+    compactRevision: 0n,
+    cancelReason: "",
+    events: [],
+  };
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (1 << 3 | LEN)) out.revision = readHeaderRevision(r.sub());
+    else if (tag === (3 << 3 | VARINT)) out.created = r.varint() !== 0;
+    else if (tag === (4 << 3 | VARINT)) out.canceled = r.varint() !== 0;
+    else if (tag === (5 << 3 | VARINT)) out.compactRevision = r.big();
+    else if (tag === (6 << 3 | LEN)) out.cancelReason = utf8.decode(r.bytes());
+    else if (tag === (11 << 3 | LEN)) out.events.push(readEvent(r.sub()));
+    else r.skip(tag & 7);
+  }
+  return out;
+}

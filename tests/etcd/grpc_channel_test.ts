@@ -1,0 +1,226 @@
+/**
+ * Our own gRPC transport to etcd (`src/etcd/grpc/`), against a real etcd:
+ * the same answers as the etcd3 library, flow control both ways, etcd's
+ * refusals with their codes, deadlines, and watches that survive a broken
+ * connection.
+ */
+
+import assert from "node:assert/strict";
+import { startEtcd } from "../_util/etcd.ts";
+import { startRelay } from "../_util/tcp_relay.ts";
+import { type Compare, EtcdClient, type Op, type WatchEvent } from "../../src/etcd/client.ts";
+import { GrpcChannel, GrpcError } from "../../src/etcd/grpc/channel.ts";
+
+const enc = new TextEncoder();
+const show = (v: unknown) =>
+  JSON.stringify(
+    v,
+    (_, x) => typeof x === "bigint" ? `${x}n` : x instanceof Uint8Array ? [...x] : x,
+  );
+
+Deno.test("a transaction gets the same answer over our transport as over etcd3, for every operation and compare", async () => {
+  await using etcd = await startEtcd();
+  const direct = EtcdClient.connect({ endpoints: etcd.endpoints });
+  const etcd3 = EtcdClient.connect({ endpoints: etcd.endpoints, transport: "etcd3" });
+  try {
+    const lease = await direct.grantLease(60);
+    await direct.txn([], [
+      { put: "/a/1", value: enc.encode("one") },
+      { put: "/a/2", value: new Uint8Array(), lease },
+      { put: "/a/3", value: enc.encode("x".repeat(300)) },
+      { put: "/b", value: enc.encode("b") },
+    ]);
+    const compares: Compare[] = [
+      { key: "/a/1", target: "create", op: ">", value: 0n },
+      { key: "/a/1", target: "version", op: "==", value: 1n },
+      { key: "/a/2", target: "lease", op: "==", value: lease },
+      { key: "/a/3", target: "mod", op: "<", value: 1n << 40n },
+      { key: "/a/", target: "create", op: "!=", value: 0n, prefix: true },
+      { key: "/b", target: "value", op: "==", bytes: enc.encode("b") },
+      { key: "/none", target: "version", op: "==", value: 0n },
+    ];
+    const reads: Op[] = [
+      { get: "/a/", prefix: true },
+      { get: "/a/", prefix: true, keysOnly: true, limit: 2 },
+      { get: "/a/", prefix: true, countOnly: true },
+      { get: "/a/", prefix: true, newestFirst: true, limit: 1 },
+      { get: "/a/2", end: "/b" },
+      { get: "/a/", prefix: true, from: "/a/2" },
+      { get: "/a/1", revision: 2n },
+      { get: "/none" },
+    ];
+    for (
+      const c of [compares, [
+        ...compares,
+        { key: "/b", target: "value", op: "==", bytes: enc.encode("c") } as Compare,
+      ]]
+    ) {
+      const a = await direct.txn(c, reads, reads.slice(0, 2));
+      const b = await etcd3.txn(c, reads, reads.slice(0, 2));
+      assert.equal(show(a), show(b));
+    }
+    // Writes of each kind, nested, with the same outcomes and revisions as a sequence of calls.
+    const writes = (tag: string): Op[] => [
+      { put: `/w/${tag}/p`, value: enc.encode(tag), lease },
+      { put: "/a/1", ignoreValue: true, ignoreLease: true },
+      { del: `/gone/${tag}/`, prefix: true },
+      { del: "/none" },
+    ];
+    const one = await direct.txn([], writes("x"));
+    const two = await etcd3.txn([], writes("y"));
+    assert.equal(show({ ...one, revision: 0 }), show({ ...two, revision: 0 }));
+    const many = await direct.txnMany([
+      { compare: [], success: [{ put: "/m/1", value: enc.encode("1") }] },
+      { compare: [compares[5]], success: [{ get: "/b" }], failure: [] },
+    ]);
+    assert.equal(many.length, 2);
+    assert.equal(many[0].revision, many[1].revision);
+    assert.equal(new TextDecoder().decode(many[1].results[0]!.kvs[0].value), "b");
+  } finally {
+    direct.close();
+    etcd3.close();
+  }
+});
+
+Deno.test("large requests and responses cross both flow-control windows whole", async () => {
+  await using etcd = await startEtcd();
+  const client = EtcdClient.connect({ endpoints: etcd.endpoints });
+  try {
+    // 1 MB values: far over etcd's 64 KB initial window and the 16 KB frame size.
+    const big = new Uint8Array(1_000_000).map((_, i) => i % 251);
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) => client.txn([], [{ put: `/big/${i}`, value: big }])),
+    );
+    const res = await client.read([{ get: "/big/", prefix: true }]);
+    assert.equal(res.results[0]!.kvs.length, 12);
+    for (const kv of res.results[0]!.kvs) assert.deepEqual(kv.value, big);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("etcd's refusals keep their gRPC code and message", async () => {
+  await using etcd = await startEtcd();
+  const client = EtcdClient.connect({ endpoints: etcd.endpoints });
+  try {
+    const tooMany = Array.from({ length: 20_000 }, (_, i): Op => ({ put: `/n/${i}` }));
+    await assert.rejects(client.txn([], tooMany), (err: GrpcError) => {
+      assert.ok(err instanceof GrpcError);
+      assert.equal(err.code, 3);
+      assert.match(err.message, /too many operations in txn request/);
+      return true;
+    });
+    await assert.rejects(
+      client.txn([], [{ put: "/huge", value: new Uint8Array(3_000_000) }]),
+      (err: GrpcError) => err.code === 8 && /larger than max/.test(err.message),
+    );
+    // The connection is still good for the next call.
+    assert.equal((await client.txn([], [{ put: "/ok" }])).succeeded, true);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("a call etcd does not answer fails at its deadline, and the next call gets through", async () => {
+  await using etcd = await startEtcd();
+  const channel = new GrpcChannel({
+    endpoints: [etcd.clientUrl],
+    callTimeoutMs: 500,
+    maxResponseBytes: 1 << 20,
+  });
+  const client = EtcdClient.connect({ endpoints: etcd.endpoints });
+  try {
+    // An empty TxnRequest is a valid read-nothing transaction.
+    await channel.unary("/etcdserverpb.KV/Txn", new Uint8Array());
+    etcd.signal("SIGSTOP");
+    const started = performance.now();
+    await assert.rejects(
+      channel.unary("/etcdserverpb.KV/Txn", new Uint8Array()),
+      (err: GrpcError) => err.code === 4,
+    );
+    assert.ok(performance.now() - started < 2000);
+    etcd.signal("SIGCONT");
+    await channel.unary("/etcdserverpb.KV/Txn", new Uint8Array());
+  } finally {
+    etcd.signal("SIGCONT");
+    channel.close();
+    client.close();
+  }
+});
+
+Deno.test("a call to an etcd nobody listens for fails with UNAVAILABLE at once", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const channel = new GrpcChannel({
+    endpoints: [`http://127.0.0.1:${port}`],
+    callTimeoutMs: 10_000,
+    maxResponseBytes: 1 << 20,
+  });
+  const started = performance.now();
+  await assert.rejects(
+    channel.unary("/etcdserverpb.KV/Txn", new Uint8Array()),
+    (err: GrpcError) => err.code === 14 && /cannot reach etcd/.test(err.message),
+  );
+  assert.ok(performance.now() - started < 2000);
+  channel.close();
+});
+
+Deno.test("the watch comes back after its connection is cut, losing and repeating no event", async () => {
+  await using etcd = await startEtcd();
+  const relay = startRelay(etcd.endpoints[0]);
+  const watched = EtcdClient.connect({ endpoints: [relay.address] });
+  const writer = EtcdClient.connect({ endpoints: etcd.endpoints });
+  const seen: WatchEvent[] = [];
+  try {
+    const start = (await writer.read([{ get: "/w/" }])).revision;
+    const stop = await watched.watchPrefix(
+      "/w/",
+      start + 1n,
+      (b) => seen.push(...b.events),
+      (err) => {
+        throw err;
+      },
+    );
+    const put = (i: number) => writer.txn([], [{ put: `/w/${i}`, value: enc.encode(String(i)) }]);
+    for (let i = 0; i < 20; i++) await put(i);
+    await waitFor(() => seen.length === 20);
+    relay.cut();
+    for (let i = 20; i < 40; i++) await put(i);
+    await waitFor(() => seen.length >= 40);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(seen.map((e) => e.kv.key), Array.from({ length: 40 }, (_, i) => `/w/${i}`));
+    assert.ok(relay.accepted >= 2, "the watch reconnected");
+    await stop();
+  } finally {
+    watched.close();
+    writer.close();
+    relay.close();
+  }
+});
+
+Deno.test("a watch from a compacted revision is cancelled with a reason that names compaction", async () => {
+  await using etcd = await startEtcd();
+  const client = EtcdClient.connect({ endpoints: etcd.endpoints });
+  try {
+    for (let i = 0; i < 5; i++) {
+      await client.txn([], [{ put: "/c/k", value: enc.encode(String(i)) }]);
+    }
+    const { revision } = await client.read([{ get: "/c/k" }]);
+    await client.compact(revision);
+    const failed = Promise.withResolvers<Error>();
+    const stop = await client.watchPrefix("/c/", 2n, () => {}, failed.resolve);
+    assert.match((await failed.promise).message, /compact/);
+    await stop();
+  } finally {
+    client.close();
+  }
+});
+
+async function waitFor(done: () => boolean, ms = 10_000): Promise<void> {
+  const until = performance.now() + ms;
+  while (!done()) {
+    if (performance.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
