@@ -4,6 +4,10 @@
  * stream from a revision, and leases — with revisions as bigints and keys as
  * strings, so nothing else depends on the etcd3 library's types.
  *
+ * Transactions and the watch stream go over our own gRPC client
+ * (`./grpc/`), unless {@link EtcdOptions.transport} says `"etcd3"`; leases,
+ * compaction and everything with etcd auth go through the etcd3 library.
+ *
  * @module
  */
 
