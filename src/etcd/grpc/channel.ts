@@ -74,6 +74,8 @@ export interface ChannelOptions {
 export class GrpcChannel {
   readonly #options: ChannelOptions;
   #connection: Promise<H2Connection> | null = null;
+  /** The connection once open, while usable: calls skip the promise. */
+  #live: H2Connection | null = null;
   #endpoint = 0;
   #closed = false;
 
@@ -84,7 +86,8 @@ export class GrpcChannel {
   /** Calls `path` (e.g. `/etcdserverpb.KV/Txn`) with an encoded request; resolves to the encoded response. */
   async unary(path: string, request: Uint8Array): Promise<Uint8Array> {
     for (let attempt = 0;; attempt++) {
-      const conn = await this.#connect();
+      const live = this.#live?.usable ? this.#live : null;
+      const conn = live ?? await this.#connect();
       try {
         return await conn.call(path, request);
       } catch (err) {
@@ -114,6 +117,7 @@ export class GrpcChannel {
     this.#closed = true;
     this.#connection?.then((c) => c.close(), () => {});
     this.#connection = null;
+    this.#live = null;
   }
 
   #connect(): Promise<H2Connection> {
@@ -124,12 +128,14 @@ export class GrpcChannel {
     }
     const opening = this.#open();
     this.#connection = opening;
-    opening.catch(() => this.#drop(opening));
+    opening.then((c) => this.#live = c, () => this.#drop(opening));
     return opening;
   }
 
   #drop(which: Promise<H2Connection>): void {
-    if (this.#connection === which) this.#connection = null;
+    if (this.#connection !== which) return;
+    this.#connection = null;
+    this.#live = null;
   }
 
   /** Opens a connection to the first endpoint that answers, starting with the last one used. */
@@ -185,6 +191,8 @@ const WINDOW_TOP_UP = 1 << 24;
 const STREAM_WINDOW = 4 << 20;
 /** The frame size every peer accepts, until it announces a larger one. */
 const DEFAULT_FRAME = 16384;
+/** How long opening a connection may take (as etcd3's dial timeout). */
+const CONNECT_TIMEOUT_MS = 5000;
 /** Stream ids past this: open a new connection (ids end at 2^31). */
 const LAST_STREAM_ID = 0x7fff0000;
 
@@ -253,8 +261,8 @@ class H2Connection {
     const hostname = url.hostname.replace(/^\[|\]$/g, "");
     const port = Number(url.port || (tls ? 443 : 80));
     const decode = (b?: Uint8Array) => b ? new TextDecoder().decode(b) : undefined;
-    const conn = tls
-      ? await Deno.connectTls({
+    const connecting = tls
+      ? Deno.connectTls({
         hostname,
         port,
         caCerts: options.tls?.ca ? [decode(options.tls.ca)!] : undefined,
@@ -262,7 +270,19 @@ class H2Connection {
         key: decode(options.tls?.key),
         alpnProtocols: ["h2"],
       } as Deno.ConnectTlsOptions)
-      : await Deno.connect({ hostname, port });
+      : Deno.connect({ hostname, port });
+    // A host that drops packets would hold the call (which has no deadline yet) for minutes.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const conn = await Promise.race([
+      connecting,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)),
+          CONNECT_TIMEOUT_MS,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    connecting.then((late) => late !== conn && late.close(), () => {});
     if (!tls) (conn as Deno.TcpConn).setNoDelay(true);
     const h2 = new H2Connection(conn, options, url.host, tls);
     h2.#start();
@@ -271,7 +291,7 @@ class H2Connection {
 
   /** Whether new calls may use this connection. */
   get usable(): boolean {
-    return !this.#dead && !this.#draining && this.#nextId < LAST_STREAM_ID;
+    return !this.#dead && !this.#draining;
   }
 
   call(path: string, request: Uint8Array): Promise<Uint8Array> {
@@ -325,6 +345,7 @@ class H2Connection {
   ): Stream {
     const id = this.#nextId;
     this.#nextId += 2;
+    if (this.#nextId >= LAST_STREAM_ID) this.#draining = true; // closes once its calls end
     const stream: Stream = {
       id,
       pending: frameMessage(request),
