@@ -5,7 +5,8 @@
  * at 1, 8 and 32 connections. Prints a table with the ratios us/ZooKeeper
  * and us/etcd, and our server's peak RSS.
  *
- * BENCH_SECONDS sets the length of each cell (default 3 s); BENCH_CONNS the
+ * Each cell is preceded by 1 s of the same load, not measured (a warm-up, for
+ * every system alike). BENCH_SECONDS sets the length of each cell (default 3 s); BENCH_CONNS the
  * connection counts (default 1,8,32); BENCH_ROWS, if set, keeps only the
  * workloads whose name contains one of its comma-separated words.
  *
@@ -37,14 +38,14 @@ const ROWS: Row[] = [
   { name: "watch notification", options: { workload: "watch" } },
 ];
 
-function cell(endpoints: string[], options: Partial<BenchOptions>, conns: number) {
-  return runBench({
-    workload: "get",
-    ...options,
-    endpoints,
-    conns,
-    duration: SECONDS,
-  } as BenchOptions);
+/** Seconds of the same load, not measured, before each cell: the JIT and caches of each system settle on it. */
+const WARM_UP_SECONDS = 1;
+
+async function cell(endpoints: string[], options: Partial<BenchOptions>, conns: number) {
+  const run = (duration: number) =>
+    runBench({ workload: "get", ...options, endpoints, conns, duration } as BenchOptions);
+  await run(WARM_UP_SECONDS);
+  return await run(SECONDS);
 }
 
 if (import.meta.main) {
