@@ -48,8 +48,13 @@ export type OpCode = (typeof OpCode)[keyof typeof OpCode];
 
 /** Name of an opcode, for logs (`"getData"`), or `op<N>` when unknown. */
 export function opName(type: number): string {
-  for (const [name, value] of Object.entries(OpCode)) if (value === type) return name;
-  return `op${type}`;
+  return OP_NAMES.get(type) ?? `op${type}`;
+}
+
+/** Opcode → name, made once: {@link opName} runs several times per request. */
+const OP_NAMES = new Map<number, string>();
+for (const [name, value] of Object.entries(OpCode)) {
+  if (!OP_NAMES.has(value)) OP_NAMES.set(value, name); // the first name, as before
 }
 
 /** Error codes (`KeeperException.Code`). */

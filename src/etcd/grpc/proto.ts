@@ -84,11 +84,31 @@ class Writer {
     this.pos += bytes.length;
   }
 
-  /** An embedded message, written by `fill` into a writer of its own. */
+  /**
+   * An embedded message, written by `fill` in place: its length is not
+   * known before, so one byte is left for it (the usual case) and the
+   * message moved along when its length needs more.
+   */
   message(field: number, fill: (w: Writer) => void): void {
-    const inner = new Writer();
-    fill(inner);
-    this.bytes(field, inner.finish(), true);
+    this.varint(field << 3 | LEN);
+    this.#room(1);
+    const at = this.pos++;
+    fill(this);
+    const length = this.pos - at - 1;
+    let extra = 0;
+    for (let v = length; v >= 0x80; v = Math.floor(v / 128)) extra++;
+    if (extra > 0) {
+      this.#room(extra);
+      this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
+      this.pos += extra;
+    }
+    let v = length;
+    let p = at;
+    while (v >= 0x80) {
+      this.buf[p++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[p] = v;
   }
 
   finish(): Uint8Array {
