@@ -103,6 +103,8 @@ Deno.test({
   const server = await startZetcd(etcdProcess, {
     prefix,
     admin: { hostname: "127.0.0.1", port: 0 },
+    // Only the health probe reads etcd by itself meanwhile (the reaper would, every 200 ms).
+    reapIntervalMs: 60_000,
   });
   try {
     let loaded = false;
@@ -118,11 +120,9 @@ Deno.test({
     assert.equal(new TextDecoder().decode((await zk.getData("/during")).data!), "two");
     assert.equal(await zk.exists("/f/n5"), null);
     assert.equal((await zk.exists("/f"))?.numChildren, total - 1);
-    assert.equal(
-      await etcdRoundTrips(server.adminAddress!, "read") - before,
-      0,
-      "read from the replica",
-    );
+    const reads = await etcdRoundTrips(server.adminAddress!, "read") - before;
+    // (One may be the health probe's, every 500 ms.)
+    assert.ok(reads <= 1, `${reads} etcd reads for 3 reads: not from the replica`);
     await zk.close();
   } finally {
     await server.close();
