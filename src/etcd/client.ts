@@ -350,7 +350,13 @@ export class EtcdClient {
     let stopped = false;
     let current: ClientStream | null = null;
     let delay = 100;
+    /**
+     * One attempt: resolves once etcd confirms the watch, rejects if it
+     * fails before. A watch that ends after its confirmation tries again.
+     */
     const open = async () => {
+      const created = Promise.withResolvers<void>();
+      let confirmed = false;
       current = await channel.stream("/etcdserverpb.Watch/Watch", encodeWatchCreate(prefix, next), {
         onMessage: (bytes) => {
           if (stopped) return;
@@ -362,18 +368,25 @@ export class EtcdClient {
               ? `revision ${next} has been compacted (etcd has ${res.compactRevision} on)`
               : res.cancelReason || "no reason given";
             onError(new Error(`etcd cancelled the watch: ${why}`));
+            created.resolve();
             return;
           }
           if (res.created) {
+            confirmed = true;
             delay = 100;
+            created.resolve();
             return;
           }
           const last = res.events.at(-1)?.kv.modRevision ?? res.revision;
           if (last >= next) next = last + 1n;
           onBatch({ revision: res.revision, events: res.events });
         },
-        onEnd: () => again(),
+        onEnd: (err) => {
+          if (confirmed) again();
+          else created.reject(err ?? new Error("the etcd watch ended"));
+        },
       });
+      await created.promise;
     };
     const again = () => {
       current = null;
@@ -383,11 +396,15 @@ export class EtcdClient {
       }, delay);
       delay = Math.min(delay * 2, 2000);
     };
-    open().catch(again);
-    return Promise.resolve(() => {
+    const stop = () => {
       stopped = true;
       current?.close();
       return Promise.resolve();
+    };
+    // Like etcd3's, resolves once etcd has the watch; a first attempt that fails is retried.
+    return open().then(() => stop, () => {
+      again();
+      return stop;
     });
   }
 

@@ -188,10 +188,16 @@ Deno.test({
   const second = await startZetcd(stack.etcd, { prefix: "/shared/" });
   try {
     const [c, w] = await RawClient.session(stack.address, { timeOut: 10000 });
-    assert.equal((await rawCreate(c, 1, "/moving-eph", 1))?.err, 0);
+    const created = await rawCreate(c, 1, "/moving-eph", 1);
+    assert.equal(created?.err, 0);
     c.close();
     const moved = await RawClient.open(second.address);
-    const reply = await moved.handshake({ sessionId: w.sessionId, passwd: w.passwd });
+    // As every client does, it says what it has seen: the other server must not answer from before it.
+    const reply = await moved.handshake({
+      sessionId: w.sessionId,
+      passwd: w.passwd,
+      lastZxidSeen: created!.zxid,
+    });
     assert.equal(reply?.sessionId, w.sessionId);
     await moved.send(1, OpCode.getData, R.GetDataRequest, { path: "/moving-eph", watch: false });
     const r = await moved.reply();
