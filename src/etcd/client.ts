@@ -24,6 +24,7 @@ import {
   decodeWatchResponse,
   encodeTxnRequest,
   encodeWatchCreate,
+  prefixEndBytes,
   type TxnRequest,
   type TxnResponse,
 } from "./grpc/proto.ts";
@@ -506,17 +507,9 @@ function keyBytes(key: string): Buffer {
   return view(encoder.encode(key));
 }
 
-/** The smallest key greater than every key starting with `prefix`. */
+/** The smallest key greater than every key starting with `prefix` (as {@link prefixEndBytes}). */
 export function prefixEnd(prefix: string): Buffer {
-  const bytes = Buffer.from(encoder.encode(prefix));
-  for (let i = bytes.length - 1; i >= 0; i--) {
-    if (bytes[i] < 0xff) {
-      const end = Buffer.from(bytes.subarray(0, i + 1));
-      end[i]++;
-      return end;
-    }
-  }
-  return Buffer.from([0]);
+  return view(prefixEndBytes(prefix));
 }
 
 const COMPARE_TARGET = { create: 1, mod: 2, version: 0, lease: 4 } as const;
