@@ -199,6 +199,8 @@ const LAST_STREAM_ID = 0x7fff0000;
 /** One call on a connection: unary, or a stream of responses. */
 interface Stream {
   id: number;
+  /** A unary call: its one request ends the request side. Streams keep it open. */
+  unary: boolean;
   /** Request bytes not sent yet (flow control). */
   pending: Uint8Array;
   sendWindow: number;
@@ -217,9 +219,8 @@ interface Stream {
   onEnd(err: GrpcError | null): void;
 }
 
-/** A streaming call: more requests may be sent; {@link close} cancels it. */
+/** A streaming call; {@link close} cancels it. */
 export interface ClientStream {
-  send(message: Uint8Array): void;
   close(): void;
 }
 
@@ -323,12 +324,6 @@ class H2Connection {
     if (this.#dead) throw this.#dead;
     const stream = this.#open(path, first, false, handlers);
     return {
-      send: (message) => {
-        if (!this.#streams.has(stream.id)) return;
-        stream.pending = concat([stream.pending, frameMessage(message)]);
-        this.#send(stream, false);
-        this.#flush();
-      },
       close: () => {
         if (!this.#streams.has(stream.id)) return;
         this.#streams.delete(stream.id);
@@ -340,7 +335,7 @@ class H2Connection {
   #open(
     path: string,
     request: Uint8Array,
-    endStream: boolean,
+    unary: boolean,
     handlers: Pick<Stream, "onMessage" | "onEnd">,
   ): Stream {
     const id = this.#nextId;
@@ -348,6 +343,7 @@ class H2Connection {
     if (this.#nextId >= LAST_STREAM_ID) this.#draining = true; // closes once its calls end
     const stream: Stream = {
       id,
+      unary,
       pending: frameMessage(request),
       sendWindow: this.#initialWindow,
       chunks: [],
@@ -358,8 +354,8 @@ class H2Connection {
       ...handlers,
     };
     this.#streams.set(id, stream);
-    this.#frame(HEADERS, END_HEADERS, id, this.#headers(path, endStream));
-    this.#send(stream, endStream);
+    this.#frame(HEADERS, END_HEADERS, id, this.#headers(path, unary));
+    this.#send(stream);
     this.#flush();
     return stream;
   }
@@ -402,8 +398,8 @@ class H2Connection {
     this.#readLoop().catch((err) => this.#fail(lost(err)));
   }
 
-  /** Sends what flow control allows of a stream's request bytes; `endStream` closes its request side. */
-  #send(stream: Stream, endStream: boolean): void {
+  /** Sends what flow control allows of a stream's request bytes (a unary call's last frame ends its request side). */
+  #send(stream: Stream): void {
     while (stream.pending.length > 0) {
       const n = Math.min(
         stream.pending.length,
@@ -412,7 +408,7 @@ class H2Connection {
         stream.sendWindow,
       );
       if (n <= 0) return;
-      const last = n === stream.pending.length && endStream;
+      const last = n === stream.pending.length && stream.unary;
       this.#frame(DATA, last ? END_STREAM : 0, stream.id, stream.pending.subarray(0, n));
       stream.pending = stream.pending.subarray(n);
       this.#sendWindow -= n;
@@ -665,7 +661,7 @@ class H2Connection {
 
   #sendPending(): void {
     for (const stream of this.#streams.values()) {
-      if (stream.pending.length > 0) this.#send(stream, stream.timer !== undefined);
+      if (stream.pending.length > 0) this.#send(stream);
     }
   }
 
