@@ -22,9 +22,11 @@ import { type ClientStream, GrpcChannel } from "./grpc/channel.ts";
 import {
   decodeTxnResponse,
   decodeWatchResponse,
+  EMPTY,
   encodeTxnRequest,
   encodeWatchCreate,
   prefixEndBytes,
+  smallBig,
   type TxnRequest,
   type TxnResponse,
 } from "./grpc/proto.ts";
@@ -155,9 +157,9 @@ export interface EtcdOptions {
   /** etcd user and password (etcd with auth enabled). */
   auth?: { username: string; password: string };
   /**
-   * How transactions reach etcd: `"direct"` (the default) over our own
-   * HTTP/2 client ({@link GrpcChannel}), `"etcd3"` through the etcd3
-   * library like every other call. With `auth`, always `"etcd3"` (it holds
+   * How transactions and the watch stream reach etcd: `"direct"` (the
+   * default) over our own HTTP/2 client ({@link GrpcChannel}), `"etcd3"`
+   * through the etcd3 library like every other call. With `auth`, always `"etcd3"` (it holds
    * the auth token).
    */
   transport?: "direct" | "etcd3";
@@ -241,23 +243,18 @@ export class EtcdClient {
   /** Runs one transaction: `success` if every compare holds, else `failure`. */
   async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
     const started = performance.now();
+    const result = this.#direct
+      ? fromDirect(await this.#directTxn({ compare, success, failure }))
+      : fromEtcd3(
+        await this.#etcd.kv.txn({
+          compare: compare.map(toCompare),
+          success: success.map(toRequestOp),
+          failure: failure.map(toRequestOp),
+        }),
+      );
     const writes = success.some((op) => !("get" in op));
-    if (this.#direct) {
-      const res = await this.#directTxn({ compare, success, failure });
-      this.onRoundTrip?.(writes ? "txn" : "read", (performance.now() - started) / 1000);
-      return fromDirect(res);
-    }
-    const res = await this.#etcd.kv.txn({
-      compare: compare.map(toCompare),
-      success: success.map(toRequestOp),
-      failure: failure.map(toRequestOp),
-    });
     this.onRoundTrip?.(writes ? "txn" : "read", (performance.now() - started) / 1000);
-    return {
-      succeeded: res.succeeded,
-      revision: BigInt(res.header.revision),
-      results: res.responses.map(fromResponseOp),
-    };
+    return result;
   }
 
   /**
@@ -269,38 +266,34 @@ export class EtcdClient {
    */
   async txnMany(txns: TxnSpec[]): Promise<TxnResult[]> {
     const started = performance.now();
+    let results: TxnResult[];
     if (this.#direct) {
       const res = await this.#directTxn({
         compare: [],
         success: txns.map((t) => ({ ...t, failure: t.failure ?? [] })),
         failure: [],
       });
-      this.onRoundTrip?.("txn", (performance.now() - started) / 1000);
-      return res.responses.map((r) =>
+      results = res.responses.map((r) =>
         fromDirect({ ...(r as TxnResponse), revision: res.revision })
       );
+    } else {
+      const res = await this.#etcd.kv.txn({
+        compare: [],
+        success: txns.map((t) => ({
+          request_txn: {
+            compare: t.compare.map(toCompare),
+            success: t.success.map(toRequestOp),
+            failure: (t.failure ?? []).map(toRequestOp),
+          },
+        })),
+        failure: [],
+      });
+      results = res.responses.map((r) =>
+        fromEtcd3({ ...r.response_txn, header: res.header } as RPC.ITxnResponse)
+      );
     }
-    const res = await this.#etcd.kv.txn({
-      compare: [],
-      success: txns.map((t) => ({
-        request_txn: {
-          compare: t.compare.map(toCompare),
-          success: t.success.map(toRequestOp),
-          failure: (t.failure ?? []).map(toRequestOp),
-        },
-      })),
-      failure: [],
-    });
     this.onRoundTrip?.("txn", (performance.now() - started) / 1000);
-    const revision = BigInt(res.header.revision);
-    return res.responses.map((r) => {
-      const inner = r.response_txn;
-      return {
-        succeeded: inner.succeeded,
-        revision,
-        results: (inner.responses ?? []).map(fromResponseOp),
-      };
-    });
+    return results;
   }
 
   /** Runs reads only; shorthand for an unconditional transaction. */
@@ -573,14 +566,20 @@ function toRequestOp(op: Op): RPC.IRequestOp {
   };
 }
 
+/** A transaction's result from etcd3 (a nested one with its outer transaction's header). */
+function fromEtcd3(res: RPC.ITxnResponse): TxnResult {
+  return {
+    succeeded: res.succeeded,
+    revision: BigInt(res.header.revision),
+    results: (res.responses ?? []).map(fromResponseOp),
+  };
+}
+
 function fromResponseOp(r: RPC.IResponseOp): RangeResult | null {
   return r.response_range
     ? { kvs: (r.response_range.kvs ?? []).map(fromKv), count: Number(r.response_range.count) }
     : null;
 }
-
-/** Shared by every empty value (most attribute keys hold none). */
-const EMPTY = new Uint8Array();
 
 /** The last revision string converted, and its bigint: keys written together share one. */
 let lastRevision = "";
@@ -597,9 +596,6 @@ function big(value: string | number | undefined | null): bigint {
   return lastRevisionBig;
 }
 
-/** Small versions, made once: most keys have been written only a few times. */
-const VERSIONS = Array.from({ length: 64 }, (_, i) => BigInt(i));
-
 function fromKv(kv: RPC.IKeyValue): KeyValue {
   const version = Number(kv.version ?? 0);
   return {
@@ -607,7 +603,7 @@ function fromKv(kv: RPC.IKeyValue): KeyValue {
     value: kv.value && kv.value.byteLength > 0 ? new Uint8Array(kv.value) : EMPTY,
     createRevision: big(kv.create_revision),
     modRevision: big(kv.mod_revision),
-    version: version < VERSIONS.length ? VERSIONS[version] : BigInt(kv.version ?? 0),
+    version: Number.isSafeInteger(version) ? smallBig(version) : BigInt(kv.version ?? 0),
     lease: big(kv.lease),
   };
 }

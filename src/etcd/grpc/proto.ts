@@ -256,8 +256,8 @@ const SMALL = Array.from({ length: 64 }, (_, i) => BigInt(i));
 let lastNumber = 0;
 let lastBig = 0n;
 
-/** A bigint for `n`, reusing the last one: keys written together share their revisions. */
-function smallBig(n: number): bigint {
+/** A bigint for `n` (a safe integer), reusing the last one: keys written together share their revisions. */
+export function smallBig(n: number): bigint {
   if (n < SMALL.length) return SMALL[n];
   if (n !== lastNumber) {
     lastNumber = n;
@@ -268,7 +268,7 @@ function smallBig(n: number): bigint {
 
 const utf8 = new TextDecoder();
 /** Shared by every empty value (most attribute keys hold none). */
-const EMPTY = new Uint8Array();
+export const EMPTY = new Uint8Array();
 
 function readKv(r: Reader): KeyValue {
   let key = "";
