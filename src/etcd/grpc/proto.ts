@@ -1,8 +1,9 @@
 /**
- * The protobuf messages of etcd's KV.Txn call (etcd's `rpc.proto` and
- * `kv.proto`), encoded and decoded by hand: a `TxnRequest` from our
- * compares and operations, and a `TxnResponse` into our result types.
- * Field numbers are etcd's; nothing else of protobuf is needed.
+ * The protobuf messages of etcd's KV.Txn and Watch calls (etcd's
+ * `rpc.proto` and `kv.proto`), encoded and decoded by hand: a `TxnRequest`
+ * from our compares and operations, a `TxnResponse` into our result types,
+ * a watch's creation and its responses. Field numbers are etcd's; nothing
+ * else of protobuf is needed.
  *
  * @module
  */
