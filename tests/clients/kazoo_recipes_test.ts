@@ -80,6 +80,9 @@ Deno.test({
                     lock.release()
 
         join_all([spawn(contender, zk, "c%d" % i) for i, zk in enumerate(clients)], 30)
+        # Another client's last write reaches this one's view after sync().
+        for zk in clients[:2]:
+            zk.sync("/")
         result = {
             "max_inside": state["max_inside"],
             "entries": state["entries"],
@@ -253,6 +256,9 @@ Deno.test({
                 counter += 1
 
         join_all([spawn(increment, zk) for zk in clients], 30)
+        # Another client's last write reaches this one's view after sync().
+        for zk in clients[:2]:
+            zk.sync("/")
         result = {
             "via_a": clients[0].Counter("/counter").value,
             "via_b": clients[1].Counter("/counter").value,
@@ -385,6 +391,7 @@ Deno.test({
             rest.append(item)
             on_b.consume()
         out["rest"] = rest
+        zk_a.sync("/")  # B's consumes reach A's view after sync()
         out["entries_left"] = zk_a.get_children("/lqueue-order/entries")
         out["locks_left"] = zk_a.get_children("/lqueue-order/taken")
         result = out
@@ -471,13 +478,19 @@ Deno.test({
             a2_client = connect("a")
             a2 = getattr(a2_client, kind)(path, "a2")
             b1 = getattr(connect("b"), kind)(path, "b1")
-            view = getattr(connect("b"), kind)(path)
+            view_client = connect("b")
+            view = getattr(view_client, kind)(path)
+            # ZooKeeper promises one client another client's change only
+            # after sync(), as in an ensemble: the view syncs before it looks.
             for member in (a1, a2, b1):
                 member.join()
+            view_client.sync(path)
             seen = {"joined": sorted(view), "len": len(view)}
             a1.leave()
+            view_client.sync(path)
             seen["after_leave"] = sorted(view)
             a2_client.stop()
+            view_client.sync(path)
             seen["after_session_end"] = sorted(view)
             seen["len_at_end"] = len(view)
             out[kind] = seen
