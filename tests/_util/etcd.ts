@@ -26,8 +26,14 @@ export interface EtcdProcess {
   dataDir: string;
   /** Stops etcd (SIGTERM, SIGKILL after 3 s) and removes its data dir. */
   stop(): Promise<void>;
-  /** Sends etcd a signal, e.g. SIGSTOP to freeze it and SIGCONT to let it go on. */
+  /** Sends etcd a signal, e.g. SIGCONT to let a frozen etcd go on. */
   signal(signal: Deno.Signal): void;
+  /**
+   * Freezes etcd (SIGSTOP) and resolves once every one of its threads has
+   * stopped: the kernel stops them a moment after `kill` returns, and a
+   * request sent in that moment can still be answered.
+   */
+  freeze(): Promise<void>;
   /** Same as `stop()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -86,8 +92,30 @@ export async function startEtcd(): Promise<EtcdProcess> {
     dataDir,
     stop,
     signal: (signal: Deno.Signal) => child.kill(signal),
+    freeze: async () => {
+      child.kill("SIGSTOP");
+      await untilStopped(child.pid);
+    },
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** Resolves once every thread of `pid` is stopped (state T in /proc); throws after 5 s. */
+async function untilStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const states = [];
+    for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+      const stat = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/stat`).catch(() => "");
+      // The state follows the parenthesised command name.
+      states.push(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+    }
+    if (states.every((s) => s === "T" || s === "")) return;
+    if (Date.now() > deadline) {
+      throw new Error(`etcd (pid ${pid}) did not stop: ${states.join("")}`);
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
 }
 
 /** Command-line flags for a quiet, fast single-member etcd 3.4. */

@@ -67,7 +67,7 @@ Deno.test({
       return res.status;
     };
     assert.equal(await ready(), 200);
-    stack.etcd.signal("SIGSTOP");
+    await stack.etcd.freeze();
     try {
       assert.equal(await ready(), 503);
     } finally {
