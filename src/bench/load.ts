@@ -45,6 +45,8 @@ export interface BenchOptions {
   etcdOp?: "create" | "set" | "get";
   /** Called about once a second while running. */
   onProgress?: (line: string) => void;
+  /** Keep every latency in the result (`latencies`), to merge runs with {@link mergeResults}. */
+  keepLatencies?: boolean;
   /** Awaited when the measured run starts (sessions open) and when it ends (before clean-up). */
   onMeasure?: (phase: "start" | "end") => Promise<void> | void;
 }
@@ -62,6 +64,8 @@ export interface BenchResult {
   p90: number;
   p99: number;
   max: number;
+  /** Every latency in ms, ascending (with `keepLatencies`). */
+  latencies?: Float64Array;
 }
 
 /** One connection's way of doing one operation of the workload; resolves false on an error. */
@@ -251,21 +255,60 @@ async function drive(options: BenchOptions, steps: Step[], depth: number): Promi
   };
   await Promise.all(steps.flatMap((step) => Array.from({ length: depth }, () => worker(step))));
   const seconds = (performance.now() - started) / 1000;
-  const sorted = Float64Array.from(latencies).sort();
+  const workload = options.workload === "etcd"
+    ? `etcd ${options.etcdOp ?? "create"}`
+    : options.workload;
+  const result = summarize(workload, steps.length, errors, seconds, Float64Array.from(latencies));
+  if (!options.keepLatencies) delete result.latencies;
+  return result;
+}
+
+/** A result from its latencies (in any order). */
+function summarize(
+  workload: string,
+  conns: number,
+  errors: number,
+  seconds: number,
+  latencies: Float64Array,
+): BenchResult {
+  const sorted = latencies.sort();
   const pct = (p: number) =>
     sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
   return {
-    workload: options.workload === "etcd" ? `etcd ${options.etcdOp ?? "create"}` : options.workload,
-    conns: steps.length,
-    ops: latencies.length,
+    workload,
+    conns,
+    ops: sorted.length,
     errors,
     seconds,
-    opsPerSecond: latencies.length / seconds,
+    opsPerSecond: sorted.length / seconds,
     p50: pct(0.5),
     p90: pct(0.9),
     p99: pct(0.99),
     max: sorted.length === 0 ? 0 : sorted[sorted.length - 1],
+    latencies: sorted,
   };
+}
+
+/**
+ * One result from several runs of the same workload (each made with
+ * `keepLatencies`): operations and seconds add up, percentiles are those of
+ * every latency together.
+ */
+export function mergeResults(runs: BenchResult[]): BenchResult {
+  const all = new Float64Array(runs.reduce((n, r) => n + r.ops, 0));
+  let at = 0;
+  for (const r of runs) {
+    if (!r.latencies) throw new Error("mergeResults needs runs made with keepLatencies");
+    all.set(r.latencies, at);
+    at += r.latencies.length;
+  }
+  return summarize(
+    runs[0].workload,
+    runs[0].conns,
+    runs.reduce((n, r) => n + r.errors, 0),
+    runs.reduce((s, r) => s + r.seconds, 0),
+    all,
+  );
 }
 
 /** Deletes `path` and everything under it. */

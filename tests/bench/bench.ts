@@ -5,8 +5,12 @@
  * at 1, 8 and 32 connections. Prints a table with the ratios us/ZooKeeper
  * and us/etcd, and our server's peak RSS.
  *
- * Each cell is preceded by 1 s of the same load, not measured (a warm-up, for
- * every system alike). BENCH_SECONDS sets the length of each cell (default 3 s); BENCH_CONNS the
+ * Each system first gets 1 s of the cell's load, not measured (a warm-up, for
+ * every system alike); then the systems take turns, 1/3 of the cell's time
+ * each, three times over, and each system's figures are those of its three
+ * turns together: a noisy moment of the machine falls on one turn, not on
+ * one system's whole cell. BENCH_SECONDS sets the measured time of each
+ * system in each cell (default 3 s); BENCH_CONNS the
  * connection counts (default 1,8,32); BENCH_ROWS, if set, keeps only the
  * workloads whose name contains one of its comma-separated words.
  *
@@ -16,7 +20,12 @@
 import { startEtcd } from "../_util/etcd.ts";
 import { startZooKeeper } from "../_util/zookeeper.ts";
 import { rssMiB, startServerProcess } from "../_util/server_process.ts";
-import { type BenchOptions, type BenchResult, runBench } from "../../src/bench/load.ts";
+import {
+  type BenchOptions,
+  type BenchResult,
+  mergeResults,
+  runBench,
+} from "../../src/bench/load.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
 const CONNS = (Deno.env.get("BENCH_CONNS") ?? "1,8,32").split(",").map(Number);
@@ -41,11 +50,39 @@ const ROWS: Row[] = [
 /** Seconds of the same load, not measured, before each cell: the JIT and caches of each system settle on it. */
 const WARM_UP_SECONDS = 1;
 
-async function cell(endpoints: string[], options: Partial<BenchOptions>, conns: number) {
-  const run = (duration: number) =>
-    runBench({ workload: "get", ...options, endpoints, conns, duration } as BenchOptions);
-  await run(WARM_UP_SECONDS);
-  return await run(SECONDS);
+/** Turns each system takes in a cell. */
+const ROUNDS = 3;
+
+/** A system under load: where it listens, and the workload it runs. */
+interface System {
+  endpoints: string[];
+  options: Partial<BenchOptions>;
+}
+
+/**
+ * One cell for each system, the systems taking turns (see the module doc);
+ * the results in the order of `systems`.
+ */
+async function cells(systems: System[], conns: number): Promise<BenchResult[]> {
+  const run = ({ endpoints, options }: System, duration: number) =>
+    runBench(
+      {
+        workload: "get",
+        ...options,
+        endpoints,
+        conns,
+        duration,
+        keepLatencies: true,
+      } as BenchOptions,
+    );
+  for (const system of systems) await run(system, WARM_UP_SECONDS);
+  const turns: BenchResult[][] = systems.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, system] of systems.entries()) {
+      turns[i].push(await run(system, SECONDS / ROUNDS));
+    }
+  }
+  return turns.map(mergeResults);
 }
 
 if (import.meta.main) {
@@ -72,11 +109,17 @@ if (import.meta.main) {
   try {
     for (const row of ROWS.filter((r) => !ONLY || ONLY.some((w) => r.name.includes(w)))) {
       for (const conns of CONNS) {
-        const zk = await cell([zookeeper.hostPort], row.options, conns);
-        const us = await cell([server.address], row.options, conns);
-        const raw = row.etcd
-          ? await cell(etcd.endpoints, { workload: "etcd", etcdOp: row.etcd }, conns)
-          : undefined;
+        const systems: System[] = [
+          { endpoints: [zookeeper.hostPort], options: row.options },
+          { endpoints: [server.address], options: row.options },
+        ];
+        if (row.etcd) {
+          systems.push({
+            endpoints: etcd.endpoints,
+            options: { workload: "etcd", etcdOp: row.etcd },
+          });
+        }
+        const [zk, us, raw] = await cells(systems, conns);
         results.push({ row, conns, zk, us, raw });
         console.error(
           `bench: ${row.name} × ${conns}: ZooKeeper ${zk.opsPerSecond.toFixed(0)}, zetcd ` +
@@ -96,9 +139,9 @@ if (import.meta.main) {
   const ms = (x: number) => x.toFixed(x < 10 ? 2 : 1);
   console.log(
     "\n| workload | conns | ZooKeeper ops/s | zetcd ops/s | raw etcd ops/s | zetcd / ZooKeeper | " +
-      "zetcd / etcd | ZooKeeper p50 / p99 ms | zetcd p50 / p99 ms |",
+      "zetcd / etcd | ZooKeeper p50 / p99 ms | zetcd p50 / p99 ms | p50 zetcd / ZooKeeper |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const { row, conns, zk, us, raw } of results) {
     const errors = zk.errors + us.errors + (raw?.errors ?? 0);
     console.log(
@@ -107,7 +150,8 @@ if (import.meta.main) {
           (us.opsPerSecond / zk.opsPerSecond).toFixed(2)
         } | ` +
         `${raw ? (us.opsPerSecond / raw.opsPerSecond).toFixed(2) : "—"} | ` +
-        `${ms(zk.p50)} / ${ms(zk.p99)} | ${ms(us.p50)} / ${ms(us.p99)} |` +
+        `${ms(zk.p50)} / ${ms(zk.p99)} | ${ms(us.p50)} / ${ms(us.p99)} | ` +
+        `${(us.p50 / zk.p50).toFixed(2)} |` +
         (errors > 0 ? ` (${errors} errors)` : ""),
     );
   }
