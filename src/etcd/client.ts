@@ -5,8 +5,9 @@
  * strings, so nothing else depends on the etcd3 library's types.
  *
  * Transactions and the watch stream go over our own gRPC client
- * (`./grpc/`), unless {@link EtcdOptions.transport} says `"etcd3"`; leases,
- * compaction and everything with etcd auth go through the etcd3 library.
+ * (`./grpc/`), unless {@link EtcdOptions.transport} says `"etcd3"`; leases
+ * and compaction go through the etcd3 library. With etcd auth, each of the
+ * two gets its own token for the user.
  *
  * @module
  */
@@ -18,11 +19,13 @@ import { Etcd3, type IOptions, isRecoverableError } from "etcd3";
 /** Deadline of one etcd call (streams excepted). */
 const ETCD_CALL_TIMEOUT_MS = 10_000;
 import type * as RPC from "etcd3/lib/rpc";
-import { type ClientStream, GrpcChannel } from "./grpc/channel.ts";
+import { type ClientStream, GrpcChannel, GrpcError, type Metadata } from "./grpc/channel.ts";
 import {
+  decodeAuthenticateToken,
   decodeTxnResponse,
   decodeWatchResponse,
   EMPTY,
+  encodeAuthenticateRequest,
   encodeTxnRequest,
   encodeWatchCreate,
   prefixEndBytes,
@@ -148,6 +151,14 @@ export interface WatchBatch {
   events: WatchEvent[];
 }
 
+/** Whether etcd refused a call for its auth token (expired, or older than a change of permissions). */
+function staleToken(err: unknown): boolean {
+  return err instanceof GrpcError && STALE_TOKEN.test(err.details);
+}
+
+/** etcd's words for a token it no longer takes. */
+const STALE_TOKEN = /invalid auth token|auth store is old/;
+
 /** Connection settings for {@link EtcdClient.connect}. */
 export interface EtcdOptions {
   /** `host:port` or URLs. */
@@ -159,8 +170,7 @@ export interface EtcdOptions {
   /**
    * How transactions and the watch stream reach etcd: `"direct"` (the
    * default) over our own HTTP/2 client ({@link GrpcChannel}), `"etcd3"`
-   * through the etcd3 library like every other call. With `auth`, always `"etcd3"` (it holds
-   * the auth token).
+   * through the etcd3 library like every other call.
    */
   transport?: "direct" | "etcd3";
 }
@@ -170,12 +180,28 @@ export class EtcdClient {
   readonly #etcd: Etcd3;
   /** Our own HTTP/2 client for transactions, when used (see {@link EtcdOptions.transport}). */
   readonly #direct: GrpcChannel | null;
+  /** With etcd auth: the user the direct transport authenticates as. */
+  readonly #auth?: { username: string; password: string };
+  /** The direct transport's auth token, once asked for. */
+  #token: Promise<string> | null = null;
+  /** That token, once etcd gave it. */
+  #tokenValue: string | null = null;
   #keepAlive?: Promise<RPC.IDuplexStream<RPC.ILeaseKeepAliveRequest, RPC.ILeaseKeepAliveResponse>>;
   #keepAliveWaiters = new Map<string, PromiseWithResolvers<bigint>[]>();
 
-  private constructor(etcd: Etcd3, direct: GrpcChannel | null) {
+  private constructor(
+    etcd: Etcd3,
+    direct: GrpcChannel | null,
+    auth?: { username: string; password: string },
+  ) {
     this.#etcd = etcd;
     this.#direct = direct;
+    this.#auth = auth;
+  }
+
+  /** How transactions and the watch stream reach etcd (see {@link EtcdOptions.transport}). */
+  get transport(): "direct" | "etcd3" {
+    return this.#direct ? "direct" : "etcd3";
   }
 
   /** Told the duration (seconds) of each transaction: a write ("txn") or reads only ("read"). */
@@ -223,7 +249,7 @@ export class EtcdClient {
       };
     }
     if (options.auth) opts.auth = options.auth;
-    const direct = options.transport !== "etcd3" && !options.auth
+    const direct = options.transport !== "etcd3"
       ? new GrpcChannel({
         endpoints: hosts,
         tls: options.tls,
@@ -231,13 +257,52 @@ export class EtcdClient {
         maxResponseBytes: MAX_RESPONSE_BYTES,
       })
       : null;
-    return new EtcdClient(new Etcd3(opts), direct);
+    return new EtcdClient(new Etcd3(opts), direct, options.auth);
   }
 
-  /** Sends a TxnRequest over the direct transport. */
+  /**
+   * Sends a TxnRequest over the direct transport. A token etcd no longer
+   * takes (expired, or older than a change of permissions) is refused before
+   * the transaction runs: it is renewed and the request sent again, once.
+   */
   async #directTxn(request: TxnRequest): Promise<TxnResponse> {
-    const bytes = await this.#direct!.unary("/etcdserverpb.KV/Txn", encodeTxnRequest(request));
-    return decodeTxnResponse(bytes);
+    const body = encodeTxnRequest(request);
+    for (let attempt = 0;; attempt++) {
+      const metadata = await this.#metadata();
+      try {
+        return decodeTxnResponse(await this.#direct!.unary("/etcdserverpb.KV/Txn", body, metadata));
+      } catch (err) {
+        if (attempt > 0 || !metadata || !staleToken(err)) throw err;
+        this.#renewToken(metadata.token);
+      }
+    }
+  }
+
+  /** The direct transport's request metadata: the auth token, with etcd auth. */
+  async #metadata(): Promise<Metadata | undefined> {
+    if (!this.#auth) return undefined;
+    if (!this.#token) {
+      const { username, password } = this.#auth;
+      const asked = this.#direct!.unary(
+        "/etcdserverpb.Auth/Authenticate",
+        encodeAuthenticateRequest(username, password),
+      ).then(decodeAuthenticateToken);
+      this.#token = asked;
+      asked.then((token) => {
+        if (this.#token === asked) this.#tokenValue = token;
+      }, () => {
+        if (this.#token === asked) this.#token = null; // the next call asks again
+      });
+    }
+    return { token: await this.#token };
+  }
+
+  /** Forgets `stale` (if it is still the current token): the next call authenticates again. */
+  #renewToken(stale: string): void {
+    // Calls in flight together may all find it stale: one renewal serves them.
+    if (this.#tokenValue !== stale) return;
+    this.#token = null;
+    this.#tokenValue = null;
   }
 
   /** Runs one transaction: `success` if every compare holds, else `failure`. */
@@ -348,13 +413,29 @@ export class EtcdClient {
      * One attempt: resolves once etcd confirms the watch, rejects if it
      * fails before. A watch that ends after its confirmation tries again.
      */
+    /** Whether the last attempt was refused for its token, which was renewed. */
+    let renewed = false;
     const open = async () => {
       const created = Promise.withResolvers<void>();
       let confirmed = false;
-      current = await channel.stream("/etcdserverpb.Watch/Watch", encodeWatchCreate(prefix, next), {
+      const metadata = await this.#metadata();
+      const token = metadata?.token ?? null;
+      const request = encodeWatchCreate(prefix, next);
+      current = await channel.stream("/etcdserverpb.Watch/Watch", request, {
         onMessage: (bytes) => {
           if (stopped) return;
           const res = decodeWatchResponse(bytes);
+          if (
+            res.canceled && !confirmed && token && !renewed && STALE_TOKEN.test(res.cancelReason)
+          ) {
+            // etcd refuses a watch with a stale token this way: renew the
+            // token and try again (a refusal with a fresh one is final).
+            renewed = true;
+            this.#renewToken(token);
+            current?.close();
+            created.reject(new Error(`etcd refused the watch: ${res.cancelReason}`));
+            return;
+          }
           if (res.canceled) {
             stopped = true;
             current?.close();
@@ -367,6 +448,7 @@ export class EtcdClient {
           }
           if (res.created) {
             confirmed = true;
+            renewed = false;
             delay = 100;
             created.resolve();
             return;
@@ -377,9 +459,12 @@ export class EtcdClient {
         },
         onEnd: (err) => {
           if (confirmed) again();
-          else created.reject(err ?? new Error("the etcd watch ended"));
+          else {
+            if (token && staleToken(err)) this.#renewToken(token);
+            created.reject(err ?? new Error("the etcd watch ended"));
+          }
         },
-      });
+      }, metadata);
       await created.promise;
     };
     const again = () => {

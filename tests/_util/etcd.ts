@@ -45,9 +45,10 @@ const OUTPUT_LIMIT = 8192;
  * Starts etcd (from env `ETCD_BIN`, else `etcd` on PATH) on two free
  * loopback ports with a fresh temporary data dir, and resolves once
  * `/health` reports healthy. Throws, with the tail of etcd's output, when it
- * is not healthy within 15 s.
+ * is not healthy within 15 s. `extraArgs` go after our flags (e.g.
+ * `--auth-token-ttl=1`).
  */
-export async function startEtcd(): Promise<EtcdProcess> {
+export async function startEtcd(extraArgs: string[] = []): Promise<EtcdProcess> {
   const bin = Deno.env.get("ETCD_BIN") ?? "etcd";
   const [clientPort, peerPort] = await freePorts(2);
   const clientUrl = `http://127.0.0.1:${clientPort}`;
@@ -57,7 +58,7 @@ export async function startEtcd(): Promise<EtcdProcess> {
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(bin, {
-      args: etcdArgs(dataDir, clientUrl, peerUrl),
+      args: [...etcdArgs(dataDir, clientUrl, peerUrl), ...extraArgs],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { startEtcd } from "../_util/etcd.ts";
 import { startRelay } from "../_util/tcp_relay.ts";
+import { Etcd3 } from "etcd3";
 import { type Compare, EtcdClient, type Op, type WatchEvent } from "../../src/etcd/client.ts";
 import { GrpcChannel, GrpcError } from "../../src/etcd/grpc/channel.ts";
 
@@ -224,3 +225,55 @@ async function waitFor(done: () => boolean, ms = 10_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+Deno.test("with etcd auth, transactions and the watch go over our transport and renew an expired token", async () => {
+  // etcd forgets a token unused for a second.
+  await using etcd = await startEtcd(["--auth-token-ttl=1"]);
+  const admin = new Etcd3({ hosts: etcd.clientUrl });
+  await admin.user("root").create("rootpw");
+  await admin.role("root").create().catch(() => {});
+  await admin.user("root").addRole("root");
+  await admin.user("app").create("apppw");
+  const role = await admin.role("app").create();
+  await role.grant({ permission: "Readwrite", range: admin.range({ prefix: "/a/" }) });
+  await admin.user("app").addRole("app");
+  await admin.auth.authEnable();
+  admin.close();
+  const app = EtcdClient.connect({
+    endpoints: etcd.endpoints,
+    auth: { username: "app", password: "apppw" },
+  });
+  const root = EtcdClient.connect({
+    endpoints: etcd.endpoints,
+    auth: { username: "root", password: "rootpw" },
+  });
+  const put = (client: EtcdClient, key: string) =>
+    client.txn([], [{ put: key, value: enc.encode(key) }]);
+  const tokenExpires = () => new Promise((r) => setTimeout(r, 2500));
+  try {
+    assert.equal(app.transport, "direct");
+    await put(app, "/a/1");
+    await tokenExpires();
+    const { revision } = await put(app, "/a/2");
+    await tokenExpires();
+    const seen: string[] = [];
+    const stop = await app.watchPrefix("/a/", revision + 1n, (b) => {
+      seen.push(...b.events.map((e) => e.kv.key));
+    }, (err) => {
+      throw err;
+    });
+    await put(root, "/a/3");
+    await waitFor(() => seen.length === 1);
+    assert.deepEqual(seen, ["/a/3"]);
+    await stop();
+    // Outside its permissions: refused, not retried for ever.
+    await assert.rejects(put(app, "/b/1"), /permission denied/);
+    const refused = Promise.withResolvers<Error>();
+    const stopB = await app.watchPrefix("/b/", 1n, () => {}, refused.resolve);
+    assert.match((await refused.promise).message, /permission denied/);
+    await stopB();
+  } finally {
+    app.close();
+    root.close();
+  }
+});

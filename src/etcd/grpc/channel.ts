@@ -58,6 +58,12 @@ const STATUS_NAMES: Record<number, string> = {
 };
 const UNAVAILABLE = 14;
 
+/** Request header blocks kept for reuse, per connection. */
+const MAX_HEADER_BLOCKS = 64;
+
+/** Extra request headers of a call (gRPC metadata), e.g. etcd's `token`. */
+export type Metadata = Readonly<Record<string, string>>;
+
 /** Settings of a {@link GrpcChannel}. */
 export interface ChannelOptions {
   /** URLs, `http://host:port` or `https://host:port`; tried in turn when one cannot be reached. */
@@ -84,12 +90,12 @@ export class GrpcChannel {
   }
 
   /** Calls `path` (e.g. `/etcdserverpb.KV/Txn`) with an encoded request; resolves to the encoded response. */
-  async unary(path: string, request: Uint8Array): Promise<Uint8Array> {
+  async unary(path: string, request: Uint8Array, metadata?: Metadata): Promise<Uint8Array> {
     for (let attempt = 0;; attempt++) {
       const live = this.#live?.usable ? this.#live : null;
       const conn = live ?? await this.#connect();
       try {
-        return await conn.call(path, request);
+        return await conn.call(path, request, metadata);
       } catch (err) {
         // Refused before processing (GOAWAY, REFUSED_STREAM): send it again, elsewhere.
         if (!(err instanceof GrpcError && err.unprocessed) || attempt >= 3) throw err;
@@ -102,9 +108,10 @@ export class GrpcChannel {
     path: string,
     first: Uint8Array,
     handlers: { onMessage(message: Uint8Array): void; onEnd(err: GrpcError | null): void },
+    metadata?: Metadata,
   ): Promise<ClientStream> {
     const conn = await this.#connect();
-    return conn.stream(path, first, handlers);
+    return conn.stream(path, first, handlers, metadata);
   }
 
   /** Whether {@link close} was called. */
@@ -295,15 +302,15 @@ class H2Connection {
     return !this.#dead && !this.#draining;
   }
 
-  call(path: string, request: Uint8Array): Promise<Uint8Array> {
+  call(path: string, request: Uint8Array, metadata?: Metadata): Promise<Uint8Array> {
     if (this.#dead) return Promise.reject(this.#dead);
     if (this.#streams.size >= this.#maxStreams) {
       return new Promise<void>((resolve) => this.#waiting.push(resolve))
-        .then(() => this.call(path, request));
+        .then(() => this.call(path, request, metadata));
     }
     const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
     let response: Uint8Array | null = null;
-    const stream = this.#open(path, request, true, {
+    const stream = this.#open(path, request, true, metadata, {
       onMessage: (message) => response = message,
       onEnd: (err) => {
         if (err) reject(err);
@@ -320,9 +327,10 @@ class H2Connection {
     path: string,
     first: Uint8Array,
     handlers: Pick<Stream, "onMessage" | "onEnd">,
+    metadata?: Metadata,
   ): ClientStream {
     if (this.#dead) throw this.#dead;
-    const stream = this.#open(path, first, false, handlers);
+    const stream = this.#open(path, first, false, metadata, handlers);
     return {
       close: () => {
         if (!this.#streams.has(stream.id)) return;
@@ -336,6 +344,7 @@ class H2Connection {
     path: string,
     request: Uint8Array,
     unary: boolean,
+    metadata: Metadata | undefined,
     handlers: Pick<Stream, "onMessage" | "onEnd">,
   ): Stream {
     const id = this.#nextId;
@@ -354,7 +363,7 @@ class H2Connection {
       ...handlers,
     };
     this.#streams.set(id, stream);
-    this.#frame(HEADERS, END_HEADERS, id, this.#headers(path, unary));
+    this.#frame(HEADERS, END_HEADERS, id, this.#headers(path, unary, metadata));
     this.#send(stream);
     this.#flush();
     return stream;
@@ -364,11 +373,17 @@ class H2Connection {
     this.#fail(new GrpcError(1, "the etcd connection was closed"));
   }
 
-  /** The request header block for `path`, made once per path (unary calls carry their deadline). */
-  #headers(path: string, unary: boolean): Uint8Array {
-    const key = `${unary}${path}`;
+  /**
+   * The request header block for `path` with `metadata`, made once for each
+   * (unary calls carry their deadline).
+   */
+  #headers(path: string, unary: boolean, metadata: Metadata | undefined): Uint8Array {
+    const extra = metadata ? Object.entries(metadata) : [];
+    const key = `${unary}${path}${extra.length ? JSON.stringify(extra) : ""}`;
     let block = this.#headerBlocks.get(key);
     if (!block) {
+      // Metadata changes now and then (a renewed token): old blocks go.
+      if (this.#headerBlocks.size >= MAX_HEADER_BLOCKS) this.#headerBlocks.clear();
       block = encodeHeaders([
         { indexed: STATIC_INDEX.methodPost },
         { indexed: this.#scheme },
@@ -378,6 +393,7 @@ class H2Connection {
         { name: "te", value: "trailers" },
         ...(unary ? [{ name: "grpc-timeout", value: `${this.#options.callTimeoutMs}m` }] : []),
         { name: STATIC_INDEX.userAgent, value: "zetcd-deno" },
+        ...extra.map(([name, value]) => ({ name, value })),
       ]);
       this.#headerBlocks.set(key, block);
     }

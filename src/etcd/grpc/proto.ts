@@ -1,9 +1,10 @@
 /**
- * The protobuf messages of etcd's KV.Txn and Watch calls (etcd's
- * `rpc.proto` and `kv.proto`), encoded and decoded by hand: a `TxnRequest`
- * from our compares and operations, a `TxnResponse` into our result types,
- * a watch's creation and its responses. Field numbers are etcd's; nothing
- * else of protobuf is needed.
+ * The protobuf messages of etcd's KV.Txn, Watch and Auth.Authenticate
+ * calls (etcd's `rpc.proto` and `kv.proto`), encoded and decoded by hand: a
+ * `TxnRequest` from our compares and operations, a `TxnResponse` into our
+ * result types, a watch's creation and its responses, and the exchange of a
+ * user's password for a token. Field numbers are etcd's; nothing else of
+ * protobuf is needed.
  *
  * @module
  */
@@ -357,6 +358,26 @@ function readTxn(r: Reader): TxnResponse {
 /** Decodes a TxnResponse. */
 export function decodeTxnResponse(bytes: Uint8Array): TxnResponse {
   return readTxn(new Reader(bytes));
+}
+
+/** Encodes an AuthenticateRequest: a user's name and password. */
+export function encodeAuthenticateRequest(name: string, password: string): Uint8Array {
+  const w = new Writer();
+  w.bytes(1, encoder.encode(name));
+  w.bytes(2, encoder.encode(password));
+  return w.finish();
+}
+
+/** The token of an AuthenticateResponse. */
+export function decodeAuthenticateToken(bytes: Uint8Array): string {
+  const r = new Reader(bytes);
+  let token = "";
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (2 << 3 | LEN)) token = utf8.decode(r.bytes());
+    else r.skip(tag & 7);
+  }
+  return token;
 }
 
 /** Encodes a WatchRequest creating a watch of every key under `prefix`, from `from` on, with previous values. */
