@@ -45,11 +45,17 @@ class Writer {
 
   varint(value: number): void {
     this.#room(10);
+    this.pos = this.#varintAt(this.pos, value);
+  }
+
+  /** Writes `value` (a safe integer) as a varint at `p`, in room already made; returns the end. */
+  #varintAt(p: number, value: number): number {
     while (value >= 0x80) {
-      this.buf[this.pos++] = (value % 128) | 0x80;
+      this.buf[p++] = (value % 128) | 0x80;
       value = Math.floor(value / 128);
     }
-    this.buf[this.pos++] = value;
+    this.buf[p++] = value;
+    return p;
   }
 
   /** An int64 field (omitted when zero, as proto3 does, unless `always`). */
@@ -104,13 +110,7 @@ class Writer {
       this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
       this.pos += extra;
     }
-    let v = length;
-    let p = at;
-    while (v >= 0x80) {
-      this.buf[p++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    this.buf[p] = v;
+    this.#varintAt(at, length);
   }
 
   finish(): Uint8Array {
