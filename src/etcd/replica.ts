@@ -72,8 +72,7 @@ export class Replica {
    */
   async load(etcd: EtcdClient, revision: bigint): Promise<void> {
     this.revision = 0n;
-    this.#kvs.clear();
-    this.#dirs.clear();
+    this.#empty();
     const pending: { type: "put" | "delete"; kv: KeyValue }[] = [];
     this.#pending = pending;
     try {
@@ -108,8 +107,7 @@ export class Replica {
       }
     } catch (err) {
       if (this.#pending === pending) this.#pending = null;
-      this.#kvs.clear();
-      this.#dirs.clear();
+      this.#empty(); // a partial copy must not linger in memory
       throw err;
     }
     this.#pending = null;
@@ -117,6 +115,12 @@ export class Replica {
     for (const { type, kv } of pending) {
       if (kv.modRevision > revision) this.apply(type, kv);
     }
+  }
+
+  /** Drops every key of the copy. */
+  #empty(): void {
+    this.#kvs.clear();
+    this.#dirs.clear();
   }
 
   /** Applies one change from the watch stream (held while loading; dropped while invalid). */
