@@ -4,6 +4,7 @@
  * @module
  */
 
+import { Etcd3 } from "etcd3";
 import { freePorts } from "./ports.ts";
 import {
   drainStream,
@@ -99,6 +100,29 @@ export async function startEtcd(extraArgs: string[] = []): Promise<EtcdProcess> 
     },
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/**
+ * Turns etcd's auth on: a `root` user (password `rootpw`), and `user` with
+ * `password`, allowed to read and write the keys under `prefix`.
+ */
+export async function enableAuth(
+  etcd: EtcdProcess,
+  user: { name: string; password: string; prefix: string },
+): Promise<void> {
+  const admin = new Etcd3({ hosts: etcd.clientUrl });
+  try {
+    await admin.user("root").create("rootpw");
+    await admin.role("root").create().catch(() => {}); // etcd may have it already
+    await admin.user("root").addRole("root");
+    await admin.user(user.name).create(user.password);
+    const role = await admin.role(user.name).create();
+    await role.grant({ permission: "Readwrite", range: admin.range({ prefix: user.prefix }) });
+    await admin.user(user.name).addRole(user.name);
+    await admin.auth.authEnable();
+  } finally {
+    admin.close();
+  }
 }
 
 /** Resolves once every thread of `pid` is stopped (state T in /proc); throws after 5 s. */

@@ -6,9 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { startEtcd } from "../_util/etcd.ts";
+import { enableAuth, startEtcd } from "../_util/etcd.ts";
 import { startRelay } from "../_util/tcp_relay.ts";
-import { Etcd3 } from "etcd3";
 import { type Compare, EtcdClient, type Op, type WatchEvent } from "../../src/etcd/client.ts";
 import { GrpcChannel, GrpcError } from "../../src/etcd/grpc/channel.ts";
 
@@ -229,16 +228,7 @@ async function waitFor(done: () => boolean, ms = 10_000): Promise<void> {
 Deno.test("with etcd auth, transactions and the watch go over our transport and renew an expired token", async () => {
   // etcd forgets a token unused for a second.
   await using etcd = await startEtcd(["--auth-token-ttl=1"]);
-  const admin = new Etcd3({ hosts: etcd.clientUrl });
-  await admin.user("root").create("rootpw");
-  await admin.role("root").create().catch(() => {});
-  await admin.user("root").addRole("root");
-  await admin.user("app").create("apppw");
-  const role = await admin.role("app").create();
-  await role.grant({ permission: "Readwrite", range: admin.range({ prefix: "/a/" }) });
-  await admin.user("app").addRole("app");
-  await admin.auth.authEnable();
-  admin.close();
+  await enableAuth(etcd, { name: "app", password: "apppw", prefix: "/a/" });
   const app = EtcdClient.connect({
     endpoints: etcd.endpoints,
     auth: { username: "app", password: "apppw" },

@@ -5,9 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { Etcd3 } from "etcd3";
 import { freePorts } from "../_util/ports.ts";
-import { startEtcd } from "../_util/etcd.ts";
+import { enableAuth, startEtcd } from "../_util/etcd.ts";
 import { spawnServer } from "../_util/server_process.ts";
 import { Nzk } from "../_util/nzk.ts";
 import { RawClient } from "../_util/raw_client.ts";
@@ -116,16 +115,7 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   await using etcd = await startEtcd();
-  const admin = new Etcd3({ hosts: `http://${etcd.endpoints[0]}` });
-  await admin.user("root").create("rootpw");
-  await admin.role("root").create().catch(() => {});
-  await admin.user("root").addRole("root");
-  await admin.user("zetcd").create("s3cret");
-  const role = await admin.role("zetcd").create();
-  await role.grant({ permission: "Readwrite", range: admin.range({ prefix: "/zk/" }) });
-  await admin.user("zetcd").addRole("zetcd");
-  await admin.auth.authEnable();
-  admin.close();
+  await enableAuth(etcd, { name: "zetcd", password: "s3cret", prefix: "/zk/" });
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/pw`, "s3cret\n");
