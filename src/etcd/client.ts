@@ -268,7 +268,7 @@ export class EtcdClient {
   async #directTxn(request: TxnRequest): Promise<TxnResponse> {
     const body = encodeTxnRequest(request);
     for (let attempt = 0;; attempt++) {
-      const metadata = await this.#metadata();
+      const metadata = this.#auth ? await this.#metadata() : undefined;
       try {
         return decodeTxnResponse(await this.#direct!.unary("/etcdserverpb.KV/Txn", body, metadata));
       } catch (err) {
@@ -418,7 +418,7 @@ export class EtcdClient {
     const open = async () => {
       const created = Promise.withResolvers<void>();
       let confirmed = false;
-      const metadata = await this.#metadata();
+      const metadata = this.#auth ? await this.#metadata() : undefined;
       const token = metadata?.token ?? null;
       const request = encodeWatchCreate(prefix, next);
       current = await channel.stream("/etcdserverpb.Watch/Watch", request, {
