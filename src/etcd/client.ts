@@ -268,7 +268,7 @@ export class EtcdClient {
   async #directTxn(request: TxnRequest): Promise<TxnResponse> {
     const body = encodeTxnRequest(request);
     for (let attempt = 0;; attempt++) {
-      const metadata = this.#auth ? await this.#metadata() : undefined;
+      const metadata = this.#auth ? await this.#tokenMetadata(this.#auth) : undefined;
       try {
         return decodeTxnResponse(await this.#direct!.unary("/etcdserverpb.KV/Txn", body, metadata));
       } catch (err) {
@@ -278,11 +278,10 @@ export class EtcdClient {
     }
   }
 
-  /** The direct transport's request metadata: the auth token, with etcd auth. */
-  async #metadata(): Promise<Metadata | undefined> {
-    if (!this.#auth) return undefined;
+  /** The direct transport's request metadata with etcd auth: `auth`'s token, asked for once. */
+  async #tokenMetadata(auth: { username: string; password: string }): Promise<Metadata> {
     if (!this.#token) {
-      const { username, password } = this.#auth;
+      const { username, password } = auth;
       const asked = this.#direct!.unary(
         "/etcdserverpb.Auth/Authenticate",
         encodeAuthenticateRequest(username, password),
@@ -409,16 +408,16 @@ export class EtcdClient {
     let stopped = false;
     let current: ClientStream | null = null;
     let delay = 100;
+    /** Whether the last attempt was refused for its token, which was renewed. */
+    let renewed = false;
     /**
      * One attempt: resolves once etcd confirms the watch, rejects if it
      * fails before. A watch that ends after its confirmation tries again.
      */
-    /** Whether the last attempt was refused for its token, which was renewed. */
-    let renewed = false;
     const open = async () => {
       const created = Promise.withResolvers<void>();
       let confirmed = false;
-      const metadata = this.#auth ? await this.#metadata() : undefined;
+      const metadata = this.#auth ? await this.#tokenMetadata(this.#auth) : undefined;
       const token = metadata?.token ?? null;
       const request = encodeWatchCreate(prefix, next);
       current = await channel.stream("/etcdserverpb.Watch/Watch", request, {
