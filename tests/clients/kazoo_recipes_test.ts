@@ -133,6 +133,7 @@ Deno.test({
                 assert ident in deposed
 
         def contenders():
+            observer.sync("/election")  # others' changes reach its view after sync()
             return observer.Election("/election").contenders()
 
         tasks = [spawn(contend, i) for i in ids]
@@ -185,8 +186,15 @@ Deno.test({
         barrier = owner.Barrier("/barrier")
         out = {"wait_without_barrier": connect("b").Barrier("/barrier").wait(timeout=1)}
         barrier.create()
-        out["short_wait"] = connect("b").Barrier("/barrier").wait(timeout=0.3)
-        waiters = [connect(s).Barrier("/barrier") for s in ("b", "a", "b")]
+
+        def synced_barrier(server):
+            # The owner's create reaches another client's view after sync().
+            zk = connect(server)
+            zk.sync("/barrier")
+            return zk.Barrier("/barrier")
+
+        out["short_wait"] = synced_barrier("b").wait(timeout=0.3)
+        waiters = [synced_barrier(s) for s in ("b", "a", "b")]
         tasks = [spawn(w.wait, 15) for w in waiters]
         time.sleep(0.5)
         out["released_early"] = [not task.thread.is_alive() for task in tasks]
@@ -232,6 +240,7 @@ Deno.test({
                 seen["leaving_when_left"].append(counts["leaving"])
 
         join_all([spawn(member, i, m) for i, m in enumerate(members)], 25)
+        members[0].client.sync("/double")  # the others' leaves, after sync()
         seen["children_left"] = members[0].client.get_children("/double")
         result = seen
       `);
@@ -280,7 +289,9 @@ Deno.test({
         for i in range(2):
             producer.put(b("high%d" % i), priority=5)
         producer.put(b("normal3"))
-        consumer = connect("b").Queue("/queue-order")
+        consumer_zk = connect("b")
+        consumer_zk.sync("/queue-order")  # the producer's puts, after sync()
+        consumer = consumer_zk.Queue("/queue-order")
         out = {"length": len(consumer), "items": []}
         while True:
             item = consumer.get()
@@ -342,11 +353,13 @@ Deno.test({
         tasks = [spawn(produce, connect("a"), "pa"), spawn(produce, connect("b"), "pb")]
         tasks += [spawn(consume, connect(s)) for s in ("a", "b", "a", "b")]
         join_all(tasks, 30)
+        observer = connect("b")
+        observer.sync("/queue")  # the consumers' last deletes, after sync()
         result = {
             "consumed_count": len(consumed),
             "duplicates": sorted(set(i for i in consumed if consumed.count(i) > 1)),
             "same_items": sorted(consumed) == sorted(produced),
-            "left": connect("b").get_children("/queue"),
+            "left": observer.get_children("/queue"),
         }
       `);
         assert.deepEqual(result, {
@@ -448,6 +461,7 @@ Deno.test({
         tasks += [spawn(consume, connect(s)) for s in ("a", "b", "a", "b")]
         join_all(tasks, 30)
         observer = connect("a")
+        observer.sync("/lqueue")  # the consumers' last deletes, after sync()
         result = {
             "consumed_count": len(consumed),
             "duplicates": sorted(set(i for i in consumed if consumed.count(i) > 1)),
@@ -551,6 +565,7 @@ Deno.test({
         writer = connect("a")
         watcher = connect("b")
         writer.create("/kids")
+        watcher.sync("/kids")  # the writer's create reaches its view after sync()
         calls = []
 
         @watcher.ChildrenWatch("/kids")
@@ -586,6 +601,7 @@ Deno.test({
         writer = connect("a")
         reader = connect("b")
         writer.create("/tree/pre", b("p"), makepath=True)
+        reader.sync("/tree")  # the writer's creates reach its view after sync()
         cache = TreeCache(reader, "/tree")
         events = []
         names = {TreeEvent.NODE_ADDED: "added", TreeEvent.NODE_UPDATED: "updated",
