@@ -392,6 +392,7 @@ Deno.test({
         # A releases its item without consuming it: it is B's next item.
         out["b_consumes"] = on_b.consume()
         out["a_releases"] = on_a.release()
+        zk_b.sync("/lqueue-order")  # A's release reaches B's view after sync()
         out["b_gets_released"] = on_b.get(timeout=5)
         out["b_consumes_released"] = on_b.consume()
 
