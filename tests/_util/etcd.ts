@@ -9,6 +9,7 @@ import { freePorts } from "./ports.ts";
 import {
   drainStream,
   explainSpawnError,
+  freezeChild,
   sleep,
   stopChild,
   type StreamText,
@@ -94,10 +95,7 @@ export async function startEtcd(extraArgs: string[] = []): Promise<EtcdProcess> 
     dataDir,
     stop,
     signal: (signal: Deno.Signal) => child.kill(signal),
-    freeze: async () => {
-      child.kill("SIGSTOP");
-      await untilStopped(child.pid);
-    },
+    freeze: () => freezeChild(child),
     [Symbol.asyncDispose]: stop,
   };
 }
@@ -122,24 +120,6 @@ export async function enableAuth(
     await admin.auth.authEnable();
   } finally {
     admin.close();
-  }
-}
-
-/** Resolves once every thread of `pid` is stopped (state T in /proc); throws after 5 s. */
-async function untilStopped(pid: number): Promise<void> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const states = [];
-    for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
-      const stat = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/stat`).catch(() => "");
-      // The state follows the parenthesised command name.
-      states.push(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
-    }
-    if (states.every((s) => s === "T" || s === "")) return;
-    if (Date.now() > deadline) {
-      throw new Error(`etcd (pid ${pid}) did not stop: ${states.join("")}`);
-    }
-    await new Promise((r) => setTimeout(r, 1));
   }
 }
 

@@ -7,7 +7,7 @@
  */
 
 import { freePorts } from "./ports.ts";
-import { sleep } from "./process.ts";
+import { freezeChild, sleep } from "./process.ts";
 
 /** One member of the cluster. */
 export interface Member {
@@ -20,8 +20,8 @@ export interface Member {
   kill(): Promise<void>;
   /** Starts it again on its data dir. */
   restart(): void;
-  /** Freezes it (SIGSTOP). */
-  pause(): void;
+  /** Freezes it (SIGSTOP), resolving once all its threads have stopped. */
+  pause(): Promise<void>;
   /** Lets a frozen member go on (SIGCONT). */
   resume(): void;
 }
@@ -93,8 +93,8 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
       restart() {
         if (!child) spawn();
       },
-      pause() {
-        child?.kill("SIGSTOP");
+      async pause() {
+        if (child) await freezeChild(child);
       },
       resume() {
         child?.kill("SIGCONT");

@@ -150,6 +150,34 @@ export async function runToCompletion(
   }
 }
 
+/**
+ * Freezes `child` (SIGSTOP) and resolves once every one of its threads has
+ * stopped: the kernel stops them a moment after `kill` returns, and a
+ * request sent in that moment can still be answered.
+ */
+export async function freezeChild(child: Deno.ChildProcess): Promise<void> {
+  child.kill("SIGSTOP");
+  await untilStopped(child.pid);
+}
+
+/** Resolves once every thread of `pid` is stopped (state T in /proc); throws after 5 s. */
+async function untilStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const states = [];
+    for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+      const stat = await Deno.readTextFile(`/proc/${pid}/task/${task.name}/stat`).catch(() => "");
+      // The state follows the parenthesised command name.
+      states.push(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+    }
+    if (states.every((s) => s === "T" || s === "")) return;
+    if (Date.now() > deadline) {
+      throw new Error(`process ${pid} did not stop: ${states.join("")}`);
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

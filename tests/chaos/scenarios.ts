@@ -187,7 +187,7 @@ export async function outageScenario(outageMs: number): Promise<void> {
   const leader = await cluster.leader();
   const paused = cluster.members.filter((m) => m !== leader).slice(0, 2);
   const started = Date.now();
-  for (const m of paused) m.pause();
+  await Promise.all(paused.map((m) => m.pause()));
   console.log(`outage: paused followers ${paused.map((m) => m.name).join(" and ")} (SIGSTOP)`);
   try {
     // A write in flight when etcd went away: ConnectionLoss, well within its
@@ -302,10 +302,10 @@ export async function clusterScenario(
     let paused: Member | null = null;
     faults.push({
       name: "pause an etcd member",
-      inject() {
+      async inject() {
         paused = cluster.members[Math.floor(Math.random() * 3)];
-        paused.pause();
-        return Promise.resolve(`paused ${paused.name} (SIGSTOP)`);
+        await paused.pause();
+        return `paused ${paused.name} (SIGSTOP)`;
       },
       async heal() {
         paused?.resume();
