@@ -221,7 +221,14 @@ async function handshake(
     if (!session) return refuse("unknown, expired or wrong password");
     log.info("session {session} resumed", { session: sessionHex(session.id) });
   }
-  if (req.lastZxidSeen > session.seenZxid) session.seenZxid = req.lastZxidSeen;
+  // ZooKeeper answers a connect once the session's creation (or renewal) is
+  // applied in order, so the session never reads state older than what was
+  // acknowledged before it connected. Here the answer waits for the watch
+  // stream to deliver the session record's write, and the session's reads
+  // come from the replica only once it has reached that write (else from etcd).
+  const seen = req.lastZxidSeen > session.claim ? req.lastZxidSeen : session.claim;
+  if (seen > session.seenZxid) session.seenZxid = seen;
+  await state.watches.waitFor(session.claim);
   send(connectResponse(session.timeout, session.id, session.passwd));
   return session;
 }
