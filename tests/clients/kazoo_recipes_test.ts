@@ -298,6 +298,7 @@ Deno.test({
             if item is None:
                 break
             out["items"].append(item)
+        producer.client.sync("/queue-order")  # the consumer's gets, after sync()
         out["length_after"] = len(producer)
         result = out
       `);
