@@ -141,8 +141,6 @@ export interface TxnResult {
 export interface WatchEvent {
   type: "put" | "delete";
   kv: KeyValue;
-  /** The key before the change (for deletes: what was deleted), if it existed. */
-  prev?: KeyValue;
 }
 
 /** A batch of changes that etcd delivered together, all at or below `revision`. */
@@ -377,14 +375,13 @@ export class EtcdClient {
   ): Promise<() => Promise<void>> {
     if (this.#direct) return this.#watchDirect(prefix, fromRevision, onBatch, onError);
     const watcher = await this.#etcd.watch().prefix(prefix).startRevision(String(fromRevision))
-      .withPreviousKV().create();
+      .create();
     watcher.on("data", (res: RPC.IWatchResponse) => {
       onBatch({
         revision: BigInt(res.header.revision),
         events: (res.events ?? []).map((e) => ({
           type: e.type === "Delete" ? "delete" : "put",
           kv: fromKv(e.kv),
-          prev: e.prev_kv ? fromKv(e.prev_kv) : undefined,
         })),
       });
     });

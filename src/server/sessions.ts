@@ -27,7 +27,7 @@
 
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "@logtape/logtape";
-import type { EtcdClient, WatchEvent } from "../etcd/client.ts";
+import type { EtcdClient, KeyValue, WatchEvent } from "../etcd/client.ts";
 import { sessionHex } from "../zk/acl.ts";
 import type { EtcdTree } from "../etcd/tree.ts";
 import { decodeSession, encodeSession } from "../etcd/values.ts";
@@ -261,9 +261,15 @@ export class SessionManager {
       return;
     }
     if (session) this.#drop(session, "ended");
-    if (!event.prev) return;
-    const { ephemeralLease } = decodeSession(event.prev.value);
-    this.#tree.reapEphemerals(ephemeralLease).then(({ paths }) => {
+    this.#ephemeralLeaseOf(session, event.kv).then(async (lease) => {
+      if (lease === null) {
+        this.#options.log.warn(
+          "session {session} ended, but its record's history is compacted: its ephemeral nodes go when their lease expires",
+          { session: sessionHex(id) },
+        );
+        return;
+      }
+      const { paths } = await this.#tree.reapEphemerals(lease);
       if (paths.length > 0) {
         this.#options.log.info("session {session} ended: deleted {count} ephemeral node(s)", {
           session: sessionHex(id),
@@ -276,6 +282,24 @@ export class SessionManager {
         err: String(err),
       });
     });
+  }
+
+  /**
+   * The ephemeral lease of the session whose record `deleted` removed. This
+   * server's own session knows it; otherwise the record is read as it was
+   * just before the deletion (the watch carries no previous values), null
+   * if compaction has removed that revision.
+   */
+  async #ephemeralLeaseOf(session: Session | undefined, deleted: KeyValue): Promise<bigint | null> {
+    if (session) return session.ephemeralLease;
+    try {
+      const res = await this.#etcd.read([{ get: deleted.key, revision: deleted.modRevision - 1n }]);
+      const record = res.results[0]?.kvs[0];
+      return record ? decodeSession(record.value).ephemeralLease : null;
+    } catch (err) {
+      if (/compacted/i.test(String(err))) return null;
+      throw err;
+    }
   }
 
   #drop(session: Session, why: string): void {

