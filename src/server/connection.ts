@@ -226,8 +226,8 @@ async function handshake(
   // acknowledged before it connected. Here the answer waits for the watch
   // stream to deliver the session record's write, and the session's reads
   // come from the replica only once it has reached that write (else from etcd).
-  const seen = req.lastZxidSeen > session.claim ? req.lastZxidSeen : session.claim;
-  if (seen > session.seenZxid) session.seenZxid = seen;
+  session.saw(req.lastZxidSeen);
+  session.saw(session.claim);
   await state.watches.waitFor(session.claim);
   send(connectResponse(session.timeout, session.id, session.passwd));
   return session;

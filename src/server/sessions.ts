@@ -78,6 +78,11 @@ export class Session {
     this.leaseTtlMs = leaseTtlMs;
     this.timeout = timeout;
   }
+
+  /** Records that the client has seen `zxid`: its later reads are never older. */
+  saw(zxid: bigint): void {
+    if (zxid > this.seenZxid) this.seenZxid = zxid;
+  }
 }
 
 /** Options of {@link SessionManager}. */

@@ -131,7 +131,7 @@ interface ReadOptions {
  */
 async function settle(ctx: RequestContext, revision: bigint): Promise<void> {
   await ctx.watches.waitFor(revision);
-  if (revision > ctx.session.seenZxid) ctx.session.seenZxid = revision;
+  ctx.session.saw(revision);
 }
 
 /**
