@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { configure, getConsoleSink, getJsonLinesFormatter, getLogger } from "@logtape/logtape";
+import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
 import { ZetcdServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 import { COMMIT } from "../build_info.ts";
@@ -51,7 +52,8 @@ flags on the command line win.
   --prefix PREFIX             etcd key prefix of this namespace (default /zk/)
   --min-session-timeout MS    lowest session timeout granted (default 4000)
   --max-session-timeout MS    highest session timeout granted (default 40000)
-  --max-frame BYTES           largest request frame accepted (default 1114112)
+  --max-frame BYTES           largest request frame accepted (default 1048575, as
+                              ZooKeeper's jute.maxbuffer)
   --max-connections N         most client connections open at once (default 10000; 0: no limit)
   --max-client-cnxns N        most connections from one IP address, as ZooKeeper's
                               maxClientCnxns (default 60; 0: no limit)
@@ -135,7 +137,7 @@ function parseConfig(
         prefix: { type: "string", default: "/zk/" },
         "min-session-timeout": { type: "string", default: "4000" },
         "max-session-timeout": { type: "string", default: "40000" },
-        "max-frame": { type: "string", default: "1114112" },
+        "max-frame": { type: "string", default: String(DEFAULT_MAX_FRAME) },
         "max-connections": { type: "string", default: "10000" },
         "max-client-cnxns": { type: "string", default: "60" },
         "max-outgoing-bytes": { type: "string", default: "16777216" },

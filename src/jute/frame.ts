@@ -6,8 +6,12 @@
  * @module
  */
 
-/** Default largest frame payload: 1 MiB of data plus room for the request's own fields. */
-export const DEFAULT_MAX_FRAME = 1024 * 1024 + 64 * 1024;
+/**
+ * Default largest frame payload: ZooKeeper's default `jute.maxbuffer`,
+ * 1,048,575 bytes (1 MiB − 1). ZooKeeper closes the connection of a client
+ * whose frame is longer, so a znode's data is limited to a little under 1 MiB.
+ */
+export const DEFAULT_MAX_FRAME = 0xfffff;
 
 /** Why a byte stream could not be split into frames. */
 export class FrameError extends Error {

@@ -186,10 +186,15 @@ async function handshake(
 ): Promise<Session | undefined> {
   const r = new JuteReader(frame);
   const req = R.ConnectRequest.read(r);
-  if (r.remaining > 0) r.readBool(); // readOnly: we are never a read-only server
+  // A client that sent the readOnly byte gets one back; an old client (the
+  // 44-byte request: ClickHouse, go-zookeeper) gets the 36-byte answer it
+  // expects, as ZooKeeper answers each in the form it spoke. We are never a
+  // read-only server, so the flag itself is ignored.
+  const oldClient = r.remaining === 0;
+  if (!oldClient) r.readBool();
   const refuse = (why: string) => {
     log.info("refusing session {session}: {why}", { session: sessionHex(req.sessionId), why });
-    send(connectResponse(0, 0n, EMPTY_PASSWD));
+    send(connectResponse(0, 0n, EMPTY_PASSWD, oldClient));
     return undefined;
   };
   if (req.protocolVersion !== 0) return refuse(`protocol version ${req.protocolVersion}`);
@@ -229,14 +234,20 @@ async function handshake(
   session.saw(req.lastZxidSeen);
   session.saw(session.claim);
   await state.watches.waitFor(session.claim);
-  send(connectResponse(session.timeout, session.id, session.passwd));
+  send(connectResponse(session.timeout, session.id, session.passwd, oldClient));
   return session;
 }
 
-function connectResponse(timeOut: number, sessionId: bigint, passwd: Uint8Array): Uint8Array {
+/** The ConnectResponse frame; its readOnly byte only for a client that sent one. */
+export function connectResponse(
+  timeOut: number,
+  sessionId: bigint,
+  passwd: Uint8Array,
+  oldClient: boolean,
+): Uint8Array {
   return JuteWriter.frame((w) => {
     R.ConnectResponse.write(w, { protocolVersion: 0, timeOut, sessionId, passwd });
-    w.writeBool(false);
+    if (!oldClient) w.writeBool(false);
   });
 }
 

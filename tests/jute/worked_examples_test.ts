@@ -23,6 +23,7 @@ import {
   RequestHeader,
   WatcherEvent,
 } from "../../src/zk/records.ts";
+import { connectResponse } from "../../src/server/connection.ts";
 import { fromHex, toHex } from "./_hex.ts";
 
 type Part = readonly [JuteType<unknown>, unknown];
@@ -113,6 +114,27 @@ Deno.test("§19.2 connect responses with and without readOnly, and the invalid-s
     "00000025 00000000 00000000 0000000000000000 00000010 00000000000000000000000000000000 00",
     part(ConnectResponse, { protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: ZERO_PASSWD }),
     part(bool, false),
+  );
+});
+
+Deno.test("§19.2 the server answers each client in the form it spoke: readOnly byte only if sent", {
+  permissions: "none",
+}, () => {
+  const passwd = PASSWD_0_TO_F;
+  const hex = (oldClient: boolean) =>
+    toHex(connectResponse(30000, 0x01000000abcd0001n, passwd, oldClient));
+  assert.equal(
+    hex(false),
+    "00000025000000000000753001000000abcd000100000010000102030405060708090a0b0c0d0e0f00",
+  );
+  assert.equal(
+    hex(true),
+    "00000024000000000000753001000000abcd000100000010000102030405060708090a0b0c0d0e0f",
+  );
+  assert.equal(
+    toHex(connectResponse(0, 0n, ZERO_PASSWD, true)),
+    "00000024" + "00000000".repeat(2) + "0000000000000000" + "00000010" + "00".repeat(16),
+    "the expired reply to an old client has no readOnly byte either",
   );
 });
 

@@ -28,9 +28,10 @@ async function sessionSpec(t: Deno.TestContext, address: string): Promise<void> 
     c.close();
   });
 
-  await t.step("a handshake without the readOnly byte is accepted", async () => {
+  await t.step("an old client's handshake (no readOnly byte) is answered without one", async () => {
     const [c, w] = await RawClient.session(address, { readOnly: false });
     assert.notEqual(w.sessionId, 0n);
+    assert.equal(w.hasReadOnly, false, "the 36-byte ConnectResponse ClickHouse expects");
     await c.send(1, OpCode.exists, R.ExistsRequest, { path: "/", watch: false });
     assert.equal((await c.reply())?.err, 0);
     c.close();
@@ -57,6 +58,23 @@ async function sessionSpec(t: Deno.TestContext, address: string): Promise<void> 
     c.close();
     thief.close();
   });
+
+  await t.step(
+    "an old client refused gets the expired reply without the readOnly byte",
+    async () => {
+      const [c, w] = await RawClient.session(address, { readOnly: false });
+      const thief = await RawClient.open(address);
+      const reply = await thief.handshake({
+        sessionId: w.sessionId,
+        passwd: new Uint8Array(16),
+        readOnly: false,
+      });
+      assert.equal(reply?.timeOut, 0);
+      assert.equal(reply?.hasReadOnly, false);
+      c.close();
+      thief.close();
+    },
+  );
 
   await t.step("resuming a closed session gets the expired reply", async () => {
     const [c, w] = await RawClient.session(address);
