@@ -149,6 +149,29 @@ export interface WatchBatch {
   events: WatchEvent[];
 }
 
+/**
+ * etcd refused a read as of a revision it has compacted away. Reads pinned
+ * to a revision (one snapshot across several round trips) start again from
+ * the current one.
+ */
+export class EtcdCompactedError extends Error {
+  override name = "EtcdCompactedError";
+}
+
+/** gRPC's OUT_OF_RANGE: etcd's answer to a read below its compacted revision. */
+const GRPC_OUT_OF_RANGE = 11;
+
+/** etcd's words for a compacted revision, as the etcd3 library passes them on. */
+const COMPACTED = /required revision has been compacted/;
+
+/** The error as this module's callers see it: typed when it is etcd's "compacted". */
+function typed(err: unknown): unknown {
+  const compacted = err instanceof GrpcError
+    ? err.code === GRPC_OUT_OF_RANGE && COMPACTED.test(err.details)
+    : err instanceof Error && COMPACTED.test(err.message);
+  return compacted ? new EtcdCompactedError((err as Error).message, { cause: err }) : err;
+}
+
 /** Whether etcd refused a call for its auth token (expired, or older than a change of permissions). */
 function staleToken(err: unknown): boolean {
   return err instanceof GrpcError && STALE_TOKEN.test(err.details);
@@ -305,15 +328,16 @@ export class EtcdClient {
   /** Runs one transaction: `success` if every compare holds, else `failure`. */
   async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
     const started = performance.now();
-    const result = this.#direct
-      ? fromDirect(await this.#directTxn({ compare, success, failure }))
-      : fromEtcd3(
-        await this.#etcd.kv.txn({
+    const result =
+      await (this.#direct
+        ? this.#directTxn({ compare, success, failure }).then(fromDirect)
+        : this.#etcd.kv.txn({
           compare: compare.map(toCompare),
           success: success.map(toRequestOp),
           failure: failure.map(toRequestOp),
-        }),
-      );
+        }).then(fromEtcd3)).catch((err) => {
+          throw typed(err);
+        });
     const writes = success.some((op) => !("get" in op));
     this.onRoundTrip?.(writes ? "txn" : "read", (performance.now() - started) / 1000);
     return result;

@@ -15,7 +15,7 @@ import { Code, CreateFlag, EventType, OpCode, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import { parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
-import type { Compare, Op } from "./client.ts";
+import { type Compare, EtcdCompactedError, type Op } from "./client.ts";
 import { biasValue, type EtcdTree, nodeDeletes, type NodeSnapshot, nodeWrites } from "./tree.ts";
 import { encodeAcl, encodeEvents, encodeMeta, encodeNode } from "./values.ts";
 
@@ -164,75 +164,109 @@ export async function runMulti(
   options: MultiOptions,
 ): Promise<{ zxid: bigint; results: MultiResult[] }> {
   if (ops.length === 0) return { zxid: await tree.revision(), results: [] };
+  // The keys this server's queues write that the multi pins: the counters
+  // of the parents it creates under (and of the nodes it sets or deletes),
+  // the data of the nodes it names.
+  const parents = ops.flatMap((op) =>
+    op.kind === "create" ? [parentOf(op.path)] : op.kind === "invalid" ? [] : [op.path]
+  );
+  const nodes = ops.flatMap((op) =>
+    op.kind === "invalid" ? [] : op.kind === "create" ? [parentOf(op.path)] : [op.path]
+  );
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const nodes = new Map<string, Live>();
-    let readAt = 0n;
-    const load = async (paths: string[]) => {
-      const missing = [...new Set(paths)].filter((p) => !nodes.has(p));
-      if (missing.length === 0) return;
-      const { zxid, nodes: read } = await tree.getMany(missing);
-      if (zxid > readAt) readAt = zxid;
-      missing.forEach((p, i) => nodes.set(p, fromSnapshot(read[i])));
-    };
-    await load(
-      ops.flatMap((op) =>
-        op.kind === "invalid"
-          ? []
-          : op.kind === "create" || op.kind === "delete"
-          ? [op.path, parentOf(op.path)]
-          : [op.path]
-      ),
-    );
-    const now = tree.now();
-    const events: [number, string][] = [];
-    const pending: Pending[] = [];
-    let failure: { index: number; code: number } | null = null;
-    for (const [index, op] of ops.entries()) {
-      try {
-        pending.push(
-          await apply(op, {
-            nodes,
-            events,
-            load,
-            now,
-            validate: options.validate,
-            who: options.who,
-          }),
-        );
-      } catch (err) {
-        if (!(err instanceof ZkError)) throw err;
-        failure = { index, code: err.code };
-        break;
-      }
-    }
-    if (failure) {
-      return {
-        zxid: readAt,
-        results: ops.map((_, i) => ({
-          kind: "error",
-          err: i < failure.index
-            ? 0
-            : i === failure.index
-            ? failure.code
-            : Code.RUNTIMEINCONSISTENCY,
-        })),
-      };
-    }
-    const { compare, success } = transaction(tree, nodes, now);
-    // The events in the order ZooKeeper fires them, for every server's
-    // watch stream: etcd only shows the final state of each key.
-    success.push({ put: tree.keys.multiLog(), value: encodeEvents(events) });
-    const res = await tree.etcd.txn(compare, success);
-    if (!res.succeeded) continue;
-    const zxid = res.revision;
-    return {
-      zxid,
-      results: pending.map((r) =>
-        r.kind === "create2" || r.kind === "setData" ? { ...r, stat: settle(r.stat, zxid) } : r
-      ),
-    };
+    const done = await tree.holding(parents, nodes, () => attemptMulti(tree, ops, options));
+    if (done) return done;
+    // Another server's writes won the race: let them pass before the next try.
+    await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt, 50)));
   }
   throw new ZkError(Code.SYSTEMERROR, undefined, "multi kept racing other writes; giving up");
+}
+
+/** One evaluation and commit of a multi: its answer, or null when a node it read changed. */
+async function attemptMulti(
+  tree: EtcdTree,
+  ops: MultiOp[],
+  options: MultiOptions,
+): Promise<{ zxid: bigint; results: MultiResult[] } | null> {
+  const nodes = new Map<string, Live>();
+  /**
+   * Every read of one attempt is of one snapshot, as of its first read's
+   * revision: an answer decided on it (an error included, which commits
+   * nothing to catch a stale read) is what ZooKeeper would answer at that
+   * point. A sequential create's name is read from the parent before the
+   * node of that name: read later, it could show a node another create gave
+   * that name meanwhile, and a NodeExists no serial order produces.
+   */
+  let readAt: bigint | undefined;
+  const load = async (paths: string[]) => {
+    const missing = [...new Set(paths)].filter((p) => !nodes.has(p));
+    if (missing.length === 0) return;
+    const { zxid, nodes: read } = await tree.getMany(missing, "etcd", readAt);
+    readAt = zxid;
+    missing.forEach((p, i) => nodes.set(p, fromSnapshot(read[i])));
+  };
+  const now = tree.now();
+  const events: [number, string][] = [];
+  let evaluated: Pending[] | { index: number; code: number };
+  try {
+    evaluated = await evaluate(ops, { nodes, events, load, now, ...options });
+  } catch (err) {
+    if (err instanceof EtcdCompactedError) return null; // the snapshot is gone: take a new one
+    throw err;
+  }
+  if (!Array.isArray(evaluated)) {
+    const failure = evaluated;
+    return {
+      zxid: readAt ?? 0n,
+      results: ops.map((_, i) => ({
+        kind: "error",
+        err: i < failure.index ? 0 : i === failure.index ? failure.code : Code.RUNTIMEINCONSISTENCY,
+      })),
+    };
+  }
+  const { compare, success } = transaction(tree, nodes, now);
+  // The events in the order ZooKeeper fires them, for every server's
+  // watch stream: etcd only shows the final state of each key.
+  success.push({ put: tree.keys.multiLog(), value: encodeEvents(events) });
+  const res = await tree.etcd.txn(compare, success);
+  if (!res.succeeded) return null;
+  const zxid = res.revision;
+  return {
+    zxid,
+    results: evaluated.map((r) =>
+      r.kind === "create2" || r.kind === "setData" ? { ...r, stat: settle(r.stat, zxid) } : r
+    ),
+  };
+}
+
+/**
+ * Reads every node the operations name, then applies them in order to the
+ * in-memory copy: their pending results, or the first failing one's index
+ * and code.
+ */
+async function evaluate(
+  ops: MultiOp[],
+  ctx: ApplyContext,
+): Promise<Pending[] | { index: number; code: number }> {
+  await ctx.load(
+    ops.flatMap((op) =>
+      op.kind === "invalid"
+        ? []
+        : op.kind === "create" || op.kind === "delete"
+        ? [op.path, parentOf(op.path)]
+        : [op.path]
+    ),
+  );
+  const pending: Pending[] = [];
+  for (const [index, op] of ops.entries()) {
+    try {
+      pending.push(await apply(op, ctx));
+    } catch (err) {
+      if (!(err instanceof ZkError)) throw err;
+      return { index, code: err.code };
+    }
+  }
+  return pending;
 }
 
 interface ApplyContext {

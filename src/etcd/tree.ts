@@ -17,7 +17,7 @@ import { Errors, ZkError } from "../zk/errors.ts";
 import { baseName, depthOf, parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
 import type { Compare, EtcdClient, GetOp, KeyValue, Op, RangeResult, TxnResult } from "./client.ts";
-import { BatchQueue, type Pending } from "./batch_queue.ts";
+import { BatchQueue, KeyedLock, type Pending } from "./batch_queue.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
 import { TxnBatcher } from "./txn_batcher.ts";
 import type { Replica } from "./replica.ts";
@@ -190,10 +190,17 @@ function sequenceHintAt(results: (RangeResult | null)[], offset = 0): SequenceHi
  */
 export type ReadFrom = "etcd" | { atLeast: bigint };
 
+/** The lock name of the creates under `parent`. */
+const creatingUnder = (parent: string) => `creates ${parent}`;
+/** The lock name of the setData calls on `path`. */
+const settingData = (path: string) => `sets ${path}`;
+
 /** The data tree of one namespace (key prefix) in etcd. */
 export class EtcdTree {
   readonly etcd: EtcdClient;
   readonly keys: Keys;
+  /** Taken by each batch of a queue below, and by a multi (see {@link holding}). */
+  readonly #lock = new KeyedLock();
   /** Creates, queued per parent. */
   readonly #creates = new BatchQueue<CreateInput, Created>(
     (parent, batch) => this.#createBatch(parent, batch),
@@ -203,12 +210,14 @@ export class EtcdTree {
       size: ({ req }) => (req.data?.byteLength ?? 0) + 64 * req.acl.length,
     },
     (parent) => this.#sequenceHints.delete(parent),
+    { lock: this.#lock, name: creatingUnder },
   );
   /** setData calls, queued per node. */
   readonly #sets = new BatchQueue<SetInput, Written>(
     (path, batch) => this.#setBatch(path, batch),
     { items: MAX_SET_BATCH, bytes: MAX_BATCH_BYTES, size: ({ data }) => data?.byteLength ?? 0 },
     (path) => this.#nodeHints.delete(path),
+    { lock: this.#lock, name: settingData },
   );
   /** Per node, while setData calls on it are queued: its keys as the last of them left them. */
   readonly #nodeHints = new Map<string, NodeHint>();
@@ -217,6 +226,16 @@ export class EtcdTree {
 
   /** Per parent, while creates under it are queued: its keys as the last of them left them. */
   readonly #sequenceHints = new Map<string, SequenceHint>();
+
+  /**
+   * Runs `fn` between the batches of this server's create queues under
+   * `parents` and setData queues on `nodes`: a multi that names their keys
+   * (a parent's counter, a node's data) takes its turn with them instead of
+   * racing them, which on a busy parent it would lose again and again.
+   */
+  holding<T>(parents: string[], nodes: string[], fn: () => Promise<T>): Promise<T> {
+    return this.#lock.hold([...parents.map(creatingUnder), ...nodes.map(settingData)], fn);
+  }
 
   /** The in-memory copy reads may be answered from (absent: every read goes to etcd). */
   replica?: Replica;
@@ -382,27 +401,36 @@ export class EtcdTree {
 
   /**
    * Reads several nodes (used by SetWatches and multi), 40 per etcd round
-   * trip; `at[i]` is the revision node `i` was read at, `zxid` the last.
+   * trip, all as of one revision (`zxid`): the first round trip's, or `at`
+   * when given (a multi's later reads join its first one's snapshot). A
+   * revision compacted meanwhile throws {@link EtcdCompactedError}.
    */
   async getMany(
     paths: string[],
     from: ReadFrom = "etcd",
-  ): Promise<AtRevision & { nodes: (NodeSnapshot | null)[]; at: bigint[] }> {
+    at?: bigint,
+  ): Promise<AtRevision & { nodes: (NodeSnapshot | null)[] }> {
     const nodes: (NodeSnapshot | null)[] = [];
-    const at: bigint[] = [];
-    let zxid = 0n;
+    let zxid = at ?? 0n;
+    // The replica answers every chunk or none: it cannot move between
+    // chunks it answers, as nothing is awaited; once etcd answered, etcd
+    // answers the rest as of its revision.
+    let copy: ReadFrom = at === undefined ? from : "etcd";
     for (let i = 0; i < paths.length; i += PATHS_PER_READ) {
       const chunk = paths.slice(i, i + PATHS_PER_READ);
       const reads = chunk.flatMap((p) => this.statReads(p));
-      const res = this.#fromReplica(reads, from) ?? await this.etcd.read(reads);
-      zxid = res.revision;
-      chunk.forEach((p, j) => {
-        nodes.push(this.snapshotAt(p, res.results, j * STAT_READS));
-        at.push(res.revision);
-      });
+      let res = this.#fromReplica(reads, copy);
+      if (!res) {
+        copy = "etcd";
+        res = await this.etcd.read(
+          zxid === 0n ? reads : reads.map((r) => ({ ...r, revision: zxid })),
+        );
+      }
+      if (zxid === 0n) zxid = res.revision; // a pinned read's header has the current one
+      chunk.forEach((p, j) => nodes.push(this.snapshotAt(p, res.results, j * STAT_READS)));
     }
-    if (paths.length === 0) zxid = await this.revision();
-    return { zxid, nodes, at };
+    if (zxid === 0n) zxid = await this.revision();
+    return { zxid, nodes };
   }
 
   /** etcd's current revision, read linearizably (one key: cheap at any tree size). */
@@ -650,7 +678,7 @@ export class EtcdTree {
     for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
       const compare: Compare[] = [];
       let path = req.path;
-      let counterVersion = 0n;
+      let counterAt = 0n;
       if (sequential) {
         // A remembered parent that is missing, refuses the create or cannot
         // have children may be out of date: read it before saying so.
@@ -666,13 +694,10 @@ export class EtcdTree {
         path = req.path + sequenceSuffix(counter);
         checkFinal(path);
         if (!kids) throw Errors.noChildrenForEphemerals(parent);
-        counterVersion = kids.version;
-        compare.push({
-          key: k.attr(parent, "kids"),
-          target: "version",
-          op: "==",
-          value: kids.version,
-        });
+        // The counter's mod revision, not its version: a parent deleted and
+        // made again starts its counter key's version over.
+        counterAt = kids.modRevision;
+        compare.push({ key: k.attr(parent, "kids"), target: "mod", op: "==", value: counterAt });
       } else {
         compare.push({ key: k.attr(parent, "kids"), target: "create", op: ">", value: 0n });
       }
@@ -716,7 +741,7 @@ export class EtcdTree {
       if (checkAcl(aclR!.kvs[0])) continue;
       const kidsNow = kidsR!.kvs[0];
       // Another create took this sequence number first: try the next one.
-      if (sequential && kidsNow && kidsNow.version !== counterVersion) continue;
+      if (sequential && kidsNow && kidsNow.modRevision !== counterAt) continue;
       if (nodeR!.kvs.length > 0) throw Errors.nodeExists(path);
       if (!kidsNow) throw Errors.noChildrenForEphemerals(parent);
     }

@@ -310,7 +310,7 @@ async function setWatches(
   asked.forEach(({ kind, path }, i) => {
     const node = read.nodes[i];
     const fire = (type: EventType) => ctx.sink.notify(type, path);
-    const watch = (table: WatchTable) => ctx.watches.add(table, path, ctx.sink, read.at[i]);
+    const watch = (table: WatchTable) => ctx.watches.add(table, path, ctx.sink, read.zxid);
     if (kind === "data") {
       if (!node) fire(EventType.NodeDeleted);
       else if (node.stat.mzxid > rel) fire(EventType.NodeDataChanged);
