@@ -30,6 +30,20 @@ export class NzkError extends Error {
   }
 }
 
+/** One operation of a multi. */
+export type MultiStep =
+  | { op: "create"; path: string; data: Uint8Array | null; mode?: number }
+  | { op: "setData"; path: string; data: Uint8Array; version: number }
+  | { op: "check"; path: string; version: number }
+  | { op: "delete"; path: string; version: number };
+
+/** A failed multi: the failing operation's code (on `code`, as NzkError) and index. */
+export class MultiError extends NzkError {
+  constructor(cause: Error, readonly index: number) {
+    super(cause instanceof NzkError ? cause.code : 0, cause.message);
+  }
+}
+
 /** A watch event as the client reports it. */
 export interface NzkEvent {
   type: number;
@@ -186,6 +200,29 @@ export class Nzk {
 
   setACL(path: string, acls: Raw[], version = -1): Promise<NzkStat> {
     return this.#call((cb) => this.raw.setACL(path, acls, version, cb), statOf);
+  }
+
+  /**
+   * Runs a multi (the client's transaction). A failed one rejects with the
+   * failing operation's code, as the client reports it, and its `index`.
+   */
+  multi(steps: MultiStep[]): Promise<{ type: number; path?: string }[]> {
+    const t = this.raw.transaction();
+    for (const s of steps) {
+      if (s.op === "create") {
+        const data = s.data === null ? null : Buffer.from(s.data);
+        t.create(s.path, data, zookeeper.ACL.OPEN_ACL_UNSAFE, s.mode ?? CreateMode.PERSISTENT);
+      } else if (s.op === "setData") t.setData(s.path, Buffer.from(s.data), s.version);
+      else if (s.op === "check") t.check(s.path, s.version);
+      else t.remove(s.path, s.version);
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<{ type: number; path?: string }[]>();
+    t.commit((err: Raw, results: Raw[]) => {
+      if (!err) return resolve(results);
+      const failed = new MultiError(wrapErr(err), results?.findIndex((r) => r.err !== 0) ?? -1);
+      reject(failed);
+    });
+    return promise;
   }
 
   addAuth(scheme: string, auth: string): void {

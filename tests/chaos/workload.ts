@@ -151,7 +151,7 @@ async function perform(zk: Nzk, key: string, input: Input): Promise<[Output, big
  * from a replica: each client's successive views of a key (the mzxid of
  * its successful reads and writes) never go back. Returns the violations.
  */
-export function sessionOrderViolations(record: LoadRecord): string[] {
+export function sessionOrderViolations(record: Pick<LoadRecord, "history" | "mzxids">): string[] {
   const last = new Map<string, { mzxid: bigint; op: Operation }>();
   const out: string[] = [];
   for (const op of record.history) {
