@@ -21,7 +21,7 @@ const decoder = new TextDecoder();
 
 /** Keys of the plain create/delete/setData churn, under `${root}/churn`. */
 const CHURN_KEYS = 6;
-/** Nodes that always exist, set by multis (conditionally and not), under `${root}/mk`. */
+/** Nodes that always exist, set by multis (conditionally and not) and by setData, `${root}/mkN`. */
 const MULTI_KEYS = 3;
 
 /** The kinds of operation, each with the errors a serial order can give it. */
@@ -32,8 +32,10 @@ export const KINDS = {
   "multi sequential + create": [],
   /** A multi of a check (-1), an ephemeral-sequential create and a setData (-1). */
   "multi check + sequential + setData": [],
-  /** A multi of a check at the version last read and a setData (-1). */
+  /** A multi of a check at the version this session last saw and a setData (-1). */
   "multi conditional": [Code.BADVERSION],
+  /** setData -1 on one of the nodes the multis set: queued with this server's setData calls. */
+  "setData a multi's node": [],
   /** An ephemeral create of a new name. */
   "create ephemeral": [],
   /** A plain create of a churn key. */
@@ -223,30 +225,40 @@ export async function runConcurrent(options: ConcurrentOptions): Promise<Concurr
           const code = judge("multi check + sequential + setData", err, `multi on ${key}`);
           if (code === Code.CONNECTIONLOSS) record.multiSets.get(key)!.unknown++;
         }
-      } else if (roll < 0.37) {
+      } else if (roll < 0.345) {
         const key = pick(multiKeys);
         try {
-          const { stat } = await zk.getData(key);
-          try {
-            await zk.multi([
-              { op: "check", path: key, version: stat.version },
-              { op: "setData", path: key, data: encoder.encode(`${slot}-${j}`), version: -1 },
-            ]);
-            record.multiSets.get(key)!.acked++;
-            judge("multi conditional", null, "");
-          } catch (err) {
-            // Only the check may fail: the setData (-1) of a node that exists never does.
-            const index = err instanceof MultiError ? err.index : 0;
-            const code = judge(
-              "multi conditional",
-              err,
-              `multi check ${key}`,
-              index === 0 ? undefined : [],
-            );
-            if (code === Code.CONNECTIONLOSS) record.multiSets.get(key)!.unknown++;
-          }
+          versions.set(key, (await zk.setData(key, encoder.encode(`${slot}-${j}`), -1)).version);
+          record.multiSets.get(key)!.acked++;
+          judge("setData a multi's node", null, "");
         } catch (err) {
-          judge("getData", err, `getData ${key}`, []);
+          const code = judge("setData a multi's node", err, `setData ${key}`);
+          if (code === Code.CONNECTIONLOSS) record.multiSets.get(key)!.unknown++;
+        }
+      } else if (roll < 0.37) {
+        // At the version this session last saw (as the conditional setData
+        // does): a fresh read would measure how stale a read is, which
+        // across two servers may differ from one ZooKeeper server.
+        const key = pick(multiKeys);
+        const version = versions.get(key) ?? 0;
+        try {
+          await zk.multi([
+            { op: "check", path: key, version },
+            { op: "setData", path: key, data: encoder.encode(`${slot}-${j}`), version: -1 },
+          ]);
+          versions.set(key, version + 1);
+          record.multiSets.get(key)!.acked++;
+          judge("multi conditional", null, "");
+        } catch (err) {
+          // Only the check may fail: the setData (-1) of a node that exists never does.
+          const index = err instanceof MultiError ? err.index : 0;
+          const code = judge(
+            "multi conditional",
+            err,
+            `multi check ${key}`,
+            index === 0 ? undefined : [],
+          );
+          if (code === Code.CONNECTIONLOSS) record.multiSets.get(key)!.unknown++;
         }
       } else if (roll < 0.41) {
         const path = `${root}/eph/e${slot}-${j}`;
