@@ -158,19 +158,45 @@ export class EtcdCompactedError extends Error {
   override name = "EtcdCompactedError";
 }
 
-/** gRPC's OUT_OF_RANGE: etcd's answer to a read below its compacted revision. */
-const GRPC_OUT_OF_RANGE = 11;
+/**
+ * etcd refused a transaction for good, whatever the moment: more operations
+ * than its `--max-txn-ops`, or a request or reply larger than it (or this
+ * client) accepts. Sending the same again fails again; smaller parts may not.
+ */
+export class EtcdRefusedError extends Error {
+  override name = "EtcdRefusedError";
+  /** Which limit: operations per transaction, or bytes. */
+  readonly limit: "ops" | "bytes";
 
-/** etcd's words for a compacted revision, as the etcd3 library passes them on. */
-const COMPACTED = /required revision has been compacted/;
-
-/** The error as this module's callers see it: typed when it is etcd's "compacted". */
-function typed(err: unknown): unknown {
-  const compacted = err instanceof GrpcError
-    ? err.code === GRPC_OUT_OF_RANGE && COMPACTED.test(err.details)
-    : err instanceof Error && COMPACTED.test(err.message);
-  return compacted ? new EtcdCompactedError((err as Error).message, { cause: err }) : err;
+  constructor(limit: "ops" | "bytes", message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.limit = limit;
+  }
 }
+
+/** etcd's words (as gRPC status details, or as the etcd3 library passes them on) for each kind. */
+const COMPACTED = /required revision has been compacted/i;
+const TOO_MANY_OPS = /too many operations in txn request/i;
+const TOO_LARGE = /request is too large|message larger than max|resource ?exhausted/i;
+
+/**
+ * The error as this module's callers see it: etcd's "compacted", "too many
+ * operations" and "too large" typed; any other as it came (its outcome
+ * unknown).
+ */
+function typed(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const text = err instanceof GrpcError ? err.details : err.message;
+  if (COMPACTED.test(text)) return new EtcdCompactedError(err.message, { cause: err });
+  if (TOO_MANY_OPS.test(text)) return new EtcdRefusedError("ops", err.message, { cause: err });
+  if (TOO_LARGE.test(text) || (err instanceof GrpcError && err.code === GRPC_RESOURCE_EXHAUSTED)) {
+    return new EtcdRefusedError("bytes", err.message, { cause: err });
+  }
+  return err;
+}
+
+/** gRPC's RESOURCE_EXHAUSTED: a message over a size limit. */
+const GRPC_RESOURCE_EXHAUSTED = 8;
 
 /** Whether etcd refused a call for its auth token (expired, or older than a change of permissions). */
 function staleToken(err: unknown): boolean {

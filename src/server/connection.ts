@@ -14,6 +14,7 @@ import { JuteDecodeError, JuteReader } from "../jute/reader.ts";
 import { JuteWriter } from "../jute/writer.ts";
 import { Code, codeName, type EventType, KeeperState, opName, Xid } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
+import { EtcdRefusedError } from "../etcd/client.ts";
 import { sessionHex } from "../zk/acl.ts";
 import { HANDLERS, type Reply, type RequestContext } from "../zk/handlers.ts";
 import * as R from "../zk/records.ts";
@@ -313,22 +314,18 @@ async function serveRequest(
 }
 
 /**
- * etcd errors that refuse a request for good (too many operations, too
- * large) become a ZooKeeper error reply; null for any other error.
+ * etcd's refusals for good (too many operations, too large) become a
+ * ZooKeeper error reply; null for any other error.
  */
 function etcdRefusal(err: unknown): ZkError | null {
-  const message = err instanceof Error ? err.message : "";
-  if (/too many operations in txn request/i.test(message)) {
-    return new ZkError(
-      Code.BADARGUMENTS,
-      undefined,
-      "the request needs more operations than etcd's --max-txn-ops allows",
-    );
-  }
-  if (/request is too large|message larger than max|ResourceExhausted/i.test(message)) {
-    return new ZkError(Code.BADARGUMENTS, undefined, "the request is larger than etcd accepts");
-  }
-  return null;
+  if (!(err instanceof EtcdRefusedError)) return null;
+  return new ZkError(
+    Code.BADARGUMENTS,
+    undefined,
+    err.limit === "ops"
+      ? "the request needs more operations than etcd's --max-txn-ops allows"
+      : "the request is larger than etcd accepts",
+  );
 }
 
 function describe(err: unknown): string {

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { type MultiOp, type MultiResult, runMulti } from "../etcd/multi.ts";
 import type { EtcdTree, NodeSnapshot } from "../etcd/tree.ts";
+import type { WriteOp } from "../store/changes.ts";
+import type { Done, WriteOutcome } from "../store/pipeline.ts";
 import { JuteWriter } from "../jute/writer.ts";
 import type { JuteReader } from "../jute/reader.ts";
 import { encode, type JuteType } from "../jute/schema.ts";
@@ -214,18 +215,46 @@ function prepareCreate(
   };
 }
 
+/**
+ * Runs a write through the write pipeline, and holds the answer until the
+ * watch stream has delivered what it wrote (its events go out first, and
+ * the session reads it back). It is queued before this returns its first
+ * promise, so a session's writes keep their order.
+ */
+async function write(ctx: RequestContext, ops: WriteOp[]): Promise<WriteOutcome> {
+  const out = await ctx.tree.writes.submit({
+    ops,
+    who: ctx.who(),
+    validate: invalidPathReason,
+    atLeast: ctx.session.seenZxid,
+  });
+  if (out.wrote) await settle(ctx, out.zxid);
+  return out;
+}
+
+/** The Stat a setData or setACL answers with. */
+function statOf(done: Done): R.Stat {
+  if (!("stat" in done)) throw new Error(`${done.kind} has no Stat`);
+  return done.stat;
+}
+
+/** A write of one operation: its result, or its error thrown. */
+async function writeOne(ctx: RequestContext, op: WriteOp): Promise<{ zxid: bigint; done: Done }> {
+  const out = await write(ctx, [op]);
+  if (out.failed) throw out.failed.error;
+  return { zxid: out.zxid, done: out.results![0] };
+}
+
 async function create(
   ctx: RequestContext,
   opcode: number,
   req: R.CreateRequestT & { ttl?: bigint },
 ): Promise<{ zxid: bigint; path: string; stat: R.Stat }> {
   const c = prepareCreate(ctx, opcode, req);
-  const out = await ctx.tree.create(
-    { path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: c.ttl },
-    { owner: c.owner, lease: c.lease, validate: invalidPathReason, who: ctx.who() },
-  );
-  await settle(ctx, out.zxid);
-  return out;
+  if ((c.flags & 2) === 0 && c.path === "/") throw Errors.nodeExists("/");
+  const { zxid, done } = await writeOne(ctx, { kind: "create", opcode, ...c });
+  if (done.kind !== "create") throw new Error(`a create answered ${done.kind}`);
+  return { zxid, path: done.path, stat: done.stat };
 }
 
 /** The path of a delete: ZooKeeper's slash check, and system nodes are off limits. */
@@ -235,8 +264,8 @@ function deletePath(path: string | null): string {
   return p;
 }
 
-/** Turns a decoded sub-request into a multi operation, or the error it fails with. */
-function multiOp(ctx: RequestContext, sub: SubRequest): MultiOp {
+/** Turns a decoded sub-request into a multi's operation, or the error it fails with. */
+function multiOp(ctx: RequestContext, sub: SubRequest): WriteOp {
   try {
     switch (sub.type) {
       case OpCode.create:
@@ -265,21 +294,37 @@ function multiOp(ctx: RequestContext, sub: SubRequest): MultiOp {
   }
 }
 
-function subResult(res: MultiResult): SubResult {
-  switch (res.kind) {
+/**
+ * The result of one operation of a successful multi, as ZooKeeper 3.8
+ * encodes it: create and create2 sub-operations answer with the path only,
+ * container and TTL creates with path and Stat.
+ */
+function subResult(op: WriteOp, done: Done): SubResult {
+  switch (done.kind) {
     case "create":
-      return { type: 1, path: res.path };
-    case "create2":
-      return { type: 15, path: res.path, stat: res.stat };
+      return op.kind === "create" && (op.opcode === OpCode.create || op.opcode === OpCode.create2)
+        ? { type: OpCode.create, path: done.path }
+        : { type: OpCode.create2, path: done.path, stat: done.stat };
     case "delete":
-      return { type: 2 };
+      return { type: OpCode.delete };
     case "setData":
-      return { type: 5, stat: res.stat };
+      return { type: OpCode.setData, stat: done.stat };
     case "check":
-      return { type: 13 };
-    case "error":
-      return { type: -1, err: res.err };
+      return { type: OpCode.check };
+    case "setACL":
+      throw new Error("setACL is no operation of a multi");
   }
+}
+
+/**
+ * The results of a failed multi: the failing operation carries its code,
+ * earlier ones 0 and later ones RuntimeInconsistency — as ZooKeeper answers.
+ */
+function failedResults(count: number, index: number, code: number): SubResult[] {
+  return Array.from({ length: count }, (_, i) => ({
+    type: -1,
+    err: i < index ? 0 : i === index ? code : Code.RUNTIMEINCONSISTENCY,
+  }));
 }
 
 /**
@@ -383,8 +428,8 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     })
   ),
   op<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
-    const { zxid } = await ctx.tree.delete(deletePath(req.path), req.version, ctx.who());
-    await settle(ctx, zxid);
+    const path = deletePath(req.path);
+    const { zxid } = await writeOne(ctx, { kind: "delete", path, version: req.version });
     return { zxid };
   }),
   op<Req<"ExistsRequest">>(OpCode.exists, async (ctx, req) => {
@@ -402,14 +447,14 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     return reply(zxid, R.GetDataResponse, { data: node.data, stat: node.stat });
   }),
   op<Req<"SetDataRequest">>(OpCode.setData, async (ctx, req) => {
-    const { zxid, stat } = await ctx.tree.setData(
-      checkPath(req.path),
-      req.data,
-      req.version,
-      ctx.who(),
-    );
-    await settle(ctx, zxid);
-    return reply(zxid, R.SetDataResponse, { stat });
+    const path = checkPath(req.path);
+    const { zxid, done } = await writeOne(ctx, {
+      kind: "setData",
+      path,
+      data: req.data,
+      version: req.version,
+    });
+    return reply(zxid, R.SetDataResponse, { stat: statOf(done) });
   }),
   op<Req<"GetACLRequest">>(OpCode.getACL, async (ctx, req) => {
     const { zxid, node } = await read(ctx, req.path, { perm: Perms.READ | Perms.ADMIN });
@@ -420,10 +465,10 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   op<Req<"SetACLRequest">>(OpCode.setACL, async (ctx, req) => {
     const path = checkPath(req.path);
     const acl = fixupACL(path, req.acl, ctx.session.authIds);
-    const { zxid, stat } = await ctx.tree.setACL(path, acl, req.version, ctx.who());
-    // No watch fires on an ACL change, but reads come from the replica.
-    await settle(ctx, zxid);
-    return reply(zxid, R.SetACLResponse, { stat });
+    // No watch fires on an ACL change, but the answer waits for the
+    // replica to show it (reads come from it).
+    const { zxid, done } = await writeOne(ctx, { kind: "setACL", path, acl, version: req.version });
+    return reply(zxid, R.SetACLResponse, { stat: statOf(done) });
   }),
   op<Req<"GetChildrenRequest">>(OpCode.getChildren, async (ctx, req) => {
     const out = await read(ctx, req.path, {
@@ -462,14 +507,15 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     // ZooKeeper refuses reads in a multi (and writes in a multiRead) as a marshalling error.
     if (subs.some(isRead)) throw new ZkError(Code.MARSHALLINGERROR);
     const ops = subs.map((sub) => multiOp(ctx, sub));
-    const out = await runMulti(ctx.tree, ops, {
-      validate: invalidPathReason,
-      who: ctx.who(),
-    });
-    if (out.results.every((res) => res.kind !== "error")) await settle(ctx, out.zxid);
+    const out = ops.length === 0 ? null : await write(ctx, ops);
+    const results = !out
+      ? []
+      : out.failed
+      ? failedResults(ops.length, out.failed.index, out.failed.error.code)
+      : out.results!.map((done, i) => subResult(ops[i], done));
     const w = new JuteWriter();
-    writeMultiResponse(w, out.results.map(subResult));
-    return { zxid: out.zxid || ctx.watches.revision, body: w.bytes() };
+    writeMultiResponse(w, results);
+    return { zxid: out?.zxid || ctx.watches.revision, body: w.bytes() };
   }),
   op<void>(OpCode.multiRead, async (ctx, _req, r) => {
     const subs = readMultiRequest(r);

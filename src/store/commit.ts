@@ -1,0 +1,162 @@
+/**
+ * Committing a draft: the one etcd transaction that writes the final state
+ * of every node a batch of writes touched, guarded by compares that pin
+ * every node as it was read — so the batch, error answers included, holds
+ * only if nothing it read changed meanwhile.
+ *
+ * Counters live as an etcd version plus a bias (see `src/etcd/keys.ts`):
+ * one put moves a key's version by one, so a node written several times in
+ * one transaction, or a parent given several children, gets the rest in
+ * its bias key.
+ *
+ * @module
+ */
+
+import { CreateFlag } from "../zk/constants.ts";
+import type { Compare, Op } from "../etcd/client.ts";
+import type { Keys } from "../etcd/keys.ts";
+import { biasValue, nodeDeletes, type NodeSnapshot, nodeWrites } from "../etcd/tree.ts";
+import { encodeAcl, encodeMeta, encodeNode } from "../etcd/values.ts";
+import type { Live } from "./changes.ts";
+
+/** The compares pinning what was read, and the writes of the final state. */
+export function transaction(
+  k: Keys,
+  nodes: Map<string, Live>,
+  now: bigint,
+): { compare: Compare[]; success: Op[] } {
+  const compare: Compare[] = [];
+  const success: Op[] = [];
+  const pin = (key: string, kv: { modRevision: bigint } | undefined) =>
+    compare.push(
+      kv
+        ? { key, target: "mod", op: "==", value: kv.modRevision }
+        : { key, target: "create", op: "==", value: 0n },
+    );
+  for (const [path, n] of nodes) {
+    const base = n.base;
+    pin(k.node(path), base?.kvs.node);
+    // Creates under a parent rely on it taking children (not ephemeral);
+    // more than one create there sets the counter's bias from its value.
+    if (base && n.childCreates > 1) n.pins.add("kids");
+    if (base) {
+      for (const attr of n.pins) pin(k.attr(path, attr), base.kvs[attr]);
+      if (n.childCreates > 0 && !n.pins.has("kids")) {
+        compare.push({ key: k.attr(path, "kids"), target: "create", op: ">", value: 0n });
+      }
+    }
+    if (base && !n.exists) {
+      // No compare on the children themselves: those deleted by this batch
+      // still exist before it; a new child would have moved the kids pin.
+      success.push(...nodeDeletes(k, path));
+      continue;
+    }
+    if (!base && n.exists) {
+      const lease = n.lease ?? 0n;
+      success.push(...nodeWrites(k, {
+        path,
+        data: n.data,
+        acl: n.acl,
+        mode: n.mode,
+        owner: n.owner,
+        lease,
+        now,
+        childCreates: n.childCreates,
+        ttl: n.ttl,
+      }));
+      if (n.dataWrites > 0) {
+        success.push({ put: k.attr(path, "vbias"), value: biasValue(n.dataWrites), lease });
+      }
+      if (n.aclWrites > 0) {
+        success.push({ put: k.attr(path, "abias"), value: biasValue(n.aclWrites), lease });
+      }
+    } else if (base && n.exists && n.recreated) {
+      success.push(...recreation(k, path, base, n, now));
+      continue;
+    } else if (base && n.exists) {
+      success.push(...rewrites(k, path, base, n));
+    } else {
+      continue; // created and deleted again within this batch, or never there
+    }
+    if (n.childDeletes > 0) success.push({ put: k.attr(path, "gone") });
+  }
+  return { compare, success };
+}
+
+/** The writes of a node that existed and still does: its data, ACL and counters. */
+function rewrites(k: Keys, path: string, base: NodeSnapshot, n: Live): Op[] {
+  const ops: Op[] = [];
+  const lease = base.kvs.node.lease;
+  if (n.dataWrites > 0) {
+    ops.push({
+      put: k.node(path),
+      value: encodeNode({ data: n.data, mtime: n.mtime }),
+      ignoreLease: true,
+    });
+  }
+  if (n.dataWrites > 1) {
+    // One put bumps etcd's version once; the bias holds the rest.
+    const bias = base.stat.version - Number(base.kvs.node.version - 1n) + n.dataWrites - 1;
+    ops.push({ put: k.attr(path, "vbias"), value: biasValue(bias), lease });
+  }
+  if (n.aclWrites > 0) {
+    ops.push({ put: k.attr(path, "acl"), value: encodeAcl(n.acl), ignoreLease: true });
+    // The ACL key's version after the put is one more; the bias makes up the
+    // rest. (The ACL is pinned: the permission check read it, and its bias
+    // changes only with it.)
+    const before = base.kvs.acl?.version;
+    const bias = base.stat.aversion + n.aclWrites - Number(before ?? 0n);
+    const had = before === undefined ? undefined : base.stat.aversion - Number(before - 1n);
+    if (bias !== had) ops.push({ put: k.attr(path, "abias"), value: biasValue(bias), lease });
+  }
+  if (n.childCreates === 1 && !n.pins.has("kids")) {
+    // One more create: the counter's next version counts it.
+    ops.push({ put: k.attr(path, "kids"), ignoreValue: true });
+  } else if (n.childCreates > 0) {
+    const bias = base.creates - Number((base.kvs.kids?.version ?? 1n) - 1n) + n.childCreates - 1;
+    ops.push({ put: k.attr(path, "kids"), value: biasValue(bias) });
+  }
+  return ops;
+}
+
+/**
+ * The writes that delete and create a node again within one transaction.
+ * etcd refuses a put and a delete of one key in one transaction, so the
+ * keys are overwritten instead, and the biases cancel the versions the old
+ * node had counted: meta's new write gives the czxid, `vbias`/`abias`
+ * bring the data and ACL versions back to this batch's count, the `kids`
+ * bias the sequence counter.
+ */
+function recreation(k: Keys, path: string, base: NodeSnapshot, n: Live, now: bigint): Op[] {
+  const lease = n.lease ?? 0n;
+  const ops: Op[] = [
+    { put: k.node(path), value: encodeNode({ data: n.data, mtime: now }), lease },
+    {
+      put: k.attr(path, "meta"),
+      value: encodeMeta({ ctime: now, mode: n.mode, owner: n.owner, ttl: n.ttl }),
+      lease,
+    },
+    { put: k.attr(path, "acl"), value: encodeAcl(n.acl), lease },
+    {
+      put: k.attr(path, "vbias"),
+      value: biasValue(n.dataWrites - Number(base.kvs.node.version)),
+      lease,
+    },
+    {
+      put: k.attr(path, "abias"),
+      value: biasValue(n.aclWrites - Number(base.kvs.acl?.version ?? 0n)),
+      lease,
+    },
+  ];
+  if (n.mode === CreateFlag.CONTAINER) ops.push({ put: k.index("container", path) });
+  if (n.ttl !== undefined) ops.push({ put: k.index("ttl", path) });
+  if (n.owner === 0n) {
+    const old = Number(base.kvs.kids?.version ?? 0n);
+    ops.push({ put: k.attr(path, "kids"), value: biasValue(n.childCreates - old) });
+  } else if (base.kvs.kids) {
+    ops.push({ del: k.attr(path, "kids") });
+  }
+  if (n.childDeletes > 0) ops.push({ put: k.attr(path, "gone") });
+  else if (base.kvs.gone) ops.push({ del: k.attr(path, "gone") });
+  return ops;
+}

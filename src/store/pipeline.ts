@@ -1,0 +1,273 @@
+/**
+ * The write pipeline: every write of every session on this server, single
+ * operations and multis alike, goes through it — as ZooKeeper's leader
+ * prepares each request in order against its tree plus the changes it has
+ * prepared but not yet committed (PrepRequestProcessor), logs many in one
+ * group commit, then applies and answers them in order.
+ *
+ * Protocol:
+ * 1. Writes queue in arrival order. One batch runs at a time: the writes
+ *    queued when the batch before it finished (up to {@link MAX_BATCH}, or
+ *    about {@link MAX_BATCH_BYTES} of data).
+ * 2. Prepare. The batch's writes are applied in order to a {@link Draft},
+ *    which reads nodes from the replica once it shows the previous batch
+ *    (else from etcd, every read as of one revision). Each write sees the
+ *    writes before it, from any session; each decides its answer —
+ *    success with its Stat and name, or ZooKeeper's error.
+ * 3. Commit. One etcd transaction writes the final state of every node the
+ *    batch touched (and the events, in order, for every server's watch
+ *    stream), guarded by compares pinning every node as read — those an
+ *    error answer was decided on too. A batch that writes nothing and read
+ *    one snapshot of the replica needs no transaction.
+ * 4. Conflict. A compare that fails (another server wrote in between) voids
+ *    the batch: it is prepared again from etcd's current state, and after a
+ *    second conflict split in halves, each run in turn, so a write that
+ *    keeps losing does not hold up the others. etcd refusing a batch as too
+ *    large splits it too.
+ * 5. Answer. Every write of the batch is told its result and the commit's
+ *    revision; its handler answers once the watch stream has delivered it.
+ *    A session's writes keep their order: they are queued in order, and
+ *    each is prepared after (or in the same batch as) those before it.
+ *
+ * @module
+ */
+
+import { Code } from "../zk/constants.ts";
+import { ZkError } from "../zk/errors.ts";
+import type { Stat } from "../zk/records.ts";
+import { EtcdCompactedError, EtcdRefusedError } from "../etcd/client.ts";
+import type { EtcdTree } from "../etcd/tree.ts";
+import { encodeEvents } from "../etcd/values.ts";
+import {
+  Draft,
+  type Failed,
+  type Loader,
+  type OpResult,
+  settleStat,
+  type WriteContext,
+  type WriteOp,
+} from "./changes.ts";
+import { transaction } from "./commit.ts";
+
+/** Most writes one batch prepares and commits together. */
+const MAX_BATCH = 64;
+
+/** A batch stops growing once its writes' data add up to this many bytes. */
+const MAX_BATCH_BYTES = 512 * 1024;
+
+/** How long a batch waits for the replica to show what it must see before reading etcd instead. */
+const REPLICA_WAIT_MS = 1000;
+
+/** Tries of one write against other servers' writes before it gives up. */
+const MAX_ATTEMPTS = 32;
+
+/** A write: its operations (one, or a multi's), who writes, and what the session has seen. */
+export interface WriteRequest extends WriteContext {
+  ops: WriteOp[];
+  /** The revision the writer's session has seen: nothing older is read to prepare it. */
+  atLeast: bigint;
+}
+
+/** What one operation did, with its Stat's zxids filled in. */
+export type Done =
+  | { kind: "create"; path: string; stat: Stat }
+  | { kind: "delete" }
+  | { kind: "setData"; stat: Stat }
+  | { kind: "setACL"; stat: Stat }
+  | { kind: "check" };
+
+/** The answer to a write. */
+export interface WriteOutcome {
+  /** The commit's revision, or that of the snapshot a batch that wrote nothing read. */
+  zxid: bigint;
+  /** Whether the batch wrote: the answer waits until the watch stream delivered `zxid`. */
+  wrote: boolean;
+  /** Each operation's result, when the write succeeded. */
+  results?: Done[];
+  /** The failing operation, when it failed (nothing of it was written). */
+  failed?: Failed;
+}
+
+interface Queued {
+  req: WriteRequest;
+  bytes: number;
+  done: PromiseWithResolvers<WriteOutcome>;
+}
+
+/** What a prepared batch is made of. */
+interface Prepared {
+  draft: Draft;
+  outcomes: (OpResult[] | Failed)[];
+  /** Revision of the first read; `consistent` when every read was of the replica at it. */
+  readAt?: bigint;
+  consistent: boolean;
+}
+
+/** The single write pipeline of one data tree. */
+export class WritePipeline {
+  readonly #tree: EtcdTree;
+  #queue: Queued[] = [];
+  #running = false;
+  /** The last commit's revision: the next batch reads no older state. */
+  #floor = 0n;
+  /** Fewest operations etcd refused in one transaction, less one (its --max-txn-ops, learnt). */
+  #maxOps = Infinity;
+
+  constructor(tree: EtcdTree) {
+    this.#tree = tree;
+  }
+
+  /** Queues a write; resolves with its outcome (rejects when the outcome is unknown). */
+  submit(req: WriteRequest): Promise<WriteOutcome> {
+    const done = Promise.withResolvers<WriteOutcome>();
+    const bytes = req.ops.reduce((n, op) => n + ("data" in op ? op.data?.byteLength ?? 0 : 0), 0);
+    this.#queue.push({ req, bytes, done });
+    if (!this.#running) this.#drain();
+    return done.promise;
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0) {
+        let n = 0;
+        let bytes = 0;
+        while (n < this.#queue.length && n < MAX_BATCH && (n === 0 || bytes < MAX_BATCH_BYTES)) {
+          bytes += this.#queue[n].bytes;
+          n++;
+        }
+        const batch = this.#queue.splice(0, n);
+        try {
+          await this.#run(batch);
+        } catch (err) {
+          for (const q of batch) q.done.reject(err); // a settled promise ignores this
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Prepares and commits `batch` until it holds, splitting it when it must. */
+  async #run(batch: Queued[]): Promise<void> {
+    let fromEtcd = false;
+    for (let attempt = 0;; attempt++) {
+      let prepared: Prepared;
+      try {
+        prepared = await this.#prepare(batch, fromEtcd);
+      } catch (err) {
+        if (!(err instanceof EtcdCompactedError)) throw err;
+        fromEtcd = true; // the snapshot it read is gone: read the current one
+        continue;
+      }
+      const committed = await this.#commit(batch, prepared);
+      if (committed === "split") return await this.#halves(batch);
+      if (committed !== "conflict") {
+        this.#answer(batch, prepared, committed);
+        return;
+      }
+      // Another server wrote what the batch read: read etcd's current state.
+      fromEtcd = true;
+      if (batch.length > 1 && attempt > 0) return await this.#halves(batch);
+      if (attempt + 1 >= MAX_ATTEMPTS) {
+        const error = new ZkError(
+          Code.SYSTEMERROR,
+          undefined,
+          "the write kept racing other writes",
+        );
+        for (const q of batch) {
+          q.done.resolve({ zxid: 0n, wrote: false, failed: { index: 0, error } });
+        }
+        return;
+      }
+      if (attempt > 0) await pause(Math.random() * Math.min(2 ** attempt, 50));
+    }
+  }
+
+  /** Runs the two halves of `batch` one after the other. */
+  async #halves(batch: Queued[]): Promise<void> {
+    const half = Math.ceil(batch.length / 2);
+    await this.#run(batch.slice(0, half));
+    await this.#run(batch.slice(half));
+  }
+
+  /** Applies the batch's writes in order to a draft read from the replica or etcd. */
+  async #prepare(batch: Queued[], fromEtcd: boolean): Promise<Prepared> {
+    const tree = this.#tree;
+    const replica = tree.replica;
+    let floor = this.#floor;
+    for (const q of batch) if (q.req.atLeast > floor) floor = q.req.atLeast;
+    let useReplica = !fromEtcd && replica !== undefined && replica.ready;
+    if (useReplica && replica!.revision < floor) {
+      await replica!.reached(floor, REPLICA_WAIT_MS);
+      useReplica = replica!.ready && replica!.revision >= floor;
+    }
+    let readAt: bigint | undefined;
+    let mixed = false;
+    const load: Loader = async (paths) => {
+      const { zxid, nodes } = useReplica
+        ? await tree.getMany(paths, { atLeast: floor })
+        : await tree.getMany(paths, "etcd", readAt);
+      if (readAt === undefined) readAt = zxid;
+      else if (zxid !== readAt) mixed = true;
+      return nodes;
+    };
+    const draft = new Draft(load, tree.now());
+    const outcomes: (OpResult[] | Failed)[] = [];
+    for (const q of batch) outcomes.push(await draft.apply(q.req.ops, q.req));
+    return { draft, outcomes, readAt, consistent: useReplica && !mixed };
+  }
+
+  /** The batch's transaction: its revision, or why it must be tried again or split. */
+  async #commit(
+    batch: Queued[],
+    { draft, readAt, consistent }: Prepared,
+  ): Promise<{ zxid: bigint; wrote: boolean } | "conflict" | "split"> {
+    const keys = this.#tree.keys;
+    const { compare, success } = transaction(keys, draft.nodes, draft.now);
+    const wrote = success.length > 0;
+    // Answers decided on one snapshot of the replica, writing nothing, hold as they are.
+    if (!wrote && consistent) return { zxid: readAt ?? this.#tree.replica!.revision, wrote };
+    // The events in the order ZooKeeper fires them, for every server's
+    // watch stream: etcd only shows the final state of each key.
+    if (wrote) success.push({ put: keys.multiLog(), value: encodeEvents(draft.events) });
+    const ops = Math.max(compare.length, success.length);
+    if (ops > this.#maxOps && batch.length > 1) return "split";
+    let res;
+    try {
+      res = await this.#tree.etcd.txn(compare, success);
+    } catch (err) {
+      if (!(err instanceof EtcdRefusedError)) throw err;
+      if (err.limit === "ops") this.#maxOps = Math.min(this.#maxOps, ops - 1);
+      if (batch.length > 1) return "split";
+      throw err;
+    }
+    if (!res.succeeded) return "conflict";
+    if (!wrote) return { zxid: readAt ?? res.revision, wrote };
+    this.#floor = res.revision;
+    return { zxid: res.revision, wrote };
+  }
+
+  /** Tells every write of the batch its outcome. */
+  #answer(
+    batch: Queued[],
+    { outcomes }: Prepared,
+    { zxid, wrote }: { zxid: bigint; wrote: boolean },
+  ): void {
+    batch.forEach((q, i) => {
+      const outcome = outcomes[i];
+      if (!Array.isArray(outcome)) {
+        q.done.resolve({ zxid, wrote, failed: outcome });
+        return;
+      }
+      const results = outcome.map((r): Done =>
+        "stat" in r ? { ...r, stat: settleStat(r.stat, zxid) } : r
+      );
+      q.done.resolve({ zxid, wrote, results });
+    });
+  }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
