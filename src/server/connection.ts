@@ -25,6 +25,13 @@ import { CrossCheck } from "./cross_check.ts";
 
 const EMPTY_PASSWD = new Uint8Array(16);
 
+/**
+ * Most requests of one connection served at once; frames behind them are
+ * not read until the oldest is answered (ZooKeeper throttles at 1000
+ * outstanding requests too).
+ */
+const MAX_IN_FLIGHT = 1000;
+
 /** How long a new connection may take to send its ConnectRequest. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -137,18 +144,32 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
         return zxid;
       },
     };
+    // Requests are served in the session's order, several at once: a write
+    // starts as soon as every earlier request that is not a write is
+    // answered (the write pipeline keeps the order of writes), anything
+    // else once every earlier request is; replies go out in order. A
+    // request that fails closes the connection, and nothing after it runs.
+    let replied: Promise<void> = Promise.resolve(); // the latest request's reply is out
+    let barrier: Promise<void> = Promise.resolve(); // so is every earlier one but writes
+    let stopped = false;
+    const inFlight: Promise<void>[] = [];
     for await (const frame of frames) {
-      // A request being served counts as activity: frames behind it are
-      // not read until it is done.
+      if (stopped) break;
+      // A request being served counts as activity.
       const started = performance.now();
       owned.lastHeard = Date.now();
       owned.busy++;
       info.counters.received++;
       state.counters.received++;
-      let done: boolean;
-      try {
-        done = await serveRequest(frame, ctx, send, log, info, state, crossCheck);
-      } finally {
+      const type = frame.byteLength >= 8
+        ? new DataView(frame.buffer, frame.byteOffset + 4, 4).getInt32(0)
+        : 0;
+      let bytes: Uint8Array | undefined;
+      const served = (HANDLERS.get(type)?.write ? barrier : replied).then(() =>
+        stopped
+          ? false
+          : serveRequest(frame, ctx, (b) => bytes = b, log, info, state, crossCheck)
+      ).finally(() => {
         owned.busy--;
         owned.lastHeard = Date.now();
         const took = performance.now() - started;
@@ -157,11 +178,28 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
         state.counters.request(took);
         info.lastLatency = Math.round(took);
         info.lastResponse = Date.now();
-      }
-      if (done) break;
+      });
+      const out = Promise.all([replied, served]).then(([, done]) => {
+        if (stopped) return;
+        if (bytes) send(bytes);
+        if (done) {
+          stopped = true;
+          close();
+        }
+      });
+      replied = out.catch((err) => {
+        if (stopped) return;
+        stopped = true;
+        log.warn("closing connection: {reason}", { reason: describe(err) });
+        close();
+      });
+      if (!HANDLERS.get(type)?.write) barrier = replied;
+      inFlight.push(replied);
+      if (inFlight.length > MAX_IN_FLIGHT) await inFlight.shift();
       // Backpressure: a client that does not read its replies is not read either.
       await writer.ready;
     }
+    await replied;
   } catch (err) {
     if (!closed) log.warn("closing connection: {reason}", { reason: describe(err) });
   } finally {

@@ -63,6 +63,13 @@ export interface Reply {
 export interface OpHandler {
   /** Reads the request from `r` (positioned after the header) and answers it. */
   run(ctx: RequestContext, r: JuteReader): Promise<Reply>;
+  /**
+   * A write: it goes through the write pipeline, queued before `run`'s
+   * first await, so it may start while the session's earlier writes are
+   * still in flight (their order is the pipeline's). Anything else starts
+   * once every earlier request of the session is answered.
+   */
+  write: boolean;
 }
 
 /**
@@ -72,9 +79,21 @@ export interface OpHandler {
 function op<T>(
   code: number,
   run: (ctx: RequestContext, req: T, r: JuteReader) => Promise<Reply>,
+  write = false,
 ): [number, OpHandler] {
   const request = PROTOCOL.get(code)?.request ?? null;
-  return [code, { run: (ctx, r) => run(ctx, (request ? request.read(r) : undefined) as T, r) }];
+  return [code, {
+    run: (ctx, r) => run(ctx, (request ? request.read(r) : undefined) as T, r),
+    write,
+  }];
+}
+
+/** A handler for a write (see {@link OpHandler.write}). */
+function writeOp<T>(
+  code: number,
+  run: (ctx: RequestContext, req: T, r: JuteReader) => Promise<Reply>,
+): [number, OpHandler] {
+  return op(code, run, true);
 }
 
 function reply<T>(zxid: bigint, type: JuteType<T>, value: T): Reply {
@@ -417,17 +436,17 @@ function maskDigest(entry: R.ACL): R.ACL {
 
 /** The handler of every implemented opcode. */
 export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandler>([
-  op<Req<"CreateRequest">>(OpCode.create, async (ctx, req) => {
+  writeOp<Req<"CreateRequest">>(OpCode.create, async (ctx, req) => {
     const out = await create(ctx, OpCode.create, req);
     return reply(out.zxid, R.CreateResponse, { path: out.path });
   }),
   ...[OpCode.create2, OpCode.createContainer, OpCode.createTTL].map((code) =>
-    op<Req<"CreateTTLRequest">>(code, async (ctx, req) => {
+    writeOp<Req<"CreateTTLRequest">>(code, async (ctx, req) => {
       const out = await create(ctx, code, req);
       return reply(out.zxid, R.Create2Response, { path: out.path, stat: out.stat });
     })
   ),
-  op<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
+  writeOp<Req<"DeleteRequest">>(OpCode.delete, async (ctx, req) => {
     const path = deletePath(req.path);
     const { zxid } = await writeOne(ctx, { kind: "delete", path, version: req.version });
     return { zxid };
@@ -446,7 +465,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     });
     return reply(zxid, R.GetDataResponse, { data: node.data, stat: node.stat });
   }),
-  op<Req<"SetDataRequest">>(OpCode.setData, async (ctx, req) => {
+  writeOp<Req<"SetDataRequest">>(OpCode.setData, async (ctx, req) => {
     const path = checkPath(req.path);
     const { zxid, done } = await writeOne(ctx, {
       kind: "setData",
@@ -462,7 +481,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     const acl = permitted(node.acl, Perms.ADMIN, ctx.who()) ? node.acl : node.acl.map(maskDigest);
     return reply(zxid, R.GetACLResponse, { acl, stat: node.stat });
   }),
-  op<Req<"SetACLRequest">>(OpCode.setACL, async (ctx, req) => {
+  writeOp<Req<"SetACLRequest">>(OpCode.setACL, async (ctx, req) => {
     const path = checkPath(req.path);
     const acl = fixupACL(path, req.acl, ctx.session.authIds);
     // No watch fires on an ACL change, but the answer waits for the
@@ -502,7 +521,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     }
     return { zxid };
   }),
-  op<void>(OpCode.multi, async (ctx, _req, r) => {
+  writeOp<void>(OpCode.multi, async (ctx, _req, r) => {
     const subs = readMultiRequest(r);
     // ZooKeeper refuses reads in a multi (and writes in a multiRead) as a marshalling error.
     if (subs.some(isRead)) throw new ZkError(Code.MARSHALLINGERROR);
