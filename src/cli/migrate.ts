@@ -20,6 +20,7 @@ import { verify } from "../migrate/verify.ts";
 import { ZetcdSource } from "../migrate/zetcd_source.ts";
 import { parseZkUrl, ZkSource } from "../migrate/zk_source.ts";
 import { ETCD_FLAGS, etcdSettings, prefixFlag, UsageError } from "./etcd_flags.ts";
+import { Progress } from "./progress.ts";
 
 const USAGE =
   `Usage: zetcd migrate (--from zk://HOST:PORT[,HOST:PORT][/CHROOT] | --from-zetcd-prefix PREFIX)
@@ -118,8 +119,6 @@ export async function migrate(args: string[]): Promise<number> {
   }
 }
 
-const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
-
 /** Copies, then verifies; prints progress and a summary to stderr. */
 async function run(
   source: Source,
@@ -146,20 +145,12 @@ async function run(
         ? " (resuming an interrupted copy)"
         : " (merging)"),
   );
-  const started = performance.now();
-  let read = 0;
-  let lastReport = started;
+  const progress = new Progress();
   const c = target.counts;
-  let peakRss = 0;
-  const line = () => {
-    peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
-    const seconds = (performance.now() - started) / 1000;
-    return `${read} nodes in ${seconds.toFixed(1)} s (${
-      (read / Math.max(seconds, 0.001)).toFixed(0)
-    }/s): ` +
-      `${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged, ` +
-      `${source.ephemerals.length} ephemeral skipped; peak RSS ${mib(peakRss)} MiB`;
-  };
+  const line = () =>
+    `${progress.rate()}: ` +
+    `${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged, ` +
+    `${source.ephemerals.length} ephemeral skipped; ${progress.peakRss()}`;
   // The next batch is read from the source while this one is written.
   const batches = source.walk();
   let next = batches.next();
@@ -169,11 +160,7 @@ async function run(
     next = batches.next();
     next.catch(() => {}); // a failure surfaces when it is awaited, or not at all if writing failed
     await target.write(batch);
-    read += batch.length;
-    if (performance.now() - lastReport >= 2000) {
-      lastReport = performance.now();
-      console.error(`zetcd migrate: ${line()}`);
-    }
+    if (progress.count(batch.length)) console.error(`zetcd migrate: ${line()}`);
   }
   console.error(
     `zetcd migrate: ${opts.dryRun ? "dry run, nothing written: " : "copied "}${line()}`,
@@ -182,7 +169,7 @@ async function run(
   for (const path of c.conflicts) {
     console.error(`  left alone ${path}: an ephemeral node of a session holds that path`);
   }
-  await target.finish(source.name, read);
+  await target.finish(source.name, progress.nodes);
   if (!opts.verify || opts.dryRun) return c.conflicts.length === 0 ? 0 : 1;
   const checkStarted = performance.now();
   const result = await verify(source, tree);

@@ -70,6 +70,16 @@ export function isSystemPath(path: string): boolean {
   return path === "/zookeeper" || path.startsWith("/zookeeper/");
 }
 
+/**
+ * The user of a masked digest ACL entry, or null for any other entry:
+ * ZooKeeper's getACL shows a reader without ADMIN on the node `user:x` in
+ * place of `user:base64(sha1(user:password))`, whose hash is never `x`.
+ * Written back, such an entry locks its user out of the node.
+ */
+export function maskedDigestUser(scheme: string | null, id: string | null): string | null {
+  return scheme === "digest" && id !== null && id.endsWith(":x") ? id.slice(0, -2) : null;
+}
+
 /** Data bytes of a batch, to keep batches (and etcd requests) small. */
 export function dataBytes(nodes: SourceNode[]): number {
   let n = 0;

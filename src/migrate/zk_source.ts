@@ -13,7 +13,7 @@
 
 import { ZkClient } from "../client/client.ts";
 import { childPath } from "../zk/path.ts";
-import { codeName } from "../zk/constants.ts";
+import { Code, codeName } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
 import { dataBytes, isSystemPath, listEphemeral, type Source, type SourceNode } from "./source.ts";
 
@@ -39,12 +39,51 @@ export function parseZkUrl(url: string): ZkUrl {
   return { hosts, chroot };
 }
 
-/** Options of {@link ZkSource.open}. */
+/** Options of {@link ZkSource.open} and {@link ZkSource.of}. */
 export interface ZkSourceOptions {
   /** `scheme:credentials` pairs to add to the session, e.g. `digest:user:pw`. */
   auth?: string[];
   /** Paths (in the target tree) to copy as containers. */
   containers?: string[];
+  /** Where the walk starts (default `/`): a subtree, whose paths are kept as they are. */
+  root?: string;
+}
+
+/** Splits an `--auth` value, `scheme:credentials` (e.g. `digest:user:password`). */
+export function parseAuth(value: string): { scheme: string; credentials: string } {
+  const i = value.indexOf(":");
+  if (i <= 0) {
+    throw new Error("bad --auth value (expected scheme:credentials, e.g. digest:user:password)");
+  }
+  return { scheme: value.slice(0, i), credentials: value.slice(i + 1) };
+}
+
+/**
+ * Adds `scheme:credentials` pairs to a session; a refusal names the
+ * scheme, never the credentials.
+ */
+export async function addAuths(zk: ZkClient, auth: string[]): Promise<void> {
+  for (const value of auth) {
+    const { scheme, credentials } = parseAuth(value);
+    try {
+      await zk.addAuth(scheme, credentials);
+    } catch (err) {
+      if (!(err instanceof ZkError)) throw err;
+      throw new Error(`--auth ${scheme}:…: ${codeName(err.code)}`);
+    }
+  }
+}
+
+/**
+ * An error of a request as an operator reads it: a ZooKeeper code by name,
+ * with what to do about NOAUTH; anything else by its message.
+ */
+export function describeError(err: unknown): string {
+  if (!(err instanceof ZkError)) return err instanceof Error ? err.message : String(err);
+  const hint = err.code === Code.NOAUTH
+    ? " (give credentials with --auth digest:user:password)"
+    : "";
+  return `${codeName(err.code)}${hint}`;
 }
 
 const MIN_BATCH = 1;
@@ -58,13 +97,24 @@ export class ZkSource implements Source {
   readonly ephemerals: string[] = [];
   readonly #zk: ZkClient;
   readonly #chroot: string;
+  readonly #root: string;
   readonly #containers: Set<string>;
 
-  private constructor(name: string, zk: ZkClient, chroot: string, containers: string[]) {
+  private constructor(name: string, zk: ZkClient, chroot: string, options: ZkSourceOptions) {
     this.name = name;
     this.#zk = zk;
     this.#chroot = chroot;
-    this.#containers = new Set(containers);
+    this.#root = options.root ?? "/";
+    this.#containers = new Set(options.containers ?? []);
+  }
+
+  /**
+   * A source read through a session already open (with its credentials);
+   * `name` says where it is, for messages. Closing the source closes the
+   * session.
+   */
+  static of(zk: ZkClient, name: string, options: Omit<ZkSourceOptions, "auth"> = {}): ZkSource {
+    return new ZkSource(name, zk, "/", options);
   }
 
   /** Connects to the first host of `url` that answers and adds the credentials. */
@@ -80,16 +130,12 @@ export class ZkSource implements Source {
         continue;
       }
       try {
-        for (const a of options.auth ?? []) {
-          const i = a.indexOf(":");
-          if (i <= 0) throw new Error(`bad --auth ${a} (expected scheme:credentials)`);
-          await zk.addAuth(a.slice(0, i), a.slice(i + 1));
-        }
+        await addAuths(zk, options.auth ?? []);
       } catch (err) {
         await zk.close();
         throw err;
       }
-      return new ZkSource(url, zk, chroot, options.containers ?? []);
+      return new ZkSource(url, zk, chroot, options);
     }
     throw new Error(`cannot connect to ${url}: ${failures.join("; ")}`);
   }
@@ -104,7 +150,7 @@ export class ZkSource implements Source {
     // Paths still to visit; children are pushed in reverse so that they
     // come off in name order. Only names of the current path's ancestors'
     // unvisited siblings are held.
-    const stack = ["/"];
+    const stack = [this.#root];
     let size = 16;
     while (stack.length > 0) {
       const paths: string[] = [];
@@ -165,14 +211,8 @@ export class ZkSource implements Source {
         children,
       };
     } catch (err) {
-      if (err instanceof ZkError && err.code === -101) return null; // deleted meanwhile
-      if (err instanceof ZkError) {
-        const hint = err.code === -102
-          ? " (give credentials with --auth digest:user:password)"
-          : "";
-        throw new Error(`cannot read ${full} from ${this.name}: ${codeName(err.code)}${hint}`);
-      }
-      throw err;
+      if (err instanceof ZkError && err.code === Code.NONODE) return null; // deleted meanwhile
+      throw new Error(`cannot read ${full} from ${this.name}: ${describeError(err)}`);
     }
   }
 
