@@ -8,8 +8,24 @@
  */
 
 import type { ServerState } from "../server/state.ts";
-import { VERSION } from "../version.ts";
 import { sessionHex } from "../zk/acl.ts";
+import {
+  allConnectionStats,
+  type ConnectionStats,
+  environment,
+  monitorValues,
+  NOT_SERVING,
+  NotServingError,
+  resetConnectionStats,
+  resetServerStats,
+  serverStats,
+  serving,
+  sessionDump,
+  VERSION_TEXT,
+  watchesByPath,
+  watchesBySession,
+  watchSummary,
+} from "./server_info.ts";
 import type { ConnectionInfo } from "./stats.ts";
 
 /** Every word ZooKeeper 3.8 knows. */
@@ -56,45 +72,70 @@ export function fourLetterWord(first4: Uint8Array): string | null {
   return WORDS.has(word) ? word : null;
 }
 
-/** The version line ZooKeeper prints, naming this server. */
-export const VERSION_TEXT = `3.8.0-zetcd-${VERSION}, built on zetcd for Deno`;
-
 const hex = sessionHex;
+
+/**
+ * Words that need a serving server, as in ZooKeeper: while etcd does not
+ * answer they reply {@link NOT_SERVING} (`isro` replies `null`).
+ */
+const NEED_SERVING: ReadonlySet<string> = new Set([
+  "srvr",
+  "stat",
+  "mntr",
+  "cons",
+  "conf",
+  "crst",
+  "srst",
+  "wchs",
+  "wchc",
+  "wchp",
+  "dump",
+  "dirs",
+  "hash",
+]);
 
 /** What a word needs: the server's state and the asking connection. */
 export interface WordContext {
   state: ServerState;
   self: ConnectionInfo;
-  /** Answer every word, whatever `--4lw-commands` says (the HTTP admin port). */
-  all?: boolean;
 }
 
 /** The reply text to a four-letter word. */
 export async function answerFourLetterWord(word: string, ctx: WordContext): Promise<string> {
   const { state } = ctx;
-  if (!ctx.all && !state.fourLetterWords.has(word)) {
+  if (!state.fourLetterWords.has(word)) {
     return `${word} is not executed because it is not in the whitelist.\n`;
   }
+  if (word === "isro") return serving(state) ? "rw" : "null";
+  if (NEED_SERVING.has(word) && !serving(state)) return `${NOT_SERVING}\n`;
+  try {
+    return await answer(word, ctx);
+  } catch (err) {
+    if (err instanceof NotServingError) return `${NOT_SERVING}\n`;
+    throw err;
+  }
+}
+
+/** The reply to a word the server may answer now. */
+async function answer(word: string, { state, self }: WordContext): Promise<string> {
   switch (word) {
     case "ruok":
       return "imok";
-    case "isro":
-      return "rw";
     case "srvr":
-      return serverLines(state, await state.tree.countNodes(), null);
+      return await serverLines(state, null);
     case "stat":
-      return serverLines(state, await state.tree.countNodes(), ctx.self);
+      return await serverLines(state, self);
     case "cons":
-      return [...state.connections].map((c) => ` ${connectionLine(c, c === ctx.self)}\n`).join("") +
+      return allConnectionStats(state, self).map((c) => ` ${connectionLine(c)}\n`).join("") +
         "\n";
     case "crst":
-      for (const c of state.connections) c.counters.reset();
+      resetConnectionStats(state);
       return "Connection stats reset.\n";
     case "srst":
-      state.counters.reset();
+      resetServerStats(state);
       return "Server stats reset.\n";
     case "mntr":
-      return mntr(state, await state.tree.countNodes());
+      return (await monitorValues(state)).map(([k, v]) => `zk_${k}\t${v}\n`).join("");
     case "conf":
       return [
         `clientPort=${state.conf.port}`,
@@ -112,17 +153,15 @@ export async function answerFourLetterWord(word: string, ctx: WordContext): Prom
         "",
       ].join("\n");
     case "envi":
-      return environment();
+      return ["Environment:", ...environment().map(([k, v]) => `${k}=${v}`), ""].join("\n");
     case "wchs": {
-      const watches = state.watches.list();
-      const sessions = new Set(watches.map(([, s]) => s));
-      const paths = new Set(watches.map(([p]) => p));
-      return `${sessions.size} connections watching ${paths.size} paths\nTotal watches:${watches.length}\n`;
+      const { connections, paths, watches } = watchSummary(state);
+      return `${connections} connections watching ${paths} paths\nTotal watches:${watches}\n`;
     }
     case "wchc":
-      return grouped(state.watches.list().map(([p, s]) => [hex(s), p]));
+      return grouped([...watchesBySession(state)].map(([id, paths]) => [hex(id), paths]));
     case "wchp":
-      return grouped(state.watches.list().map(([p, s]) => [p, hex(s)]));
+      return grouped([...watchesByPath(state)].map(([path, ids]) => [path, ids.map(hex)]));
     case "dump":
       return await dump(state);
     case "dirs":
@@ -133,139 +172,73 @@ export async function answerFourLetterWord(word: string, ctx: WordContext): Prom
   }
 }
 
-function serverLines(state: ServerState, nodes: number, self: ConnectionInfo | null): string {
-  const c = state.counters;
+/** `srvr`'s lines; with `self`, `stat`'s (the connections after the version). */
+async function serverLines(state: ServerState, self: ConnectionInfo | null): Promise<string> {
+  const s = await serverStats(state);
   const lines = [`Zookeeper version: ${VERSION_TEXT}`];
   if (self) {
     lines.push("Clients:");
-    for (const conn of state.connections) lines.push(` ${shortConnection(conn, conn === self)}`);
+    for (const c of allConnectionStats(state, self)) lines.push(` ${shortConnection(c)}`);
     lines.push("");
   }
   lines.push(
-    `Latency min/avg/max: ${c.minLatency}/${round(c.avgLatency)}/${c.maxLatency}`,
-    `Received: ${c.received}`,
-    `Sent: ${c.sent}`,
-    `Connections: ${state.connections.size}`,
-    "Outstanding: 0",
-    `Zxid: ${hex(state.watches.revision)}`,
+    `Latency min/avg/max: ${s.minLatency}/${s.avgLatency}/${s.maxLatency}`,
+    `Received: ${s.received}`,
+    `Sent: ${s.sent}`,
+    `Connections: ${s.connections}`,
+    `Outstanding: ${s.outstanding}`,
+    `Zxid: ${hex(s.zxid)}`,
     "Mode: standalone",
-    `Node count: ${nodes}`,
+    `Node count: ${s.nodeCount}`,
     "",
   );
   return lines.join("\n");
 }
 
-function shortConnection(c: ConnectionInfo, self: boolean): string {
-  return `/${c.peer}[${
-    self ? 0 : 1
-  }](queued=0,recved=${c.counters.received},sent=${c.counters.sent})`;
+/** ` /host:port[ops](queued=…,recved=…,sent=…)`, as `stat` lists a connection. */
+function shortConnection(c: ConnectionStats): string {
+  return `/${c.address}[${c.interestOps}](queued=${c.outstanding},recved=${c.received},sent=${c.sent})`;
 }
 
-function connectionLine(c: ConnectionInfo, self: boolean): string {
-  const base = shortConnection(c, self);
-  if (c.sessionId === undefined) return base;
-  const n = c.counters;
+/** A connection as `cons` lists it; `lcxid` is left out after a negative xid (a ping), as ZooKeeper does. */
+function connectionLine(c: ConnectionStats): string {
+  const base = shortConnection(c);
+  const s = c.session;
+  if (!s) return base;
   return base.slice(0, -1) + [
-    `,sid=${hex(c.sessionId)}`,
-    `lop=${c.lastOp ?? "NA"}`,
+    `,sid=${hex(s.id)}`,
+    `lop=${s.lastOperation}`,
     `est=${c.established}`,
-    `to=${c.timeout ?? 0}`,
-    `lcxid=0x${(c.lastXid ?? 0).toString(16)}`,
-    `lzxid=${hex(c.lastZxid ?? 0n)}`,
-    `lresp=${c.lastResponse ?? 0}`,
-    `llat=${c.lastLatency ?? 0}`,
-    `minlat=${n.minLatency}`,
-    `avglat=${Math.round(n.avgLatency)}`,
-    `maxlat=${n.maxLatency})`,
+    `to=${s.timeout}`,
+    ...(s.lastCxid >= 0 ? [`lcxid=0x${s.lastCxid.toString(16)}`] : []),
+    `lzxid=${hex(s.lastZxid)}`,
+    `lresp=${s.lastResponseTime}`,
+    `llat=${s.lastLatency}`,
+    `minlat=${s.minLatency}`,
+    `avglat=${s.avgLatency}`,
+    `maxlat=${s.maxLatency})`,
   ].join(",");
 }
 
-function mntr(state: ServerState, nodes: number): string {
-  const c = state.counters;
-  const watches = state.watches.list();
-  const rows: [string, string | number][] = [
-    ["zk_version", VERSION_TEXT],
-    ["zk_server_state", "standalone"],
-    ["zk_avg_latency", round(c.avgLatency)],
-    ["zk_max_latency", c.maxLatency],
-    ["zk_min_latency", c.minLatency],
-    ["zk_packets_received", c.received],
-    ["zk_packets_sent", c.sent],
-    ["zk_num_alive_connections", state.connections.size],
-    ["zk_outstanding_requests", 0],
-    ["zk_znode_count", nodes],
-    ["zk_watch_count", watches.length],
-    ["zk_ephemerals_count", 0],
-    ["zk_approximate_data_size", 0],
-    ["zk_open_file_descriptor_count", openFiles()],
-    ["zk_max_file_descriptor_count", 0],
-    ["zk_uptime", Date.now() - state.started],
-    ["zk_global_sessions", state.sessions.local.size],
-    ["zk_local_sessions", 0],
-  ];
-  return rows.map(([k, v]) => `${k}\t${v}\n`).join("");
-}
-
-function openFiles(): number {
-  try {
-    return [...Deno.readDirSync("/proc/self/fd")].length;
-  } catch {
-    return 0;
-  }
-}
-
-function environment(): string {
-  const env = (f: () => string) => {
-    try {
-      return f();
-    } catch {
-      return "<NA>";
-    }
-  };
-  const mem = Deno.memoryUsage();
-  return [
-    "Environment:",
-    `zookeeper.version=${VERSION_TEXT}`,
-    `host.name=${env(() => Deno.hostname())}`,
-    `deno.version=${Deno.version.deno}`,
-    `v8.version=${Deno.version.v8}`,
-    `os.name=${Deno.build.os}`,
-    `os.arch=${Deno.build.arch}`,
-    `os.version=${env(() => Deno.osRelease())}`,
-    `user.dir=${env(() => Deno.cwd())}`,
-    `os.memory.free=${Math.round((mem.heapTotal - mem.heapUsed) / 1048576)}MB`,
-    `os.memory.total=${Math.round(mem.rss / 1048576)}MB`,
-    "",
-  ].join("\n");
-}
-
-/** `key\n\tvalue…` blocks, keys in order of first appearance, then a blank line. */
-function grouped(pairs: [string, string][]): string {
-  const groups = new Map<string, string[]>();
-  for (const [k, v] of pairs) groups.set(k, [...(groups.get(k) ?? []), v]);
-  return [...groups].map(([k, vs]) => `${k}\n${vs.map((v) => `\t${v}\n`).join("")}`).join("") +
-    "\n";
+/** `key\n\tvalue…` blocks, then a blank line. */
+function grouped(groups: [string, string[]][]): string {
+  return groups.map(([k, vs]) => `${k}\n${vs.map((v) => `\t${v}\n`).join("")}`).join("") + "\n";
 }
 
 async function dump(state: ServerState): Promise<string> {
-  const sessions = [...state.sessions.local.values()];
-  const lines = ["SessionTracker dump:", `Session Sets (${sessions.length})/(${sessions.length}):`];
-  for (const s of sessions) {
-    lines.push(`0 expire at ${new Date(s.lastHeard + s.timeout).toUTCString()}:`, `\t${hex(s.id)}`);
+  const { expiries, ephemerals } = await sessionDump(state);
+  const count = [...expiries.values()].reduce((n, ids) => n + ids.length, 0);
+  const lines = ["SessionTracker dump:", `Session Sets (${expiries.size})/(${count}):`];
+  for (const [at, ids] of expiries) {
+    lines.push(
+      `${ids.length} expire at ${new Date(at).toUTCString()}:`,
+      ...ids.map((id) => `\t${hex(id)}`),
+    );
   }
-  const withEphemerals: [bigint, string[]][] = [];
-  for (const s of sessions) {
-    const paths = await state.tree.ephemerals(s.ephemeralLease);
-    if (paths.length > 0) withEphemerals.push([s.id, paths.sort()]);
-  }
-  lines.push("ephemeral nodes dump:", `Sessions with Ephemerals (${withEphemerals.length}):`);
-  for (const [id, paths] of withEphemerals) {
+  lines.push("ephemeral nodes dump:", `Sessions with Ephemerals (${ephemerals.size}):`);
+  for (const [id, paths] of ephemerals) {
     lines.push(`${hex(id)}:`, ...paths.map((p) => `\t${p}`));
   }
   lines.push("Connections dump:", `Connections Sets (${state.connections.size})/(1):`);
   return lines.join("\n") + "\n";
-}
-
-function round(n: number): number {
-  return Math.round(n * 10000) / 10000;
 }

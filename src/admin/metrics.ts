@@ -1,9 +1,16 @@
 /**
  * A small Prometheus registry: counters and histograms with labels, and
- * gauges read when scraped, rendered in the text exposition format.
+ * gauges read when scraped, rendered in the text exposition format. Every
+ * family labelled by request uses one `op` vocabulary: the names of
+ * `OpCode` ({@link opLabel}).
  *
  * @module
  */
+
+import { COMMIT } from "../build_info.ts";
+import { VERSION } from "../version.ts";
+import * as proc from "./process.ts";
+import { isUpdate, LatencySummary, opLabel } from "./stats.ts";
 
 type Labels = Record<string, string>;
 
@@ -25,6 +32,11 @@ export class Counter {
     const entry = this.#values.get(key);
     if (entry) entry[1] += by;
     else this.#values.set(key, [labels, by]);
+  }
+
+  /** The value of the series with `labels` (0 if it has none yet). */
+  value(labels: Labels = {}): number {
+    return this.#values.get(labelText(labels))?.[1] ?? 0;
   }
 
   render(): string {
@@ -89,25 +101,111 @@ export class Histogram {
   }
 }
 
-/** A gauge whose value is read at scrape time. */
+/** `labels` with its `op` label, if any, made an {@link opLabel}. */
+function withOpLabel(labels: Labels): Labels {
+  return "op" in labels ? { ...labels, op: opLabel(labels.op) } : labels;
+}
+
+/** A counter family whose `op` label is always an {@link opLabel}. */
+export class OpCounter extends Counter {
+  /** Adds `by` to a series; `labels.op` may be a short name (`GETD`). */
+  override inc(labels: Labels = {}, by = 1): void {
+    super.inc(withOpLabel(labels), by);
+  }
+}
+
+/** A histogram family whose `op` label is always an {@link opLabel}. */
+export class OpHistogram extends Histogram {
+  /** Records one observation; `labels.op` may be a short name (`GETD`). */
+  override observe(value: number, labels: Labels = {}): void {
+    super.observe(value, withOpLabel(labels));
+  }
+}
+
+/**
+ * A value read at scrape time (a gauge, or a counter kept elsewhere); no
+ * sample when `read` gives null.
+ */
 export class Gauge {
-  constructor(readonly name: string, readonly help: string, readonly read: () => number) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => number | null,
+    readonly options: { type?: "gauge" | "counter"; labels?: Labels } = {},
+  ) {}
 
   render(): string {
-    return [
+    const lines = [
       `# HELP ${this.name} ${this.help}`,
-      `# TYPE ${this.name} gauge`,
-      `${this.name} ${this.read()}`,
-    ]
-      .join("\n");
+      `# TYPE ${this.name} ${this.options.type ?? "gauge"}`,
+    ];
+    const value = this.read();
+    if (value !== null) lines.push(`${this.name}${labelText(this.options.labels ?? {})} ${value}`);
+    return lines.join("\n");
+  }
+}
+
+/** Prometheus' standard process metrics and this build's `zetcd_build_info`. */
+function processGauges(): Gauge[] {
+  return [
+    new Gauge(
+      "process_cpu_seconds_total",
+      "User and system CPU time spent, seconds.",
+      proc.cpuSeconds,
+      { type: "counter" },
+    ),
+    new Gauge(
+      "process_resident_memory_bytes",
+      "Resident memory size, bytes.",
+      proc.residentMemoryBytes,
+    ),
+    new Gauge(
+      "process_virtual_memory_bytes",
+      "Virtual memory size, bytes.",
+      proc.virtualMemoryBytes,
+    ),
+    new Gauge("process_open_fds", "Open file descriptors.", proc.openFileDescriptors),
+    new Gauge("process_max_fds", "Most open file descriptors allowed.", proc.maxFileDescriptors),
+    new Gauge(
+      "process_start_time_seconds",
+      "When the process started, seconds since the epoch.",
+      proc.startTimeSeconds,
+    ),
+    new Gauge(
+      "zetcd_build_info",
+      "This build: version, commit and Deno version; always 1.",
+      () => 1,
+      {
+        labels: { version: VERSION, commit: COMMIT, deno: Deno.version.deno },
+      },
+    ),
+  ];
+}
+
+/**
+ * Request latencies: the Prometheus histogram by `op`, and ZooKeeper's
+ * summaries of read and update latencies (`mntr`'s `zk_*_readlatency`,
+ * `zk_*_updatelatency`).
+ */
+export class RequestLatency extends OpHistogram {
+  /** Latencies of reads (and pings), ms. */
+  readonly read = new LatencySummary();
+  /** Latencies of updates ({@link isUpdate}), ms. */
+  readonly update = new LatencySummary();
+
+  /** Records one request that took `seconds`, labelled with its `op`. */
+  override observe(seconds: number, labels: Labels = {}): void {
+    super.observe(seconds, labels);
+    const summary = isUpdate(opLabel(labels.op ?? "")) ? this.update : this.read;
+    summary.add(seconds * 1000);
   }
 }
 
 /** The metrics of one server. */
 export class Metrics {
-  readonly requests = new Counter("zetcd_requests_total", "ZooKeeper requests by opcode.");
+  readonly requests = new OpCounter("zetcd_requests_total", "ZooKeeper requests by opcode.");
   readonly errors = new Counter("zetcd_errors_total", "ZooKeeper error replies by code.");
-  readonly latency = new Histogram(
+  readonly latency = new RequestLatency(
     "zetcd_request_duration_seconds",
     "Time to answer a ZooKeeper request, by opcode.",
   );
@@ -115,7 +213,7 @@ export class Metrics {
     "zetcd_etcd_request_duration_seconds",
     "Time of one etcd round trip, by kind.",
   );
-  readonly divergences = new Counter(
+  readonly divergences = new OpCounter(
     "zetcd_oracle_divergences_total",
     "Answers that differed from the cross-check oracle's (--oracle), by opcode.",
   );
@@ -123,7 +221,8 @@ export class Metrics {
     "zetcd_connections_dropped_total",
     "Connections refused or cut by a limit: max_connections, max_client_cnxns, not_reading.",
   );
-  readonly gauges: Gauge[] = [];
+  /** Values read at scrape time; the process metrics and build info come first. */
+  readonly gauges: Gauge[] = processGauges();
 
   /** The Prometheus text of every metric. */
   render(): string {

@@ -1,41 +1,100 @@
 /**
  * Request statistics, per server and per connection, as ZooKeeper keeps
- * them for its four-letter words (`srvr`, `stat`, `cons`, `mntr`).
+ * them for its four-letter words (`srvr`, `stat`, `cons`, `mntr`), and the
+ * names of requests they are reported under.
  *
  * @module
  */
 
-/** Latency and packet counters; `reset()` is `srst` / `crst`. */
+import { OpCode } from "../zk/constants.ts";
+
+/** `n` to 4 decimals, as ZooKeeper prints a mean latency. */
+function fourDecimals(n: number): number {
+  return Math.round(n * 10000) / 10000;
+}
+
+/** Count, sum, min, max and mean of latencies, each in whole milliseconds as ZooKeeper's. */
+export class LatencyStats {
+  count = 0;
+  sum = 0;
+  min = 0;
+  max = 0;
+
+  /** Records one latency of `ms`; returns it in whole milliseconds. */
+  add(ms: number): number {
+    const rounded = Math.round(ms);
+    if (this.count === 0 || rounded < this.min) this.min = rounded;
+    if (rounded > this.max) this.max = rounded;
+    this.count++;
+    this.sum += rounded;
+    return rounded;
+  }
+
+  /** Mean, ms, to 4 decimals (0 before the first sample). */
+  get avg(): number {
+    return this.count === 0 ? 0 : fourDecimals(this.sum / this.count);
+  }
+}
+
+/** Samples kept for the percentiles of a {@link LatencySummary}. */
+const WINDOW = 4096;
+
+/**
+ * ZooKeeper's summary of a latency (`zk_avg_readlatency`, `zk_p99_…`): the
+ * {@link LatencyStats} since the start, and percentiles of the last 4096
+ * samples.
+ */
+export class LatencySummary extends LatencyStats {
+  readonly #window: number[] = [];
+  #next = 0;
+
+  /** Records one latency of `ms`; returns it in whole milliseconds. */
+  override add(ms: number): number {
+    const rounded = super.add(ms);
+    if (this.#window.length < WINDOW) this.#window.push(rounded);
+    else this.#window[this.#next] = rounded;
+    this.#next = (this.#next + 1) % WINDOW;
+    return rounded;
+  }
+
+  /** The `p`th percentile (0 < p < 100) of the recent samples, ms (0 before the first). */
+  percentile(p: number): number {
+    if (this.#window.length === 0) return 0;
+    const sorted = [...this.#window].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  }
+}
+
+/** Packet counters and request latencies; `reset()` is `srst` / `crst`. */
 export class Counters {
   received = 0;
   sent = 0;
-  minLatency = 0;
-  maxLatency = 0;
-  #latencySum = 0;
-  #latencyCount = 0;
+  #latency = new LatencyStats();
 
   /** Records one answered request that took `ms`. */
   request(ms: number): void {
-    const rounded = Math.round(ms);
-    if (this.#latencyCount === 0 || rounded < this.minLatency) this.minLatency = rounded;
-    if (rounded > this.maxLatency) this.maxLatency = rounded;
-    this.#latencySum += ms;
-    this.#latencyCount++;
+    this.#latency.add(ms);
   }
 
-  /** Mean latency, ms. */
+  /** Lowest latency, ms. */
+  get minLatency(): number {
+    return this.#latency.min;
+  }
+
+  /** Mean latency, ms, to 4 decimals. */
   get avgLatency(): number {
-    return this.#latencyCount === 0 ? 0 : this.#latencySum / this.#latencyCount;
+    return this.#latency.avg;
+  }
+
+  /** Highest latency, ms. */
+  get maxLatency(): number {
+    return this.#latency.max;
   }
 
   /** Starts counting afresh. */
   reset(): void {
-    this.received =
-      this.sent =
-      this.minLatency =
-      this.maxLatency =
-        0;
-    this.#latencySum = this.#latencyCount = 0;
+    this.received = this.sent = 0;
+    this.#latency = new LatencyStats();
   }
 }
 
@@ -60,37 +119,85 @@ export interface ConnectionInfo {
   close(): void;
 }
 
-/** ZooKeeper's four-letter short names of opcodes (`lop=` in `cons`). */
-export const SHORT_OP_NAMES: Record<number, string> = {
-  0: "NOTI",
-  1: "CREA",
-  2: "DELE",
-  3: "EXIS",
-  4: "GETD",
-  5: "SETD",
-  6: "GETA",
-  7: "SETA",
-  8: "GETC",
-  9: "SYNC",
-  11: "PING",
-  12: "GET2",
-  13: "CKVR",
-  14: "MULT",
-  15: "CRE2",
-  16: "RECO",
-  17: "CHKW",
-  18: "REMW",
-  19: "CCON",
-  21: "CTTL",
-  22: "MLTR",
-  100: "SETA",
-  101: "SETW",
-  102: "SASL",
-  103: "GETE",
-  104: "GACN",
-  105: "STW2",
-  106: "ADDW",
-  107: "WHAM",
-  [-10]: "SESS",
-  [-11]: "CLOS",
+/**
+ * ZooKeeper's four-letter short name of each request type (`lop=` in
+ * `cons`, `last_operation` of `/commands/connections`), by its name in
+ * {@link OpCode}: the one table of short names; each is unique, so a short
+ * name also names its opcode.
+ */
+const SHORT_NAMES: Readonly<Record<Exclude<keyof typeof OpCode, "error">, string>> = {
+  notification: "NOTI",
+  create: "CREA",
+  delete: "DELE",
+  exists: "EXIS",
+  getData: "GETD",
+  setData: "SETD",
+  getACL: "GETA",
+  setACL: "SETA",
+  getChildren: "GETC",
+  sync: "SYNC",
+  ping: "PING",
+  getChildren2: "GET2",
+  check: "CKVR",
+  multi: "MULT",
+  create2: "CRE2",
+  reconfig: "RECO",
+  checkWatches: "CHKW",
+  removeWatches: "REMW",
+  createContainer: "CCON",
+  deleteContainer: "DCON",
+  createTTL: "CTTL",
+  multiRead: "MLTR",
+  auth: "AUTH",
+  setWatches: "SETW",
+  sasl: "SASL",
+  getEphemerals: "GETE",
+  getAllChildrenNumber: "GACN",
+  setWatches2: "STW2",
+  addWatch: "ADDW",
+  whoAmI: "WHAM",
+  createSession: "SESS",
+  closeSession: "CLOS",
 };
+
+/** ZooKeeper's four-letter short names of opcodes (`lop=` in `cons`), by opcode. */
+export const SHORT_OP_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(SHORT_NAMES).map(([name, short]) => [OpCode[name as keyof typeof OpCode], short]),
+);
+
+/** Opcode name by short name (`GETD` → `getData`). */
+const NAME_OF_SHORT = new Map(Object.entries(SHORT_NAMES).map(([name, short]) => [short, name]));
+
+/**
+ * The `op` label of every Prometheus family: the request's name in
+ * {@link OpCode} (`getData`), whether given that name or its short name
+ * (`GETD`); anything else is returned as it is.
+ */
+export function opLabel(op: string): string {
+  return NAME_OF_SHORT.get(op) ?? op;
+}
+
+/**
+ * Requests that change the tree or the sessions: ZooKeeper's "update"
+ * requests (transactions), whose latencies `mntr` reports apart from reads'.
+ */
+const UPDATES: ReadonlySet<string> = new Set([
+  "create",
+  "create2",
+  "createContainer",
+  "createTTL",
+  "delete",
+  "deleteContainer",
+  "setData",
+  "setACL",
+  "check",
+  "multi",
+  "reconfig",
+  "createSession",
+  "closeSession",
+]);
+
+/** Whether the request named `op` (an {@link opLabel}) is an update rather than a read. */
+export function isUpdate(op: string): boolean {
+  return UPDATES.has(op);
+}
