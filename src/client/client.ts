@@ -38,6 +38,8 @@ export class ZkClient {
   readonly #conn: Deno.Conn;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #pending = new Map<number, PromiseWithResolvers<{ err: number; body: JuteReader }>>();
+  /** addAuth calls waiting for their replies, oldest first. */
+  readonly #authWaiters: PromiseWithResolvers<number>[] = [];
   readonly #onEvent?: (event: R.WatcherEvent) => void;
   #xid = 0;
   /** Set once the connection has ended: requests then fail at once. */
@@ -95,6 +97,10 @@ export class ZkClient {
           this.#onEvent?.(R.WatcherEvent.read(r));
           continue;
         }
+        if (h.xid === Xid.auth) {
+          this.#authWaiters.shift()?.resolve(h.err);
+          continue;
+        }
         const waiter = this.#pending.get(h.xid);
         if (!waiter) continue;
         this.#pending.delete(h.xid);
@@ -102,8 +108,11 @@ export class ZkClient {
       }
     } catch { /* the connection ended */ }
     this.#lost = true;
-    for (const w of this.#pending.values()) w.reject(new Error("connection lost"));
+    for (const w of [...this.#pending.values(), ...this.#authWaiters]) {
+      w.reject(new Error("connection lost"));
+    }
     this.#pending.clear();
+    this.#authWaiters.length = 0;
     clearInterval(this.#ping);
   }
 
@@ -146,15 +155,17 @@ export class ZkClient {
    * Adds credentials to the session (`addauth`), e.g. `("digest",
    * "user:password")`; rejects with ZkError AuthFailed when refused.
    */
-  addAuth(scheme: string, auth: string): Promise<void> {
-    const waiter = Promise.withResolvers<{ err: number; body: JuteReader }>();
-    this.#pending.set(Xid.auth, waiter);
+  addAuth(scheme: string, auth: string | Uint8Array): Promise<void> {
+    if (this.#lost) return Promise.reject(new Error("connection lost"));
+    const waiter = Promise.withResolvers<number>();
+    // Auth replies all carry the same xid, and come in order.
+    this.#authWaiters.push(waiter);
     this.#send(Xid.auth, OpCode.auth, R.AuthPacket, {
       type: 0,
       scheme,
-      auth: new TextEncoder().encode(auth),
+      auth: typeof auth === "string" ? new TextEncoder().encode(auth) : auth,
     });
-    return waiter.promise.then(({ err }) => {
+    return waiter.promise.then((err) => {
       if (err !== 0) throw new ZkError(err, undefined, codeName(err));
     });
   }

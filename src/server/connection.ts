@@ -115,7 +115,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     info.sessionId = sink.sessionId = owned.id;
     info.timeout = owned.timeout;
     crossCheck = state.oracle
-      ? await CrossCheck.open(state.oracle, owned.timeout, log, state.metrics.divergences)
+      ? CrossCheck.attach(state.oracle, owned, log, state.metrics.divergences)
       : null;
     owned.detach = (why) => {
       log.info("session {session} {why}: closing its connection", {
@@ -204,7 +204,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     if (!closed) log.warn("closing connection: {reason}", { reason: describe(err) });
   } finally {
     clearTimeout(handshakeDeadline);
-    crossCheck?.close().catch(() => {});
+    crossCheck?.detach();
     state.connections.delete(info);
     state.watches.removeAll(sink);
     if (session && !session.closed) {
