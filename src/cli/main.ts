@@ -6,18 +6,24 @@
  */
 
 import { parseArgs } from "node:util";
-import { configure, getConsoleSink, getJsonLinesFormatter, getLogger } from "@logtape/logtape";
+import {
+  configure,
+  getConsoleSink,
+  getJsonLinesFormatter,
+  getLogger,
+  type Sink,
+} from "@logtape/logtape";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
-import { ZetcdServer } from "../server/server.ts";
+import { ListenError, ZetcdServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 import { COMMIT } from "../build_info.ts";
-import { EtcdNotFoundError, type LocalEtcd, startLocalEtcd } from "./local_etcd.ts";
+import { type LocalEtcd, LocalEtcdError, startLocalEtcd } from "./local_etcd.ts";
 import { systemdUnit } from "./systemd.ts";
 import { ALL_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
 import { ctl } from "./ctl.ts";
 import { bench } from "./bench.ts";
 import { backup } from "./backup.ts";
-import { ETCD_FLAGS, etcdSettings, prefixFlag, UsageError } from "./etcd_flags.ts";
+import { ETCD_FLAGS, etcdSettings, prefixFlag, readKeyPair, UsageError } from "./etcd_flags.ts";
 import { migrate } from "./migrate.ts";
 
 const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etcd
@@ -65,8 +71,10 @@ flags on the command line win.
                               etcd watch stream (default true; false: every read goes to etcd)
   --etcd-transport NAME       how transactions and the watch stream reach etcd: direct (our own
                               HTTP/2 client, default) or etcd3 (the etcd3 library, as leases)
-  --compact-interval MS       how often the elected server compacts etcd's history (default
-                              300000; 0: never, e.g. on an etcd whose other users compact it)
+  --compact-interval MS       how often the elected server compacts etcd's history; 0: never.
+                              Default: an etcd given by --endpoints is not compacted (etcd
+                              compacts the whole cluster: its other users' history too); the
+                              local etcd compacts itself every 5 minutes (etcd's auto-compaction)
   --compact-retain N          revisions kept behind the current one (default 10000)
   --container-check-interval MS
                               how often empty containers and expired TTL nodes are
@@ -91,6 +99,38 @@ flags on the command line win.
   --version                   print the version
 `;
 
+/** The server's flags, as `parseArgs` options. */
+const OPTIONS = {
+  zkaddr: { type: "string", default: "127.0.0.1:2181" },
+  ...ETCD_FLAGS,
+  prefix: { type: "string", default: "/zk/" },
+  "min-session-timeout": { type: "string", default: "4000" },
+  "max-session-timeout": { type: "string", default: "40000" },
+  "max-frame": { type: "string", default: String(DEFAULT_MAX_FRAME) },
+  "max-connections": { type: "string", default: "10000" },
+  "max-client-cnxns": { type: "string", default: "60" },
+  "max-outgoing-bytes": { type: "string", default: "16777216" },
+  superdigest: { type: "string" },
+  "4lw-commands": { type: "string" },
+  "admin-addr": { type: "string" },
+  oracle: { type: "string" },
+  "zkaddr-tls": { type: "string" },
+  "zk-certfile": { type: "string" },
+  "zk-keyfile": { type: "string" },
+  "extended-types": { type: "string", default: "true" },
+  "read-replica": { type: "string", default: "true" },
+  "etcd-transport": { type: "string", default: "direct" },
+  "compact-interval": { type: "string" },
+  "compact-retain": { type: "string", default: "10000" },
+  "container-check-interval": { type: "string", default: "60000" },
+  "etcd-bin": { type: "string" },
+  "data-dir": { type: "string", default: "./zetcd-data" },
+  "log-level": { type: "string", default: "info" },
+  "log-format": { type: "string", default: "text" },
+  help: { type: "boolean", default: false },
+  version: { type: "boolean", default: false },
+} as const;
+
 interface Config {
   hostname: string;
   port: number;
@@ -112,7 +152,8 @@ interface Config {
   extendedTypes: boolean;
   readReplica: boolean;
   etcdTransport: "direct" | "etcd3";
-  compactIntervalMs: number;
+  /** Absent when `--compact-interval` is not given (see {@link compaction}). */
+  compactIntervalMs?: number;
   compactRetain: number;
   reapIntervalMs: number;
   etcdBin?: string;
@@ -131,36 +172,7 @@ function parseConfig(
       args,
       strict: true,
       allowPositionals: false,
-      options: {
-        zkaddr: { type: "string", default: "127.0.0.1:2181" },
-        ...ETCD_FLAGS,
-        prefix: { type: "string", default: "/zk/" },
-        "min-session-timeout": { type: "string", default: "4000" },
-        "max-session-timeout": { type: "string", default: "40000" },
-        "max-frame": { type: "string", default: String(DEFAULT_MAX_FRAME) },
-        "max-connections": { type: "string", default: "10000" },
-        "max-client-cnxns": { type: "string", default: "60" },
-        "max-outgoing-bytes": { type: "string", default: "16777216" },
-        superdigest: { type: "string" },
-        "4lw-commands": { type: "string" },
-        "admin-addr": { type: "string" },
-        oracle: { type: "string" },
-        "zkaddr-tls": { type: "string" },
-        "zk-certfile": { type: "string" },
-        "zk-keyfile": { type: "string" },
-        "extended-types": { type: "string", default: "true" },
-        "read-replica": { type: "string", default: "true" },
-        "etcd-transport": { type: "string", default: "direct" },
-        "compact-interval": { type: "string", default: "300000" },
-        "compact-retain": { type: "string", default: "10000" },
-        "container-check-interval": { type: "string", default: "60000" },
-        "etcd-bin": { type: "string" },
-        "data-dir": { type: "string", default: "./zetcd-data" },
-        "log-level": { type: "string", default: "info" },
-        "log-format": { type: "string", default: "text" },
-        help: { type: "boolean", default: false },
-        version: { type: "boolean", default: false },
-      },
+      options: OPTIONS,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -228,7 +240,9 @@ function parseConfig(
     extendedTypes: bool("extended-types", v["extended-types"]!),
     readReplica: bool("read-replica", v["read-replica"]!),
     etcdTransport: etcdTransport(v["etcd-transport"]!),
-    compactIntervalMs: int("compact-interval", v["compact-interval"]!),
+    compactIntervalMs: v["compact-interval"] === undefined
+      ? undefined
+      : int("compact-interval", v["compact-interval"]),
     compactRetain: int("compact-retain", v["compact-retain"]!),
     reapIntervalMs: Math.max(10, int("container-check-interval", v["container-check-interval"]!)),
     etcdBin: v["etcd-bin"],
@@ -248,17 +262,15 @@ function clientTls(addr?: string, certFile?: string, keyFile?: string): Config["
   if (certFile === undefined || keyFile === undefined) {
     throw new UsageError("--zkaddr-tls needs --zk-certfile and --zk-keyfile");
   }
-  const read = (flag: string, file: string) => {
-    try {
-      return Deno.readTextFileSync(file);
-    } catch (err) {
-      throw new UsageError(`--${flag} ${file}: ${(err as Error).message}`);
-    }
-  };
+  const pair = readKeyPair(
+    { flag: "zk-certfile", file: certFile },
+    { flag: "zk-keyfile", file: keyFile },
+  );
+  const text = new TextDecoder();
   return {
     ...hostPort("zkaddr-tls", addr),
-    cert: read("zk-certfile", certFile),
-    key: read("zk-keyfile", keyFile),
+    cert: text.decode(pair.cert),
+    key: text.decode(pair.key),
   };
 }
 
@@ -293,17 +305,56 @@ function superDigest(value: string | undefined): string | undefined {
 
 /**
  * Flags from `ZETCD_*` environment variables: `ZETCD_ENDPOINTS=a,b` is
- * `--endpoints a,b`, `ZETCD_LOG_LEVEL=debug` is `--log-level debug`.
+ * `--endpoints a,b`, `ZETCD_LOG_LEVEL=debug` is `--log-level debug`. A
+ * variable that names no flag taking a value is left out and listed in
+ * `ignored` (to be warned about: a stray variable must not stop a server).
  */
-export function envArgs(env: Record<string, string>): string[] {
-  const out: string[] = [];
+export function envArgs(env: Record<string, string>): { args: string[]; ignored: string[] } {
+  const args: string[] = [];
+  const ignored: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     // The etcd password is read as a secret, not as a flag.
     if (!name.startsWith("ZETCD_") || name === "ZETCD_ETCD_PASSWORD") continue;
     const flag = name.slice("ZETCD_".length).toLowerCase().replaceAll("_", "-");
-    out.push(`--${flag}`, value);
+    const option = (OPTIONS as Record<string, { type: string }>)[flag];
+    if (option?.type === "string") args.push(`--${flag}`, value);
+    else ignored.push(name);
   }
-  return out;
+  return { args, ignored };
+}
+
+/**
+ * Who compacts etcd's history. An etcd given by `--endpoints` is compacted
+ * only with `--compact-interval`: etcd compacts the whole cluster, history
+ * its other users' watches may need. The local etcd compacts itself (etcd's
+ * revision auto-compaction, keeping `--compact-retain` revisions) unless
+ * `--compact-interval` says otherwise.
+ */
+function compaction(
+  local: boolean,
+  intervalMs: number | undefined,
+  retain: number,
+): { etcdRetain?: number; intervalMs: number } {
+  if (local && intervalMs === undefined) return { etcdRetain: retain, intervalMs: 0 };
+  return { intervalMs: intervalMs ?? 0 };
+}
+
+/** Log records with bigint values (revisions, zxids) as numbers: `1076`, not `1076n`. */
+function withPlainNumbers(sink: Sink): Sink {
+  const plain = (value: unknown) =>
+    typeof value !== "bigint"
+      ? value
+      : value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
+      ? Number(value)
+      : String(value);
+  return (record) =>
+    sink({
+      ...record,
+      message: record.message.map(plain),
+      properties: Object.fromEntries(
+        Object.entries(record.properties).map(([key, value]) => [key, plain(value)]),
+      ),
+    });
 }
 
 /** The build's commit, or (running from a checkout) what git says, or "unknown". */
@@ -332,10 +383,11 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   let config;
+  const env = Deno.env.toObject();
+  const fromEnv = envArgs(env);
   try {
     // ZETCD_<FLAG> variables come first, so flags given on the command line win.
-    const env = Deno.env.toObject();
-    config = parseConfig([...envArgs(env), ...args], env);
+    config = parseConfig([...fromEnv.args, ...args], env);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`zetcd: ${err.message} (see --help)`);
@@ -351,9 +403,11 @@ export async function main(args: string[]): Promise<number> {
   }
   await configure({
     sinks: {
-      console: config.logFormat === "json"
-        ? getConsoleSink({ formatter: getJsonLinesFormatter() })
-        : getConsoleSink(),
+      console: withPlainNumbers(
+        config.logFormat === "json"
+          ? getConsoleSink({ formatter: getJsonLinesFormatter() })
+          : getConsoleSink(),
+      ),
     },
     loggers: [
       { category: ["zetcd"], lowestLevel: config.logLevel, sinks: ["console"] },
@@ -361,21 +415,40 @@ export async function main(args: string[]): Promise<number> {
     ],
   });
   const log = getLogger(["zetcd", "cli"]);
+  for (const name of fromEnv.ignored) {
+    log.warn("ignoring environment variable {name}: it sets no zetcd flag (see --help)", { name });
+  }
   let local: LocalEtcd | undefined;
   let server: ZetcdServer | undefined;
-  // Listening for signals first: one that comes while starting stops the
-  // server as soon as it has started.
+  // Listening for signals first: one that comes while starting interrupts
+  // the local etcd's start, or stops the server as soon as it has started.
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  const interrupt = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => stop(signal));
+    Deno.addSignalListener(signal, () => {
+      stop(signal);
+      interrupt.abort(new Error(`${signal} while starting`));
+    });
   }
+  const compact = compaction(
+    config.endpoints.length === 0,
+    config.compactIntervalMs,
+    config.compactRetain,
+  );
   try {
     if (config.endpoints.length === 0) {
-      local = await startLocalEtcd(config.etcdBin, config.dataDir);
-      log.info("started a local etcd on {endpoint} with data in {dir}", {
-        endpoint: local.endpoint,
-        dir: config.dataDir,
+      local = await startLocalEtcd({
+        etcdBin: config.etcdBin,
+        dataDir: config.dataDir,
+        autoCompactRetain: compact.etcdRetain,
+        signal: interrupt.signal,
       });
+      log.info(
+        compact.etcdRetain === undefined
+          ? "started a local etcd on {endpoint} with data in {dir}"
+          : "started a local etcd on {endpoint} with data in {dir}; it compacts its history every 5 minutes, keeping {retain} revisions",
+        { endpoint: local.endpoint, dir: config.dataDir, retain: compact.etcdRetain },
+      );
       config.endpoints = [local.endpoint];
     }
     server = await ZetcdServer.start({
@@ -399,18 +472,17 @@ export async function main(args: string[]): Promise<number> {
       extendedTypes: config.extendedTypes,
       readReplica: config.readReplica,
       etcdTransport: config.etcdTransport,
-      compactIntervalMs: config.compactIntervalMs,
+      compactIntervalMs: compact.intervalMs,
       compactRetain: config.compactRetain,
       reapIntervalMs: config.reapIntervalMs,
     });
   } catch (err) {
-    const message = err instanceof EtcdNotFoundError
-      ? (err as Error).message
-      : err instanceof Deno.errors.AddrInUse
-      ? `cannot listen on ${config.hostname}:${config.port}: address in use`
-      : `cannot start: ${(err as Error).message}`;
-    log.error(message);
     await local?.stop();
+    if (interrupt.signal.aborted) {
+      log.info("{signal}: stopping", { signal: await stopped });
+      return 0;
+    }
+    log.error(startProblem(err));
     return 1;
   }
   const signal = await stopped;
@@ -418,4 +490,10 @@ export async function main(args: string[]): Promise<number> {
   await server.close();
   await local?.stop();
   return 0;
+}
+
+/** Why the server could not start, in one line. */
+function startProblem(err: unknown): string {
+  if (err instanceof LocalEtcdError || err instanceof ListenError) return err.message;
+  return `cannot start: ${(err as Error).message}`;
 }

@@ -12,15 +12,17 @@
  * current state, and a watch stream that falls behind a compaction starts
  * again from the current revision (and reloads the replica).
  *
- * etcd compacts the whole cluster, not one prefix: on an etcd shared with
- * applications that compact by themselves (e.g. Kubernetes), turn this off
- * with `--compact-interval 0`.
+ * etcd compacts the whole cluster, not one prefix, and removes history
+ * other applications' watches may need: the compactor runs only when asked
+ * for (`--compact-interval`); the local etcd the command line starts
+ * compacts itself (etcd's auto-compaction). Whoever compacts, every server
+ * runs a {@link HistoryCheck} that warns once when nobody does.
  *
  * @module
  */
 
 import type { Logger } from "@logtape/logtape";
-import type { EtcdClient } from "../etcd/client.ts";
+import { type EtcdClient, EtcdCompactedError } from "../etcd/client.ts";
 import type { Keys } from "../etcd/keys.ts";
 
 /** TTL of the election lease, s. */
@@ -100,7 +102,9 @@ export class Compactor {
       // Someone compacted further already (etcd, an operator): nothing to do.
       if (!/compacted/i.test(String(err))) throw err;
     }
-    this.#log.info("compacted etcd history up to revision {revision}", { revision: target });
+    this.#log.info("compacted etcd history up to revision {revision}", {
+      revision: Number(target),
+    });
     this.#compacted = target;
   }
 
@@ -131,5 +135,82 @@ export class Compactor {
     }
     this.#leader = leader;
     return res.revision;
+  }
+}
+
+/** Default of {@link HistoryCheckOptions.maxRevisions}. */
+export const HISTORY_WARN_REVISIONS = 1_000_000;
+
+/** Default of {@link HistoryCheckOptions.intervalMs}: 5 minutes. */
+const HISTORY_CHECK_INTERVAL_MS = 300_000;
+
+/** Options of {@link HistoryCheck}. */
+export interface HistoryCheckOptions {
+  /** Uncompacted revisions that are too many (default 1,000,000). */
+  maxRevisions?: number;
+  /** Time between checks, ms (default 5 minutes). */
+  intervalMs?: number;
+}
+
+/**
+ * Warns once when etcd keeps more than `maxRevisions` revisions of history
+ * uncompacted: nobody compacts it (neither a compactor, nor etcd's own
+ * auto-compaction, nor an operator), and etcd grows and slows until its
+ * space quota stops every write. A check is two reads: etcd's revision, then
+ * `key` as of `maxRevisions` revisions before it, which etcd refuses once
+ * that revision is compacted.
+ */
+export class HistoryCheck {
+  readonly #etcd: EtcdClient;
+  readonly #key: string;
+  readonly #log: Logger;
+  readonly #maxRevisions: number;
+  readonly #intervalMs: number;
+  #timer?: ReturnType<typeof setInterval>;
+  #warned = false;
+
+  constructor(etcd: EtcdClient, key: string, log: Logger, options: HistoryCheckOptions = {}) {
+    this.#etcd = etcd;
+    this.#key = key;
+    this.#log = log;
+    this.#maxRevisions = options.maxRevisions ?? HISTORY_WARN_REVISIONS;
+    this.#intervalMs = options.intervalMs ?? HISTORY_CHECK_INTERVAL_MS;
+  }
+
+  /** Checks now and every interval, until it has warned or is stopped. */
+  start(): void {
+    const run = () => {
+      this.check().then((tooLong) => {
+        if (tooLong) this.stop();
+      }).catch(() => {/* etcd unavailable: the next round checks */});
+    };
+    this.#timer = setInterval(run, this.#intervalMs);
+    run();
+  }
+
+  /** Stops checking. */
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Whether etcd keeps more than `maxRevisions` revisions; warns the first time it does. */
+  async check(): Promise<boolean> {
+    const { revision } = await this.#etcd.read([{ get: this.#key, countOnly: true }]);
+    const old = revision - BigInt(this.#maxRevisions);
+    if (old < 1n) return false;
+    try {
+      await this.#etcd.read([{ get: this.#key, countOnly: true, revision: old }]);
+    } catch (err) {
+      if (err instanceof EtcdCompactedError) return false;
+      throw err;
+    }
+    if (!this.#warned) {
+      this.#warned = true;
+      this.#log.warn(
+        "etcd keeps more than {max} revisions of history uncompacted (it is at revision {revision}): it grows and slows until its space quota stops every write; have etcd compact it (--auto-compaction-mode=revision --auto-compaction-retention=10000), or zetcd with --compact-interval MS",
+        { max: this.#maxRevisions, revision: Number(revision) },
+      );
+    }
+    return true;
   }
 }

@@ -22,7 +22,7 @@ import { serveConnection } from "./connection.ts";
 import { SessionManager } from "./sessions.ts";
 import { EtcdHealth } from "./etcd_health.ts";
 import { Replica } from "../etcd/replica.ts";
-import { Compactor } from "./compactor.ts";
+import { Compactor, HistoryCheck } from "./compactor.ts";
 import { LagMonitor } from "../admin/lag.ts";
 import type { ServerState } from "./state.ts";
 import { WatchHub } from "./watches.ts";
@@ -73,9 +73,11 @@ export interface ServerOptions {
    */
   etcdTransport?: "direct" | "etcd3";
   /**
-   * How often the elected server compacts etcd's history, ms (default
-   * 300000; 0: never). etcd compacts the whole cluster: turn it off on an
-   * etcd whose other users compact by themselves.
+   * How often the elected server compacts etcd's history, ms (default 0:
+   * never). etcd compacts the whole cluster, removing history other
+   * applications' watches may need: set it only for an etcd nobody else
+   * compacts. Either way the server warns once when etcd keeps more than
+   * 1,000,000 revisions.
    */
   compactIntervalMs?: number;
   /** Revisions kept behind the current one when compacting (default 10000). */
@@ -109,6 +111,7 @@ export class ZetcdServer {
   readonly #tlsListener?: Deno.TlsListener;
   /** The etcd compaction election and schedule (absent when compaction is off). */
   readonly compactor?: Compactor;
+  readonly #historyCheck?: HistoryCheck;
   /** Settles once the read replica is loaded (or given up on at close; at once when it is off). */
   readonly replicaLoaded: Promise<void>;
   readonly #closing = new AbortController();
@@ -124,10 +127,12 @@ export class ZetcdServer {
       tlsListener?: Deno.TlsListener;
       maxConnections: number;
       compactor?: Compactor;
+      historyCheck?: HistoryCheck;
       replica?: { replica: Replica; revision: bigint };
     },
   ) {
     this.compactor = extra.compactor;
+    this.#historyCheck = extra.historyCheck;
     this.#listener = listener;
     this.#maxConnections = extra.maxConnections;
     this.#state = state;
@@ -144,8 +149,9 @@ export class ZetcdServer {
   }
 
   /**
-   * Connects to etcd, initialises the namespace if it is new, opens the
-   * watch stream and starts listening.
+   * Binds its ports (a {@link ListenError} if one is taken, before anything
+   * is written into etcd), connects to etcd, initialises the namespace if it
+   * is new, opens the watch stream and starts serving.
    *
    * @example
    * ```ts
@@ -165,7 +171,10 @@ export class ZetcdServer {
     const keys = new Keys(options.prefix ?? "/zk/");
     let reaper: ReturnType<typeof setInterval> | undefined;
     const tree = new EtcdTree(etcd, keys);
+    let ports: Ports | undefined;
     try {
+      // Ports first: a server that cannot listen writes nothing into etcd.
+      ports = bindPorts(options);
       await tree.init();
       // etcd's --max-txn-ops (default 128) bounds how large a multi can be.
       const probe = await etcd.txn(
@@ -271,25 +280,18 @@ export class ZetcdServer {
           }
         }).catch((err) => log.warn("container/TTL check failed: {err}", { err: String(err) }));
       }, reapEvery);
-      const listener = Deno.listen({
-        hostname: options.hostname ?? "127.0.0.1",
-        port: options.port ?? 2181,
-        transport: "tcp",
-      });
+      const { client: listener, tls: tlsListener } = ports;
       state.conf.port = (listener.addr as Deno.NetAddr).port;
-      const tlsListener = options.tls
-        ? Deno.listenTls({
-          hostname: options.tls.hostname,
-          port: options.tls.port,
-          cert: options.tls.cert,
-          key: options.tls.key,
-        })
-        : undefined;
       const stopAdmin = new AbortController();
-      const admin = options.admin
-        ? serveAdmin(state, { ...options.admin, signal: stopAdmin.signal })
+      const adminAddress = ports.takeAdmin();
+      const admin = adminAddress
+        ? listen(
+          "admin",
+          adminAddress,
+          (a) => serveAdmin(state, { ...a, signal: stopAdmin.signal }),
+        )
         : undefined;
-      const compactEvery = options.compactIntervalMs ?? 300_000;
+      const compactEvery = options.compactIntervalMs ?? 0;
       const compactor = compactEvery > 0
         ? new Compactor(etcd, keys, log, {
           intervalMs: compactEvery,
@@ -298,8 +300,11 @@ export class ZetcdServer {
         })
         : undefined;
       compactor?.start();
+      const historyCheck = new HistoryCheck(etcd, keys.layout(), log);
+      historyCheck.start();
       const server = new ZetcdServer(listener, state, etcd, reaper, {
         compactor,
+        historyCheck,
         admin,
         stopAdmin,
         tlsListener,
@@ -317,11 +322,10 @@ export class ZetcdServer {
       return server;
     } catch (err) {
       clearInterval(reaper);
+      ports?.close();
       etcd.close();
       // Listening problems are reported as they are; the rest comes from etcd.
-      if (err instanceof Deno.errors.AddrInUse || err instanceof Deno.errors.PermissionDenied) {
-        throw err;
-      }
+      if (err instanceof ListenError) throw err;
       throw new Error(`etcd at ${options.endpoints.join(",")}: ${etcdProblem(err)}`, {
         cause: err,
       });
@@ -467,10 +471,81 @@ export class ZetcdServer {
     this.#state.lag.stop();
     clearInterval(this.#reaper);
     await this.compactor?.stop();
+    this.#historyCheck?.stop();
     this.#stopAdmin.abort();
     await this.#admin?.finished;
     await this.#state.watches.stop();
     this.#etcd.close();
+  }
+}
+
+/** A port the server cannot listen on; the message names it and what it is for. */
+export class ListenError extends Error {
+  override name = "ListenError";
+}
+
+/**
+ * The server's ports, bound before anything is written into etcd. The admin
+ * port is held until the admin server takes it ({@link Ports.takeAdmin}).
+ */
+interface Ports {
+  client: Deno.Listener;
+  tls?: Deno.TlsListener;
+  /** Frees the held admin port for the admin server to bind at once; its address. */
+  takeAdmin(): { hostname: string; port: number } | undefined;
+  /** Closes every port still held. */
+  close(): void;
+}
+
+/** Binds the client, TLS and admin ports of `options`; throws a {@link ListenError}. */
+function bindPorts(options: ServerOptions): Ports {
+  const held: (Deno.Listener | Deno.TlsListener)[] = [];
+  const close = () => {
+    for (const listener of held) {
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+    }
+  };
+  try {
+    const address = { hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 2181 };
+    const client = listen("ZooKeeper clients", address, (a) => Deno.listen(a));
+    held.push(client);
+    const { tls, admin } = options;
+    const tlsListener = tls
+      ? listen("TLS clients", tls, (a) => Deno.listenTls({ ...a, cert: tls.cert, key: tls.key }))
+      : undefined;
+    if (tlsListener) held.push(tlsListener);
+    const adminListener = admin ? listen("admin", admin, (a) => Deno.listen(a)) : undefined;
+    if (adminListener) held.push(adminListener);
+    const takeAdmin = () => {
+      if (!admin || !adminListener) return undefined;
+      adminListener.close();
+      return { hostname: admin.hostname, port: adminListener.addr.port };
+    };
+    return { client, tls: tlsListener, takeAdmin, close };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+/** `bind(address)`, its failure a {@link ListenError} naming the address and `what` it is for. */
+function listen<L>(
+  what: string,
+  address: { hostname: string; port: number },
+  bind: (address: { hostname: string; port: number }) => L,
+): L {
+  try {
+    return bind({ hostname: address.hostname, port: address.port });
+  } catch (err) {
+    const why = err instanceof Deno.errors.AddrInUse
+      ? "address in use"
+      : err instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (err as Error).message;
+    const message = `cannot listen on ${address.hostname}:${address.port} (${what}): ${why}`;
+    throw new ListenError(message, { cause: err });
   }
 }
 

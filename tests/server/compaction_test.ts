@@ -12,6 +12,8 @@ import { EtcdClient } from "../../src/etcd/client.ts";
 import { ZkClient } from "../../src/client/client.ts";
 import { EventType, OpCode } from "../../src/zk/constants.ts";
 import * as R from "../../src/zk/records.ts";
+import { HistoryCheck } from "../../src/server/compactor.ts";
+import type { Logger } from "@logtape/logtape";
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = Date.now() + ms;
@@ -77,5 +79,50 @@ Deno.test({
   } finally {
     raw.close();
     for (const server of [a, b]) if (!closed.has(server)) await server.close();
+  }
+});
+
+/** A logger that keeps what is warned. */
+function warnings(): { log: Logger; warned: string[] } {
+  const warned: string[] = [];
+  const log = {
+    warn: (message: string, props: Record<string, unknown> = {}) =>
+      warned.push(message.replace(/\{(\w+)\}/g, (_, name) => String(props[name]))),
+  } as unknown as Logger;
+  return { log, warned };
+}
+
+Deno.test({
+  name: "nothing is compacted by default, and a warning comes once when history grows large",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using etcd = await startEtcd();
+  const server = await startZetcd(etcd);
+  assert.equal(server.compactor, undefined, "no compactor unless asked for");
+  await server.close();
+  const raw = EtcdClient.connect({ endpoints: etcd.endpoints });
+  try {
+    let revision = 0n;
+    for (let i = 0; i < 30; i++) {
+      revision = (await raw.txn([], [{ put: "/k", value: new Uint8Array([i]) }])).revision;
+    }
+    const { log, warned } = warnings();
+    const check = new HistoryCheck(raw, "/k", log, { maxRevisions: 20, intervalMs: 20 });
+    check.start();
+    await until("a warning", () => warned.length > 0);
+    await new Promise((r) => setTimeout(r, 200));
+    check.stop();
+    assert.equal(warned.length, 1, "once");
+    assert.match(warned[0], /more than 20 revisions/);
+    assert.match(warned[0], /--compact-interval/);
+
+    await raw.compact(revision - 5n);
+    const after = warnings();
+    const compacted = new HistoryCheck(raw, "/k", after.log, { maxRevisions: 20, intervalMs: 20 });
+    assert.equal(await compacted.check(), false, "compacted history is small");
+    assert.deepEqual(after.warned, []);
+  } finally {
+    raw.close();
   }
 });
