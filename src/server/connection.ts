@@ -12,7 +12,15 @@ import { type ConnectionInfo, Counters, SHORT_OP_NAMES } from "../admin/stats.ts
 import { readFrames, readsOf } from "../jute/frame.ts";
 import { JuteDecodeError, JuteReader } from "../jute/reader.ts";
 import { JuteWriter } from "../jute/writer.ts";
-import { Code, codeName, type EventType, KeeperState, opName, Xid } from "../zk/constants.ts";
+import {
+  Code,
+  codeName,
+  type EventType,
+  KeeperState,
+  OpCode,
+  opName,
+  Xid,
+} from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
 import { EtcdRefusedError } from "../etcd/client.ts";
 import { sessionHex } from "../zk/acl.ts";
@@ -83,6 +91,8 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
   state.connections.add(info);
   let session: Session | undefined;
   let crossCheck: CrossCheck | null = null;
+  /** A reply closed the connection, or a request or the connection failed: nothing more runs. */
+  let stopped = false;
   const sink: WatchSink = {
     sessionId: 0n,
     notify(type: EventType, path: string) {
@@ -151,7 +161,6 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     // request that fails closes the connection, and nothing after it runs.
     let replied: Promise<void> = Promise.resolve(); // the latest request's reply is out
     let barrier: Promise<void> = Promise.resolve(); // so is every earlier one but writes
-    let stopped = false;
     const inFlight: Promise<void>[] = [];
     for await (const frame of frames) {
       if (stopped) break;
@@ -165,10 +174,10 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
         ? new DataView(frame.buffer, frame.byteOffset + 4, 4).getInt32(0)
         : 0;
       let bytes: Uint8Array | undefined;
-      const served = (HANDLERS.get(type)?.write ? barrier : replied).then(() =>
-        stopped
-          ? false
-          : serveRequest(frame, ctx, (b) => bytes = b, log, info, state, crossCheck)
+      // A read also waits for the client to take its replies (backpressure).
+      const write = HANDLERS.get(type)?.write === true;
+      const served = (write ? barrier : replied.then(() => writer.ready)).then(() =>
+        stopped ? false : serveRequest(frame, ctx, (b) => bytes = b, log, info, state, crossCheck)
       ).finally(() => {
         owned.busy--;
         owned.lastHeard = Date.now();
@@ -193,7 +202,9 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
         log.warn("closing connection: {reason}", { reason: describe(err) });
         close();
       });
-      if (!HANDLERS.get(type)?.write) barrier = replied;
+      if (!write) barrier = replied;
+      // Nothing is read after a closeSession: its reply ends the connection.
+      if (type === OpCode.closeSession) break;
       inFlight.push(replied);
       if (inFlight.length > MAX_IN_FLIGHT) await inFlight.shift();
       // Backpressure: a client that does not read its replies is not read either.
@@ -201,7 +212,9 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     }
     await replied;
   } catch (err) {
-    if (!closed) log.warn("closing connection: {reason}", { reason: describe(err) });
+    // One line a connection: a request that failed meanwhile says nothing more.
+    if (!closed && !stopped) log.warn("closing connection: {reason}", { reason: describe(err) });
+    stopped = true;
   } finally {
     clearTimeout(handshakeDeadline);
     crossCheck?.detach();
