@@ -14,7 +14,7 @@ import { CreateFlag, OpCode } from "../zk/constants.ts";
 import * as R from "../zk/records.ts";
 
 /** A workload. */
-export type Workload = "create" | "set" | "get" | "mixed" | "watch" | "etcd";
+export type Workload = "create" | "set" | "get" | "mixed" | "watch" | "delete" | "etcd";
 
 /** What to run. */
 export interface BenchOptions {
@@ -39,6 +39,8 @@ export interface BenchOptions {
   sequential?: boolean;
   /** create: ephemeral nodes. */
   ephemeral?: boolean;
+  /** delete: nodes made for each connection before the run, to delete (default 30,000 / conns). */
+  prefill?: number;
   /** mixed: share of reads (default 0.9). */
   readRatio?: number;
   /** etcd: `create` (Txn put guarded by create revision 0), `set` (Txn put) or `get` (range). */
@@ -68,8 +70,11 @@ export interface BenchResult {
   latencies?: Float64Array;
 }
 
-/** One connection's way of doing one operation of the workload; resolves false on an error. */
-type Step = (i: number) => Promise<boolean>;
+/**
+ * One connection's way of doing one operation of the workload; resolves
+ * false on an error, null when it has nothing left to do.
+ */
+type Step = (i: number) => Promise<boolean | null>;
 
 /** Runs a workload and returns its figures. */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
@@ -108,7 +113,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           await zk.close().catch(() => {});
           await watcher?.zk.close().catch(() => {});
         });
-        steps.push(zkStep(zk, options, `${root}`, c, value, pad, watcher));
+        if (options.workload === "delete") {
+          const count = options.prefill ?? Math.ceil(30_000 / conns);
+          await prefill(zk, `${root}/d${c}-`, count, value);
+          steps.push(deleteStep(zk, `${root}/d${c}-`, count));
+        } else steps.push(zkStep(zk, options, `${root}`, c, value, pad, watcher));
       }
     }
     await options.onMeasure?.("start");
@@ -193,6 +202,23 @@ function zkStep(
   }
 }
 
+/** Creates `prefix0` … `prefix(count − 1)`, 500 at a time. */
+async function prefill(zk: ZkClient, prefix: string, count: number, value: Uint8Array) {
+  for (let i = 0; i < count; i += 500) {
+    const batch = Array.from({ length: Math.min(500, count - i) }, (_, j) => i + j);
+    await Promise.all(batch.map((j) => zk.create(`${prefix}${j}`, value)));
+  }
+}
+
+/** Deletes the nodes {@link prefill} made, one per step, until none is left. */
+function deleteStep(zk: ZkClient, prefix: string, count: number): Step {
+  let next = 0;
+  return () => {
+    if (next >= count) return Promise.resolve(null);
+    return zk.delete(`${prefix}${next++}`).then(() => true, () => false);
+  };
+}
+
 function etcdStep(
   etcd: EtcdClient,
   op: "create" | "set" | "get",
@@ -237,6 +263,7 @@ async function drive(options: BenchOptions, steps: Step[], depth: number): Promi
       }
       const t0 = performance.now();
       const ok = await step(i);
+      if (ok === null) return;
       const t1 = performance.now();
       latencies.push(t1 - t0);
       if (!ok) errors++;

@@ -19,6 +19,8 @@ Workloads:
   mixed [--read-ratio R]         getData with probability R (default 0.9), else setData
   watch                          notification latency: each connection sets its node while a
                                  second session holds a data watch on it
+  delete                         delete nodes each connection made before the run
+                                 (30,000 over all connections), until none is left
   etcd [--etcd-op create|set|get]
                                  raw etcd through the same client library (--endpoints are
                                  etcd's): a Txn put guarded by "key absent", a put, or a range
@@ -36,7 +38,7 @@ A progress line goes to stderr every second. Nodes are created under /bench-<ran
 deleted afterwards.
 `;
 
-const WORKLOADS = ["create", "set", "get", "mixed", "watch", "etcd"];
+const WORKLOADS = ["create", "set", "get", "mixed", "watch", "delete", "etcd"];
 
 /** Runs `zetcd bench`; resolves to the exit code. */
 export async function bench(args: string[]): Promise<number> {

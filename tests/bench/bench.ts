@@ -31,11 +31,15 @@ const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
 const CONNS = (Deno.env.get("BENCH_CONNS") ?? "1,8,32").split(",").map(Number);
 const ONLY = Deno.env.get("BENCH_ROWS")?.split(",");
 
-/** A row of the table: a workload, and the etcd operation that is its floor (if any). */
+/**
+ * A row of the table: a workload, the etcd operation that is its floor (if
+ * any), and its connection counts when not BENCH_CONNS's.
+ */
 interface Row {
   name: string;
   options: Partial<BenchOptions>;
   etcd?: "create" | "set" | "get";
+  conns?: number[];
 }
 
 const ROWS: Row[] = [
@@ -45,6 +49,17 @@ const ROWS: Row[] = [
   { name: "getData, one znode", options: { workload: "get" }, etcd: "get" },
   { name: "mixed 90% get / 10% set", options: { workload: "mixed", readRatio: 0.9 } },
   { name: "watch notification", options: { workload: "watch" } },
+  { name: "delete", options: { workload: "delete" } },
+  // Pipelined: each connection keeps many requests in flight.
+  {
+    name: "create, 1000 in flight",
+    options: { workload: "create", depth: 1000 },
+    etcd: "create",
+    conns: [1],
+  },
+  { name: "setData, 1000 in flight", options: { workload: "set", depth: 1000 }, conns: [1] },
+  { name: "delete, 1000 in flight", options: { workload: "delete", depth: 1000 }, conns: [1] },
+  { name: "create, 8 in flight", options: { workload: "create", depth: 8 }, conns: [8] },
 ];
 
 /** Seconds of the same load, not measured, before each cell: the JIT and caches of each system settle on it. */
@@ -108,7 +123,7 @@ if (import.meta.main) {
   }[] = [];
   try {
     for (const row of ROWS.filter((r) => !ONLY || ONLY.some((w) => r.name.includes(w)))) {
-      for (const conns of CONNS) {
+      for (const conns of row.conns ?? CONNS) {
         const systems: System[] = [
           { endpoints: [zookeeper.hostPort], options: row.options },
           { endpoints: [server.address], options: row.options },
@@ -116,7 +131,7 @@ if (import.meta.main) {
         if (row.etcd) {
           systems.push({
             endpoints: etcd.endpoints,
-            options: { workload: "etcd", etcdOp: row.etcd },
+            options: { workload: "etcd", etcdOp: row.etcd, depth: row.options.depth },
           });
         }
         const [zk, us, raw] = await cells(systems, conns);
