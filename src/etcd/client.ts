@@ -121,13 +121,6 @@ export interface RangeResult {
   count: number;
 }
 
-/** A transaction: `success` if every compare holds, else `failure`. */
-export interface TxnSpec {
-  compare: Compare[];
-  success: Op[];
-  failure?: Op[];
-}
-
 /** The outcome of a transaction. */
 export interface TxnResult {
   succeeded: boolean;
@@ -312,12 +305,14 @@ export class EtcdClient {
    * takes (expired, or older than a change of permissions) is refused before
    * the transaction runs: it is renewed and the request sent again, once.
    */
-  async #directTxn(request: TxnRequest): Promise<TxnResponse> {
+  async #directTxn(request: TxnRequest, timeoutMs?: number): Promise<TxnResponse> {
     const body = encodeTxnRequest(request);
     for (let attempt = 0;; attempt++) {
       const metadata = this.#auth ? await this.#tokenMetadata(this.#auth) : undefined;
       try {
-        return decodeTxnResponse(await this.#direct!.unary("/etcdserverpb.KV/Txn", body, metadata));
+        return decodeTxnResponse(
+          await this.#direct!.unary("/etcdserverpb.KV/Txn", body, metadata, timeoutMs),
+        );
       } catch (err) {
         if (attempt > 0 || !metadata || !staleToken(err)) throw err;
         this.#renewToken(metadata.token);
@@ -351,12 +346,21 @@ export class EtcdClient {
     this.#tokenValue = null;
   }
 
-  /** Runs one transaction: `success` if every compare holds, else `failure`. */
-  async txn(compare: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
+  /**
+   * Runs one transaction: `success` if every compare holds, else `failure`.
+   * `options.timeoutMs` bounds the wait for its answer (default 10 s; over
+   * our own transport only): past it, it fails with its outcome unknown.
+   */
+  async txn(
+    compare: Compare[],
+    success: Op[],
+    failure: Op[] = [],
+    options: { timeoutMs?: number } = {},
+  ): Promise<TxnResult> {
     const started = performance.now();
     const result =
       await (this.#direct
-        ? this.#directTxn({ compare, success, failure }).then(fromDirect)
+        ? this.#directTxn({ compare, success, failure }, options.timeoutMs).then(fromDirect)
         : this.#etcd.kv.txn({
           compare: compare.map(toCompare),
           success: success.map(toRequestOp),
@@ -367,45 +371,6 @@ export class EtcdClient {
     const writes = success.some((op) => !("get" in op));
     this.onRoundTrip?.(writes ? "txn" : "read", (performance.now() - started) / 1000);
     return result;
-  }
-
-  /**
-   * Runs independent transactions as one: an outer transaction whose only
-   * branch holds each of them as a nested transaction (etcd ≥ 3.3). They
-   * share one revision. etcd evaluates every compare before any write, so
-   * the caller must make sure no transaction writes a key another one
-   * compares, reads or writes (see `txn_batcher.ts`).
-   */
-  async txnMany(txns: TxnSpec[]): Promise<TxnResult[]> {
-    const started = performance.now();
-    let results: TxnResult[];
-    if (this.#direct) {
-      const res = await this.#directTxn({
-        compare: [],
-        success: txns.map((t) => ({ ...t, failure: t.failure ?? [] })),
-        failure: [],
-      });
-      results = res.responses.map((r) =>
-        fromDirect({ ...(r as TxnResponse), revision: res.revision })
-      );
-    } else {
-      const res = await this.#etcd.kv.txn({
-        compare: [],
-        success: txns.map((t) => ({
-          request_txn: {
-            compare: t.compare.map(toCompare),
-            success: t.success.map(toRequestOp),
-            failure: (t.failure ?? []).map(toRequestOp),
-          },
-        })),
-        failure: [],
-      });
-      results = res.responses.map((r) =>
-        fromEtcd3({ ...r.response_txn, header: res.header } as RPC.ITxnResponse)
-      );
-    }
-    this.onRoundTrip?.("txn", (performance.now() - started) / 1000);
-    return results;
   }
 
   /** Runs reads only; shorthand for an unconditional transaction. */

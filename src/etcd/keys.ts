@@ -13,10 +13,10 @@
  * | `P attr/<d><path>/acl`       | JSON ACL list                         | version − 1 (+ `abias`) = aversion; lease as the node |
  * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter; a batch of creates puts it once, the rest in the bias); mod rev ∈ pzxid; absent on ephemerals |
  * | `P attr/<d><path>/gone`      | empty                                 | mod rev = last child delete (∈ pzxid) |
- * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (a multi that writes one node twice or re-creates it, and batched setData calls, write it; on the node's lease) |
- * | `P attr/<d><path>/abias`     | decimal                               | added to the ACL version (only a multi that re-creates a node needs it) |
+ * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (a batch of writes that sets one node's data twice or re-creates it writes it; on the node's lease) |
+ * | `P attr/<d><path>/abias`     | decimal                               | added to the ACL version (a batch that sets one node's ACL twice or re-creates it writes it; on the node's lease) |
  * | `P index/container/<d><path>`, `P index/ttl/<d><path>` | empty | nodes the server deletes by itself (containers, TTL nodes); stale entries are dropped by the reaper |
- * | `P multi`                    | JSON: the ZooKeeper events of the last multi, in order | mod rev = that multi's zxid; watch streams fire these instead of deriving events from the keys |
+ * | `P multi`                    | JSON: the ZooKeeper events of the last batch of writes, in order | mod rev = that batch's zxid; watch streams fire these instead of deriving events from the keys |
  * | `P migration`                | JSON: the source, state and counts of the last `zetcd migrate` into this prefix | lets an interrupted migration resume |
  * | `P compactor`                | the address of the server that compacts etcd's history | lease = that server's election lease; absent when none runs |
  * | `P sync`                     | empty                                 | put by ZooKeeper's sync and readiness checks: its mod rev is a point the watch stream must reach |

@@ -58,6 +58,16 @@ const MAX_BATCH_BYTES = 512 * 1024;
 /** How long a batch waits for the replica to show what it must see before reading etcd instead. */
 const REPLICA_WAIT_MS = 1000;
 
+/**
+ * How long a batch's transaction may wait for etcd. A call caught in an
+ * etcd leader change waits out etcd's own request timeout (5 s plus two
+ * election timeouts) while a new leader takes writes after about one
+ * election timeout: past this deadline the batch's writes get
+ * ConnectionLoss (their outcome unknown, as ZooKeeper's clients know it)
+ * and the writes behind them go on. Far above a healthy commit (ms).
+ */
+const COMMIT_TIMEOUT_MS = 1500;
+
 /** Tries of one write against other servers' writes before it gives up. */
 const MAX_ATTEMPTS = 32;
 
@@ -235,7 +245,7 @@ export class WritePipeline {
     if (ops > this.#maxOps && batch.length > 1) return "split";
     let res;
     try {
-      res = await this.#tree.etcd.txn(compare, success);
+      res = await this.#tree.etcd.txn(compare, success, [], { timeoutMs: COMMIT_TIMEOUT_MS });
     } catch (err) {
       if (!(err instanceof EtcdRefusedError)) throw err;
       if (err.limit === "ops") this.#maxOps = Math.min(this.#maxOps, ops - 1);

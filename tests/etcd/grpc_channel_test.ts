@@ -69,13 +69,6 @@ Deno.test("a transaction gets the same answer over our transport as over etcd3, 
     const one = await direct.txn([], writes("x"));
     const two = await etcd3.txn([], writes("y"));
     assert.equal(show({ ...one, revision: 0 }), show({ ...two, revision: 0 }));
-    const many = await direct.txnMany([
-      { compare: [], success: [{ put: "/m/1", value: enc.encode("1") }] },
-      { compare: [compares[5]], success: [{ get: "/b" }], failure: [] },
-    ]);
-    assert.equal(many.length, 2);
-    assert.equal(many[0].revision, many[1].revision);
-    assert.equal(new TextDecoder().decode(many[1].results[0]!.kvs[0].value), "b");
   } finally {
     direct.close();
     etcd3.close();

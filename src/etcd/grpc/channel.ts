@@ -89,13 +89,22 @@ export class GrpcChannel {
     this.#options = options;
   }
 
-  /** Calls `path` (e.g. `/etcdserverpb.KV/Txn`) with an encoded request; resolves to the encoded response. */
-  async unary(path: string, request: Uint8Array, metadata?: Metadata): Promise<Uint8Array> {
+  /**
+   * Calls `path` (e.g. `/etcdserverpb.KV/Txn`) with an encoded request;
+   * resolves to the encoded response. `timeoutMs` (default: the channel's
+   * `callTimeoutMs`) is how long the call may wait for its answer.
+   */
+  async unary(
+    path: string,
+    request: Uint8Array,
+    metadata?: Metadata,
+    timeoutMs?: number,
+  ): Promise<Uint8Array> {
     for (let attempt = 0;; attempt++) {
       const live = this.#live?.usable ? this.#live : null;
       const conn = live ?? await this.#connect();
       try {
-        return await conn.call(path, request, metadata);
+        return await conn.call(path, request, metadata, timeoutMs ?? this.#options.callTimeoutMs);
       } catch (err) {
         // Refused before processing (GOAWAY, REFUSED_STREAM): send it again, elsewhere.
         if (!(err instanceof GrpcError && err.unprocessed) || attempt >= 3) throw err;
@@ -302,11 +311,16 @@ class H2Connection {
     return !this.#dead && !this.#draining;
   }
 
-  call(path: string, request: Uint8Array, metadata?: Metadata): Promise<Uint8Array> {
+  call(
+    path: string,
+    request: Uint8Array,
+    metadata: Metadata | undefined,
+    timeoutMs: number,
+  ): Promise<Uint8Array> {
     if (this.#dead) return Promise.reject(this.#dead);
     if (this.#streams.size >= this.#maxStreams) {
       return new Promise<void>((resolve) => this.#waiting.push(resolve))
-        .then(() => this.call(path, request, metadata));
+        .then(() => this.call(path, request, metadata, timeoutMs));
     }
     const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
     let response: Uint8Array | null = null;
@@ -318,7 +332,7 @@ class H2Connection {
         else reject(new GrpcError(13, "etcd sent no response message"));
       },
     });
-    stream.timer = setTimeout(() => this.#timeout(stream), this.#options.callTimeoutMs);
+    stream.timer = setTimeout(() => this.#timeout(stream, timeoutMs), timeoutMs);
     return promise;
   }
 
@@ -699,9 +713,8 @@ class H2Connection {
     this.#flush();
   }
 
-  #timeout(stream: Stream): void {
+  #timeout(stream: Stream, ms: number): void {
     this.#cancel(stream);
-    const ms = this.#options.callTimeoutMs;
     this.#end(stream.id, new GrpcError(4, `etcd did not answer within ${ms} ms`));
     // Nothing heard for a while: the connection may be dead; later calls open another.
     if (performance.now() - this.#lastFrameAt > ms / 2) {

@@ -11,7 +11,7 @@
 
 import type { Compare, KeyValue, Op, RangeResult, WatchEvent } from "../client.ts";
 
-/** A decoded TxnResponse; nested transactions (from `txnMany`) keep their own. */
+/** A decoded TxnResponse; a nested transaction keeps its own. */
 export interface TxnResponse {
   revision: bigint;
   succeeded: boolean;
