@@ -62,5 +62,5 @@ Deno.test({
   assert.match(run.stdout, /^etcd create: 50 ops in .* ops\/s, 0 errors; latency ms p50/);
   const bad = await runZetcd(["bench", "dance"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /WORKLOAD must be one of create, set, get, mixed, watch, etcd/);
+  assert.match(bad.stderr, /WORKLOAD must be one of create, set, get, mixed, watch, delete, etcd/);
 });
