@@ -14,7 +14,7 @@
  */
 
 export { type ServerOptions, ZetcdServer } from "./src/server/server.ts";
-export { Keys, LAYOUT_VERSION } from "./src/etcd/keys.ts";
+export { Keys, LAYOUT_VERSION } from "./src/store/keys.ts";
 export { type ClientOptions, ZkClient } from "./src/client/client.ts";
 export { ZkError } from "./src/zk/errors.ts";
 export { Code, EventType, OpCode } from "./src/zk/constants.ts";

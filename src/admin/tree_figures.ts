@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { EtcdTree } from "../etcd/tree.ts";
-import { decodeNode } from "../etcd/values.ts";
+import type { EtcdTree } from "../store/tree.ts";
+import { decodeNode } from "../store/values.ts";
 
 /** Node keys read per page, at most. */
 const MAX_PAGE = 10_000;

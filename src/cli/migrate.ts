@@ -11,8 +11,8 @@
 
 import { parseArgs } from "node:util";
 import { EtcdClient } from "../etcd/client.ts";
-import { Keys } from "../etcd/keys.ts";
-import { EtcdTree } from "../etcd/tree.ts";
+import { Keys } from "../store/keys.ts";
+import { EtcdTree } from "../store/tree.ts";
 import { DumpSource } from "../migrate/dump_source.ts";
 import type { Source } from "../migrate/source.ts";
 import { MigrationTarget, NotEmptyError } from "../migrate/target.ts";

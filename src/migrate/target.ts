@@ -17,8 +17,8 @@
 
 import { SYSTEM_PATHS } from "../zk/path.ts";
 import type { Compare, KeyValue, Op } from "../etcd/client.ts";
-import { biasValue, type EtcdTree, type NodeSnapshot, nodeWrites } from "../etcd/tree.ts";
-import { encodeAcl, encodeMeta, encodeNode } from "../etcd/values.ts";
+import { biasValue, type EtcdTree, type NodeSnapshot, nodeWrites } from "../store/tree.ts";
+import { encodeAcl, encodeMeta, encodeNode } from "../store/values.ts";
 import { createsOf, sameBytes, type SourceNode } from "./source.ts";
 
 /** How a copy starts: into an empty prefix, resuming an interrupted copy, or merging. */

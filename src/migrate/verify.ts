@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { EtcdTree } from "../etcd/tree.ts";
+import type { EtcdTree } from "../store/tree.ts";
 import { childPath, parentOf } from "../zk/path.ts";
 import type { ACL } from "../zk/records.ts";
 import { sameBytes, type Source } from "./source.ts";

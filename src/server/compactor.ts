@@ -23,7 +23,7 @@
 
 import type { Logger } from "@logtape/logtape";
 import { type EtcdClient, EtcdCompactedError } from "../etcd/client.ts";
-import type { Keys } from "../etcd/keys.ts";
+import type { Keys } from "../store/keys.ts";
 
 /** TTL of the election lease, s. */
 const LEASE_TTL = 15;

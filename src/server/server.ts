@@ -8,8 +8,8 @@
 import { getLogger } from "@logtape/logtape";
 import { EtcdClient, type EtcdOptions } from "../etcd/client.ts";
 import { unreachableReason } from "../etcd/grpc/channel.ts";
-import { Keys } from "../etcd/keys.ts";
-import { EtcdTree } from "../etcd/tree.ts";
+import { Keys } from "../store/keys.ts";
+import { EtcdTree } from "../store/tree.ts";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
 
 /** Default of {@link ServerOptions.maxOutgoingBytes}. */

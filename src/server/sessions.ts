@@ -29,8 +29,8 @@ import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "@logtape/logtape";
 import type { EtcdClient, KeyValue, WatchEvent } from "../etcd/client.ts";
 import { sessionHex } from "../zk/acl.ts";
-import type { EtcdTree } from "../etcd/tree.ts";
-import { decodeSession, encodeSession } from "../etcd/values.ts";
+import type { EtcdTree } from "../store/tree.ts";
+import { decodeSession, encodeSession } from "../store/values.ts";
 
 /** One ZooKeeper session as this server knows it. */
 export class Session {

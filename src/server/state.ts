@@ -7,7 +7,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { ConnectionInfo, Counters } from "../admin/stats.ts";
 import type { Metrics } from "../admin/metrics.ts";
-import type { EtcdTree } from "../etcd/tree.ts";
+import type { EtcdTree } from "../store/tree.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import type { LagMonitor } from "../admin/lag.ts";
 import type { SessionManager } from "./sessions.ts";

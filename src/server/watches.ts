@@ -8,11 +8,11 @@
  */
 
 import type { EtcdClient, WatchBatch, WatchEvent } from "../etcd/client.ts";
-import type { Keys } from "../etcd/keys.ts";
+import type { Keys } from "../store/keys.ts";
 import type { Replica } from "../etcd/replica.ts";
 import { EventType } from "../zk/constants.ts";
 import { parentOf } from "../zk/path.ts";
-import { decodeEvents } from "../etcd/values.ts";
+import { decodeEvents } from "../store/values.ts";
 
 /** Where a connection receives notifications. */
 export interface WatchSink {

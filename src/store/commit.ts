@@ -4,7 +4,7 @@
  * every node as it was read — so the batch, error answers included, holds
  * only if nothing it read changed meanwhile.
  *
- * Counters live as an etcd version plus a bias (see `src/etcd/keys.ts`):
+ * Counters live as an etcd version plus a bias (see `keys.ts`):
  * one put moves a key's version by one, so a node written several times in
  * one transaction, or a parent given several children, gets the rest in
  * its bias key.
@@ -14,9 +14,9 @@
 
 import { CreateFlag } from "../zk/constants.ts";
 import type { Compare, Op } from "../etcd/client.ts";
-import type { Keys } from "../etcd/keys.ts";
-import { biasValue, nodeDeletes, type NodeSnapshot, nodeWrites } from "../etcd/tree.ts";
-import { encodeAcl, encodeMeta, encodeNode } from "../etcd/values.ts";
+import type { Keys } from "./keys.ts";
+import { biasValue, nodeDeletes, type NodeSnapshot, nodeWrites } from "./tree.ts";
+import { encodeAcl, encodeMeta, encodeNode } from "./values.ts";
 import type { Live } from "./changes.ts";
 
 /** The compares pinning what was read, and the writes of the final state. */

@@ -36,8 +36,8 @@ import { Code } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
 import type { Stat } from "../zk/records.ts";
 import { EtcdCompactedError, EtcdRefusedError } from "../etcd/client.ts";
-import type { EtcdTree } from "../etcd/tree.ts";
-import { encodeEvents } from "../etcd/values.ts";
+import type { EtcdTree } from "./tree.ts";
+import { encodeEvents } from "./values.ts";
 import {
   Draft,
   type Failed,

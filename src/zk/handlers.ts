@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { EtcdTree, NodeSnapshot } from "../etcd/tree.ts";
+import type { EtcdTree, NodeSnapshot } from "../store/tree.ts";
 import type { WriteOp } from "../store/changes.ts";
 import type { Done, WriteOutcome } from "../store/pipeline.ts";
 import { JuteWriter } from "../jute/writer.ts";

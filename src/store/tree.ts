@@ -12,10 +12,18 @@ import { OPEN_ACL } from "../zk/acl.ts";
 import { CreateFlag } from "../zk/constants.ts";
 import { baseName, depthOf, parentOf } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
-import type { Compare, EtcdClient, GetOp, KeyValue, Op, RangeResult, TxnResult } from "./client.ts";
+import type {
+  Compare,
+  EtcdClient,
+  GetOp,
+  KeyValue,
+  Op,
+  RangeResult,
+  TxnResult,
+} from "../etcd/client.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
-import type { Replica } from "./replica.ts";
-import { WritePipeline } from "../store/pipeline.ts";
+import type { Replica } from "../etcd/replica.ts";
+import { WritePipeline } from "./pipeline.ts";
 import {
   decodeAcl,
   decodeBias,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Keys } from "../../src/etcd/keys.ts";
+import { Keys } from "../../src/store/keys.ts";
 
 const k = new Keys("/zk/");
 
