@@ -17,7 +17,8 @@
 
 import { SYSTEM_PATHS } from "../zk/path.ts";
 import type { Compare, KeyValue, Op } from "../etcd/client.ts";
-import { biasValue, type EtcdTree, type NodeSnapshot, nodeWrites } from "../store/tree.ts";
+import type { EtcdTree } from "../store/tree.ts";
+import { biasValue, type NodeSnapshot, nodeWrites } from "../store/nodes.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "../store/values.ts";
 import { createsOf, sameBytes, type SourceNode } from "./source.ts";
 

@@ -24,7 +24,7 @@ import {
 import { ZkError } from "../zk/errors.ts";
 import { EtcdRefusedError } from "../etcd/client.ts";
 import { sessionHex } from "../zk/acl.ts";
-import { HANDLERS, type Reply, type RequestContext } from "../zk/handlers.ts";
+import { HANDLERS, type Reply, type RequestContext } from "./handlers.ts";
 import * as R from "../zk/records.ts";
 import type { ServerState } from "./state.ts";
 import type { Session } from "./sessions.ts";
@@ -136,6 +136,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     };
     const ctx: RequestContext = {
       tree: state.tree,
+      writes: state.writes,
       session: owned,
       watches: state.watches,
       sink,

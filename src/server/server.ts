@@ -10,6 +10,7 @@ import { EtcdClient, type EtcdOptions } from "../etcd/client.ts";
 import { unreachableReason } from "../etcd/grpc/channel.ts";
 import { Keys } from "../store/keys.ts";
 import { EtcdTree } from "../store/tree.ts";
+import { WritePipeline } from "../store/pipeline.ts";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
 
 /** Default of {@link ServerOptions.maxOutgoingBytes}. */
@@ -203,6 +204,7 @@ export class ZetcdServer {
       const health = new EtcdHealth(etcd, keys.layout(), log);
       const state: ServerState = {
         tree,
+        writes: new WritePipeline(tree),
         watches,
         health,
         lag: new LagMonitor(),

@@ -8,6 +8,7 @@ import type { Logger } from "@logtape/logtape";
 import type { ConnectionInfo, Counters } from "../admin/stats.ts";
 import type { Metrics } from "../admin/metrics.ts";
 import type { EtcdTree } from "../store/tree.ts";
+import type { WritePipeline } from "../store/pipeline.ts";
 import type { EtcdHealth } from "./etcd_health.ts";
 import type { LagMonitor } from "../admin/lag.ts";
 import type { SessionManager } from "./sessions.ts";
@@ -16,6 +17,8 @@ import type { WatchHub } from "./watches.ts";
 /** Shared state of a running server. */
 export interface ServerState {
   tree: EtcdTree;
+  /** Every client write goes through it. */
+  writes: WritePipeline;
   sessions: SessionManager;
   watches: WatchHub;
   /** Whether an etcd quorum answers. */

@@ -20,7 +20,7 @@ import { Code, EventType, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import { parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
-import type { NodeSnapshot } from "./tree.ts";
+import type { NodeSnapshot } from "./nodes.ts";
 
 /** One operation of a write, decoded and pre-checked by the caller. */
 export type WriteOp =

@@ -15,7 +15,7 @@
 import { CreateFlag } from "../zk/constants.ts";
 import type { Compare, Op } from "../etcd/client.ts";
 import type { Keys } from "./keys.ts";
-import { biasValue, nodeDeletes, type NodeSnapshot, nodeWrites } from "./tree.ts";
+import { biasValue, nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "./values.ts";
 import type { Live } from "./changes.ts";
 

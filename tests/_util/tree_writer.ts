@@ -7,7 +7,8 @@
 
 import type { EtcdClient, Op } from "../../src/etcd/client.ts";
 import { Keys } from "../../src/store/keys.ts";
-import { EtcdTree, nodeWrites } from "../../src/store/tree.ts";
+import { EtcdTree } from "../../src/store/tree.ts";
+import { nodeWrites } from "../../src/store/nodes.ts";
 import { OPEN_ACL } from "../../src/zk/acl.ts";
 
 /** Persistent, open-ACL nodes holding `data`, under one prefix. */

@@ -10,7 +10,7 @@ import { Draft, type Failed, type OpResult, type WriteOp } from "../../src/store
 import { transaction } from "../../src/store/commit.ts";
 import type { KeyValue } from "../../src/etcd/client.ts";
 import { Keys } from "../../src/store/keys.ts";
-import type { NodeSnapshot } from "../../src/store/tree.ts";
+import type { NodeSnapshot } from "../../src/store/nodes.ts";
 import { OPEN_ACL } from "../../src/zk/acl.ts";
 import { Code, OpCode } from "../../src/zk/constants.ts";
 import { invalidPathReason } from "../../src/zk/path.ts";

@@ -7,27 +7,28 @@
  * @module
  */
 
-import type { EtcdTree, NodeSnapshot } from "../store/tree.ts";
+import type { EtcdTree } from "../store/tree.ts";
+import type { NodeSnapshot } from "../store/nodes.ts";
 import type { WriteOp } from "../store/changes.ts";
-import type { Done, WriteOutcome } from "../store/pipeline.ts";
+import type { Done, WriteOutcome, WritePipeline } from "../store/pipeline.ts";
 import { JuteWriter } from "../jute/writer.ts";
 import type { JuteReader } from "../jute/reader.ts";
 import { encode, type JuteType } from "../jute/schema.ts";
-import type { Session } from "../server/sessions.ts";
-import type { WatchHub, WatchSink, WatchTable } from "../server/watches.ts";
-import { authenticate, fixupACL, permitted, type Principal } from "./acl.ts";
-import { Code, CreateFlag, EventType, OpCode, Perms } from "./constants.ts";
-import { Errors, ZkError } from "./errors.ts";
+import type { Session } from "./sessions.ts";
+import type { WatchHub, WatchSink, WatchTable } from "./watches.ts";
+import { authenticate, fixupACL, permitted, type Principal } from "../zk/acl.ts";
+import { Code, CreateFlag, EventType, OpCode, Perms } from "../zk/constants.ts";
+import { Errors, ZkError } from "../zk/errors.ts";
 import {
   isRead,
   readMultiRequest,
   type SubRequest,
   type SubResult,
   writeMultiResponse,
-} from "./multi.ts";
-import { invalidPathReason, SYSTEM_PATHS } from "./path.ts";
-import { PROTOCOL } from "./protocol.ts";
-import * as R from "./records.ts";
+} from "../zk/multi.ts";
+import { invalidPathReason, SYSTEM_PATHS } from "../zk/path.ts";
+import { PROTOCOL } from "../zk/protocol.ts";
+import * as R from "../zk/records.ts";
 
 /** The decoded type of record `K`. */
 type Req<K extends keyof typeof R> = (typeof R)[K] extends JuteType<infer T> ? T : never;
@@ -35,6 +36,8 @@ type Req<K extends keyof typeof R> = (typeof R)[K] extends JuteType<infer T> ? T
 /** What a handler may use while serving one request. */
 export interface RequestContext {
   tree: EtcdTree;
+  /** The write pipeline every write goes through. */
+  writes: WritePipeline;
   session: Session;
   watches: WatchHub;
   /** Where this connection's notifications go. */
@@ -241,7 +244,7 @@ function prepareCreate(
  * promise, so a session's writes keep their order.
  */
 async function write(ctx: RequestContext, ops: WriteOp[]): Promise<WriteOutcome> {
-  const out = await ctx.tree.writes.submit({
+  const out = await ctx.writes.submit({
     ops,
     who: ctx.who(),
     validate: invalidPathReason,

@@ -1,0 +1,90 @@
+/**
+ * What a znode is made of in etcd: its snapshot as read (data, ACL, Stat
+ * and the keys a write pins), and the operations that create or delete its
+ * keys (the layout is `keys.ts`'s table).
+ *
+ * @module
+ */
+
+import { CreateFlag } from "../zk/constants.ts";
+import type { ACL, Stat } from "../zk/records.ts";
+import type { KeyValue, Op } from "../etcd/client.ts";
+import type { Keys } from "./keys.ts";
+import { encodeAcl, encodeMeta, encodeNode } from "./values.ts";
+
+/** A znode as read at one revision. */
+export interface NodeSnapshot {
+  path: string;
+  data: Uint8Array | null;
+  acl: ACL[];
+  stat: Stat;
+  /** The create flags it was made with. */
+  mode: number;
+  /** Time to live of a TTL node, ms. */
+  ttl?: bigint;
+  /** Children ever created (the sequence counter). */
+  creates: number;
+  /** The etcd keys that multi compares against. */
+  kvs: { node: KeyValue; kids?: KeyValue; gone?: KeyValue; acl?: KeyValue };
+}
+
+/** The operations that delete a node: its record and every attribute. */
+export function nodeDeletes(keys: Keys, path: string): Op[] {
+  return [{ del: keys.node(path) }, { del: keys.attrs(path), prefix: true }];
+}
+
+/** What a new node is made of. */
+export interface NewNode {
+  path: string;
+  data: Uint8Array | null;
+  acl: ACL[];
+  /** Create flags. */
+  mode: number;
+  /** Owning session of an ephemeral, else 0n. */
+  owner: bigint;
+  /** Lease of an ephemeral's keys, else 0n. */
+  lease: bigint;
+  /** ctime (and mtime unless `mtime` is given), ms. */
+  now: bigint;
+  /** Last modification time, ms, when it differs from `now` (migration). */
+  mtime?: bigint;
+  /** Children created under it in the same transaction (multi), or ever (migration). */
+  childCreates?: number;
+  /** Starting data and ACL versions (migration keeps the source's). */
+  version?: number;
+  aversion?: number;
+  /** Time to live of a TTL node, ms. */
+  ttl?: bigint;
+}
+
+/** The puts that create a node (its parent's counter is the caller's). */
+export function nodeWrites(keys: Keys, n: NewNode): Op[] {
+  const ops: Op[] = [
+    {
+      put: keys.node(n.path),
+      value: encodeNode({ data: n.data, mtime: n.mtime ?? n.now }),
+      lease: n.lease,
+    },
+    {
+      put: keys.attr(n.path, "meta"),
+      value: encodeMeta({ ctime: n.now, mode: n.mode, owner: n.owner, ttl: n.ttl }),
+      lease: n.lease,
+    },
+    { put: keys.attr(n.path, "acl"), value: encodeAcl(n.acl), lease: n.lease },
+  ];
+  if (n.version) ops.push({ put: keys.attr(n.path, "vbias"), value: biasValue(n.version) });
+  if (n.aversion) ops.push({ put: keys.attr(n.path, "abias"), value: biasValue(n.aversion) });
+  if (n.mode === CreateFlag.CONTAINER) ops.push({ put: keys.index("container", n.path) });
+  if (n.ttl !== undefined) ops.push({ put: keys.index("ttl", n.path) });
+  if (n.owner === 0n) {
+    // The kids key's first put counts as zero creates; children created in
+    // the same transaction go in its bias.
+    ops.push({ put: keys.attr(n.path, "kids"), value: biasValue(n.childCreates ?? 0) });
+  }
+  return ops;
+}
+
+/** A bias value: empty for 0, else the decimal number. */
+export function biasValue(n: number): Uint8Array {
+  return new TextEncoder().encode(n === 0 ? "" : String(n));
+}
