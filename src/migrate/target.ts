@@ -18,7 +18,7 @@
 import { SYSTEM_PATHS } from "../zk/path.ts";
 import type { Compare, KeyValue, Op } from "../etcd/client.ts";
 import type { EtcdTree } from "../store/tree.ts";
-import { biasValue, type NodeSnapshot, nodeWrites } from "../store/nodes.ts";
+import { biasFor, type NodeSnapshot, nodeWrites } from "../store/nodes.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "../store/values.ts";
 import { createsOf, sameBytes, type SourceNode } from "./source.ts";
 
@@ -257,13 +257,14 @@ function createOps(tree: EtcdTree, n: SourceNode): Op[] {
 function updateOps(tree: EtcdTree, n: SourceNode, cur: NodeSnapshot): Op[] {
   const k = tree.keys;
   const ops: Op[] = [];
-  const version = (kv: KeyValue | undefined) => Number(kv?.version ?? 0n);
+  /** The version of `kv` after one more put. */
+  const next = (kv: KeyValue | undefined) => (kv?.version ?? 0n) + 1n;
   if (
     !sameBytes(n.data, cur.data) || n.mtime !== cur.stat.mtime || n.version !== cur.stat.version
   ) {
     ops.push(
       { put: k.node(n.path), value: encodeNode({ data: n.data, mtime: n.mtime }) },
-      { put: k.attr(n.path, "vbias"), value: biasValue(n.version - version(cur.kvs.node)) },
+      { put: k.attr(n.path, "vbias"), value: biasFor(n.version, next(cur.kvs.node)) },
     );
   }
   if (
@@ -272,12 +273,12 @@ function updateOps(tree: EtcdTree, n: SourceNode, cur: NodeSnapshot): Op[] {
   ) {
     ops.push(
       { put: k.attr(n.path, "acl"), value: encodeAcl(n.acl) },
-      { put: k.attr(n.path, "abias"), value: biasValue(n.aversion - version(cur.kvs.acl)) },
+      { put: k.attr(n.path, "abias"), value: biasFor(n.aversion, next(cur.kvs.acl)) },
     );
   }
   const creates = createsOf(n);
   if (creates !== cur.creates) {
-    ops.push({ put: k.attr(n.path, "kids"), value: biasValue(creates - version(cur.kvs.kids)) });
+    ops.push({ put: k.attr(n.path, "kids"), value: biasFor(creates, next(cur.kvs.kids)) });
   }
   if (n.ctime !== cur.stat.ctime || n.mode !== cur.mode || n.ttl !== cur.ttl) {
     ops.push({

@@ -15,7 +15,7 @@
 import { CreateFlag } from "../zk/constants.ts";
 import type { Compare, Op } from "../etcd/client.ts";
 import type { Keys } from "./keys.ts";
-import { biasValue, nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
+import { biasFor, nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "./values.ts";
 import type { Live } from "./changes.ts";
 
@@ -65,10 +65,10 @@ export function transaction(
         ttl: n.ttl,
       }));
       if (n.dataWrites > 0) {
-        success.push({ put: k.attr(path, "vbias"), value: biasValue(n.dataWrites), lease });
+        success.push({ put: k.attr(path, "vbias"), value: biasFor(n.dataWrites, 1n), lease });
       }
       if (n.aclWrites > 0) {
-        success.push({ put: k.attr(path, "abias"), value: biasValue(n.aclWrites), lease });
+        success.push({ put: k.attr(path, "abias"), value: biasFor(n.aclWrites, 1n), lease });
       }
     } else if (base && n.exists && n.recreated) {
       success.push(...recreation(k, path, base, n, now));
@@ -96,25 +96,26 @@ function rewrites(k: Keys, path: string, base: NodeSnapshot, n: Live): Op[] {
   }
   if (n.dataWrites > 1) {
     // One put bumps etcd's version once; the bias holds the rest.
-    const bias = base.stat.version - Number(base.kvs.node.version - 1n) + n.dataWrites - 1;
-    ops.push({ put: k.attr(path, "vbias"), value: biasValue(bias), lease });
+    const value = biasFor(base.stat.version + n.dataWrites, base.kvs.node.version + 1n);
+    ops.push({ put: k.attr(path, "vbias"), value, lease });
   }
   if (n.aclWrites > 0) {
     ops.push({ put: k.attr(path, "acl"), value: encodeAcl(n.acl), ignoreLease: true });
-    // The ACL key's version after the put is one more; the bias makes up the
-    // rest. (The ACL is pinned: the permission check read it, and its bias
-    // changes only with it.)
+    // As for the data: the put counts one write, the bias the others (and
+    // all of them for a key the put makes). The ACL is pinned (the
+    // permission check read it), and its bias changes only with it.
     const before = base.kvs.acl?.version;
-    const bias = base.stat.aversion + n.aclWrites - Number(before ?? 0n);
-    const had = before === undefined ? undefined : base.stat.aversion - Number(before - 1n);
-    if (bias !== had) ops.push({ put: k.attr(path, "abias"), value: biasValue(bias), lease });
+    if (n.aclWrites > 1 || before === undefined) {
+      const value = biasFor(base.stat.aversion + n.aclWrites, (before ?? 0n) + 1n);
+      ops.push({ put: k.attr(path, "abias"), value, lease });
+    }
   }
   if (n.childCreates === 1 && !n.pins.has("kids")) {
     // One more create: the counter's next version counts it.
     ops.push({ put: k.attr(path, "kids"), ignoreValue: true });
   } else if (n.childCreates > 0) {
-    const bias = base.creates - Number((base.kvs.kids?.version ?? 1n) - 1n) + n.childCreates - 1;
-    ops.push({ put: k.attr(path, "kids"), value: biasValue(bias) });
+    const value = biasFor(base.creates + n.childCreates, (base.kvs.kids?.version ?? 1n) + 1n);
+    ops.push({ put: k.attr(path, "kids"), value });
   }
   return ops;
 }
@@ -139,20 +140,20 @@ function recreation(k: Keys, path: string, base: NodeSnapshot, n: Live, now: big
     { put: k.attr(path, "acl"), value: encodeAcl(n.acl), lease },
     {
       put: k.attr(path, "vbias"),
-      value: biasValue(n.dataWrites - Number(base.kvs.node.version)),
+      value: biasFor(n.dataWrites, base.kvs.node.version + 1n),
       lease,
     },
     {
       put: k.attr(path, "abias"),
-      value: biasValue(n.aclWrites - Number(base.kvs.acl?.version ?? 0n)),
+      value: biasFor(n.aclWrites, (base.kvs.acl?.version ?? 0n) + 1n),
       lease,
     },
   ];
   if (n.mode === CreateFlag.CONTAINER) ops.push({ put: k.index("container", path) });
   if (n.ttl !== undefined) ops.push({ put: k.index("ttl", path) });
   if (n.owner === 0n) {
-    const old = Number(base.kvs.kids?.version ?? 0n);
-    ops.push({ put: k.attr(path, "kids"), value: biasValue(n.childCreates - old) });
+    const value = biasFor(n.childCreates, (base.kvs.kids?.version ?? 0n) + 1n);
+    ops.push({ put: k.attr(path, "kids"), value });
   } else if (base.kvs.kids) {
     ops.push({ del: k.attr(path, "kids") });
   }

@@ -72,16 +72,34 @@ export function nodeWrites(keys: Keys, n: NewNode): Op[] {
     },
     { put: keys.attr(n.path, "acl"), value: encodeAcl(n.acl), lease: n.lease },
   ];
-  if (n.version) ops.push({ put: keys.attr(n.path, "vbias"), value: biasValue(n.version) });
-  if (n.aversion) ops.push({ put: keys.attr(n.path, "abias"), value: biasValue(n.aversion) });
+  if (n.version) ops.push({ put: keys.attr(n.path, "vbias"), value: biasFor(n.version, 1n) });
+  if (n.aversion) ops.push({ put: keys.attr(n.path, "abias"), value: biasFor(n.aversion, 1n) });
   if (n.mode === CreateFlag.CONTAINER) ops.push({ put: keys.index("container", n.path) });
   if (n.ttl !== undefined) ops.push({ put: keys.index("ttl", n.path) });
   if (n.owner === 0n) {
     // The kids key's first put counts as zero creates; children created in
     // the same transaction go in its bias.
-    ops.push({ put: keys.attr(n.path, "kids"), value: biasValue(n.childCreates ?? 0) });
+    ops.push({ put: keys.attr(n.path, "kids"), value: biasFor(n.childCreates ?? 0, 1n) });
   }
   return ops;
+}
+
+/*
+ * Counters kept as an etcd key's version plus a bias key (see `keys.ts`):
+ * a data version (`node` + `vbias`), an ACL version (`acl` + `abias`), the
+ * children a parent ever had (`kids` + its own value). A put moves a key's
+ * version by one; the bias holds the rest. These two functions are the
+ * only place that arithmetic is written.
+ */
+
+/** The counter that a key at etcd `version` (1 after its first put) and `bias` stand for. */
+export function counterOf(version: bigint, bias: number): number {
+  return Number(version) - 1 + bias;
+}
+
+/** The bias value that makes a key at etcd version `versionAfter` stand for `count`. */
+export function biasFor(count: number, versionAfter: bigint): Uint8Array {
+  return biasValue(count - counterOf(versionAfter, 0));
 }
 
 /** A bias value: empty for 0, else the decimal number. */

@@ -23,7 +23,7 @@ import type {
 } from "../etcd/client.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
 import type { Replica } from "../etcd/replica.ts";
-import { nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
+import { counterOf, nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
 import { decodeAcl, decodeBias, decodeMeta, decodeNode, encodeMeta, encodeNode } from "./values.ts";
 
 const READ_ACL: ACL[] = [{ perms: 1, id: { scheme: "world", id: "anyone" } }];
@@ -133,7 +133,7 @@ export class EtcdTree {
     const kids = attrs.get("kids");
     const gone = attrs.get("gone");
     const numChildren = countR?.count ?? 0;
-    const creates = kids ? Number(kids.version - 1n) + decodeBias(kids.value) : 0;
+    const creates = kids ? counterOf(kids.version, decodeBias(kids.value)) : 0;
     let pzxid = metaKv.modRevision;
     if (kids && kids.modRevision > pzxid) pzxid = kids.modRevision;
     if (gone && gone.modRevision > pzxid) pzxid = gone.modRevision;
@@ -152,11 +152,9 @@ export class EtcdTree {
         mzxid: node.modRevision,
         ctime: meta.ctime,
         mtime,
-        version: (Number(node.version - 1n) + decodeBias(attrs.get("vbias")?.value)) | 0,
+        version: counterOf(node.version, decodeBias(attrs.get("vbias")?.value)) | 0,
         cversion: (2 * creates - numChildren) | 0,
-        aversion: aclKv
-          ? (Number(aclKv.version - 1n) + decodeBias(attrs.get("abias")?.value)) | 0
-          : 0,
+        aversion: aclKv ? counterOf(aclKv.version, decodeBias(attrs.get("abias")?.value)) | 0 : 0,
         ephemeralOwner: meta.owner,
         dataLength: data?.byteLength ?? 0,
         numChildren,
