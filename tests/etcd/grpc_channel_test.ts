@@ -8,7 +8,13 @@
 import assert from "node:assert/strict";
 import { enableAuth, startEtcd } from "../_util/etcd.ts";
 import { startRelay } from "../_util/tcp_relay.ts";
-import { type Compare, EtcdClient, type Op, type WatchEvent } from "../../src/etcd/client.ts";
+import {
+  type Compare,
+  EtcdClient,
+  EtcdRefusedError,
+  type Op,
+  type WatchEvent,
+} from "../../src/etcd/client.ts";
 import { GrpcChannel, GrpcError } from "../../src/etcd/grpc/channel.ts";
 
 const enc = new TextEncoder();
@@ -92,20 +98,24 @@ Deno.test("large requests and responses cross both flow-control windows whole", 
   }
 });
 
-Deno.test("etcd's refusals keep their gRPC code and message", async () => {
+Deno.test("etcd's refusals are typed at the client, keeping their gRPC code and message", async () => {
   await using etcd = await startEtcd();
   const client = EtcdClient.connect({ endpoints: etcd.endpoints });
   try {
     const tooMany = Array.from({ length: 20_000 }, (_, i): Op => ({ put: `/n/${i}` }));
-    await assert.rejects(client.txn([], tooMany), (err: GrpcError) => {
-      assert.ok(err instanceof GrpcError);
-      assert.equal(err.code, 3);
+    await assert.rejects(client.txn([], tooMany), (err: EtcdRefusedError) => {
+      assert.ok(err instanceof EtcdRefusedError);
+      assert.equal(err.limit, "ops");
+      assert.ok(err.cause instanceof GrpcError);
+      assert.equal(err.cause.code, 3);
       assert.match(err.message, /too many operations in txn request/);
       return true;
     });
     await assert.rejects(
       client.txn([], [{ put: "/huge", value: new Uint8Array(3_000_000) }]),
-      (err: GrpcError) => err.code === 8 && /larger than max/.test(err.message),
+      (err: EtcdRefusedError) =>
+        err instanceof EtcdRefusedError && err.limit === "bytes" &&
+        (err.cause as GrpcError).code === 8 && /larger than max/.test(err.message),
     );
     // The connection is still good for the next call.
     assert.equal((await client.txn([], [{ put: "/ok" }])).succeeded, true);
