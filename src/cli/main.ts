@@ -30,13 +30,17 @@ const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etc
 
 Usage: zetcd [flags]
        zetcd systemd-unit [flags]   print a systemd unit that runs zetcd with these flags
-       zetcd ctl COMMAND ...        a small client: get, set, create, ls, stat, rm, watch
-                                    (zetcd ctl --help)
-       zetcd dump [--server S] [--path P] [--file F]    a tree to JSON Lines
-       zetcd restore [--server S] [--file F]            JSON Lines back into a tree
+       zetcd ctl [--auth S:C] COMMAND ...
+                                    a small client: get, set, create, ls, stat, rm, watch,
+                                    getAcl, setAcl (zetcd ctl --help)
+       zetcd dump [--server S] [--auth S:C] [--path P] [--file F]
+                                    a tree to JSON Lines (zetcd dump --help)
+       zetcd restore [--server S] [--auth S:C] [--file F]
+                                    JSON Lines back into a tree
                                     (through the protocol; versions and times are new.
                                     zetcd migrate --from-dump F keeps them)
-       zetcd bench [--endpoints S] [--conns N] [--duration S] create|set|get|mixed|watch|etcd
+       zetcd bench [--endpoints S] [--conns N] [--duration S] WORKLOAD
+                                    (create, set, get, mixed, watch, delete, etcd):
                                     load a ZooKeeper (or etcd) and print ops/s and latency
                                     (zetcd bench --help)
        zetcd migrate --from zk://HOST:PORT[/CHROOT] | --from-zetcd-prefix /zk/ [flags]
@@ -378,6 +382,13 @@ export async function main(args: string[]): Promise<number> {
   if (args[0] === "migrate") return await migrate(args.slice(1));
   if (args[0] === "bench") return await bench(args.slice(1));
   if (args[0] === "systemd-unit") {
+    if (args.includes("--help") || args.includes("-h")) {
+      console.log(
+        "Usage: zetcd systemd-unit [flags]\n\nPrints a systemd unit that runs zetcd with these " +
+          "flags (any of zetcd --help's).",
+      );
+      return 0;
+    }
     const exec = Deno.execPath().endsWith("/deno") ? "/usr/local/bin/zetcd" : Deno.execPath();
     console.log(systemdUnit(exec, args.slice(1)));
     return 0;

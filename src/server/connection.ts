@@ -1,7 +1,9 @@
 /**
- * One client TCP connection: the handshake, then requests served strictly
- * one after another (ZooKeeper's per-session FIFO order), with watch
- * notifications interleaved on the same ordered writer.
+ * One client TCP connection: the handshake, then requests served in the
+ * session's order (ZooKeeper's per-session FIFO order) — writes pipelined
+ * through the write pipeline, everything else after the requests before
+ * it — with replies in order and watch notifications interleaved on the
+ * same ordered writer.
  *
  * @module
  */

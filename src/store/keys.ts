@@ -1,6 +1,6 @@
 /**
  * The etcd key layout, version 1 — the only module that builds or parses
- * keys. README.md documents the same table.
+ * keys. docs/design.md documents the same table.
  *
  * Every key starts with the configured prefix `P` (default `/zk/`). `<d>` is
  * the number of segments of the path in decimal (`/` → 0, `/a/b` → 2):
