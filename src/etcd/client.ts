@@ -167,10 +167,20 @@ export class EtcdRefusedError extends Error {
   }
 }
 
+/**
+ * etcd refused a transaction that puts a key on a lease it no longer has (a
+ * session's, revoked or expired). The same transaction without that put
+ * may succeed.
+ */
+export class EtcdLeaseNotFoundError extends Error {
+  override name = "EtcdLeaseNotFoundError";
+}
+
 /** etcd's words (as gRPC status details, or as the etcd3 library passes them on) for each kind. */
 const COMPACTED = /required revision has been compacted/i;
 const TOO_MANY_OPS = /too many operations in txn request/i;
 const TOO_LARGE = /request is too large|message larger than max|resource ?exhausted/i;
+const LEASE_NOT_FOUND = /lease not found/i;
 
 /**
  * The error as this module's callers see it: etcd's "compacted", "too many
@@ -182,6 +192,7 @@ function typed(err: unknown): unknown {
   const text = err instanceof GrpcError ? err.details : err.message;
   if (COMPACTED.test(text)) return new EtcdCompactedError(err.message, { cause: err });
   if (TOO_MANY_OPS.test(text)) return new EtcdRefusedError("ops", err.message, { cause: err });
+  if (LEASE_NOT_FOUND.test(text)) return new EtcdLeaseNotFoundError(err.message, { cause: err });
   if (TOO_LARGE.test(text) || (err instanceof GrpcError && err.code === GRPC_RESOURCE_EXHAUSTED)) {
     return new EtcdRefusedError("bytes", err.message, { cause: err });
   }
@@ -509,7 +520,7 @@ export class EtcdClient {
     try {
       await this.#etcd.leaseClient.leaseRevoke({ ID: String(id) });
     } catch (err) {
-      if (!/lease not found/i.test(String(err))) throw err;
+      if (!LEASE_NOT_FOUND.test(String(err))) throw err;
     }
   }
 

@@ -22,8 +22,9 @@
  * 4. Conflict. A compare that fails (another server wrote in between) voids
  *    the batch: it is prepared again from etcd's current state, and after a
  *    second conflict split in halves, each run in turn, so a write that
- *    keeps losing does not hold up the others. etcd refusing a batch as too
- *    large splits it too.
+ *    keeps losing does not hold up the others. etcd refusing a batch (too
+ *    large, or an ephemeral on a lease that is gone) splits it too, down to
+ *    the write it refuses.
  * 5. Answer. Every write of the batch is told its result and the commit's
  *    revision; its handler answers once the watch stream has delivered it.
  *    A session's writes keep their order: they are queued in order, and
@@ -35,7 +36,7 @@
 import { Code } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
 import type { Stat } from "../zk/records.ts";
-import { EtcdCompactedError, EtcdRefusedError } from "../etcd/client.ts";
+import { EtcdCompactedError, EtcdLeaseNotFoundError, EtcdRefusedError } from "../etcd/client.ts";
 import type { EtcdTree } from "./tree.ts";
 import { encodeEvents } from "./values.ts";
 import {
@@ -55,8 +56,8 @@ const MAX_BATCH = 64;
 /** A batch stops growing once its writes' data add up to this many bytes. */
 const MAX_BATCH_BYTES = 512 * 1024;
 
-/** How long a batch waits for the replica to show what it must see before reading etcd instead. */
-const REPLICA_WAIT_MS = 1000;
+/** How long a batch waits for the replica to show the last commit before reading etcd instead. */
+const REPLICA_WAIT_MS = 100;
 
 /**
  * How long a batch's transaction may wait for etcd. A call caught in an
@@ -205,13 +206,16 @@ export class WritePipeline {
   async #prepare(batch: Queued[], fromEtcd: boolean): Promise<Prepared> {
     const tree = this.#tree;
     const replica = tree.replica;
+    // The replica soon shows this server's last commit: wait for it. A
+    // session may have seen a later revision elsewhere (another server's,
+    // or one of etcd's not under the prefix): then read etcd at once.
+    if (!fromEtcd && replica?.ready && replica.revision < this.#floor) {
+      await replica.reached(this.#floor, REPLICA_WAIT_MS);
+    }
     let floor = this.#floor;
     for (const q of batch) if (q.req.atLeast > floor) floor = q.req.atLeast;
-    let useReplica = !fromEtcd && replica !== undefined && replica.ready;
-    if (useReplica && replica!.revision < floor) {
-      await replica!.reached(floor, REPLICA_WAIT_MS);
-      useReplica = replica!.ready && replica!.revision >= floor;
-    }
+    const useReplica = !fromEtcd && replica !== undefined && replica.ready &&
+      replica.revision >= floor;
     let readAt: bigint | undefined;
     let mixed = false;
     const load: Loader = async (paths) => {
@@ -247,9 +251,13 @@ export class WritePipeline {
     try {
       res = await this.#tree.etcd.txn(compare, success, [], { timeoutMs: COMMIT_TIMEOUT_MS });
     } catch (err) {
-      if (!(err instanceof EtcdRefusedError)) throw err;
-      if (err.limit === "ops") this.#maxOps = Math.min(this.#maxOps, ops - 1);
-      if (batch.length > 1) return "split";
+      // A write etcd refuses for what it is (too large, or an ephemeral of a
+      // session whose lease is gone) must not take its batch down with it.
+      if (err instanceof EtcdRefusedError && err.limit === "ops") {
+        this.#maxOps = Math.min(this.#maxOps, ops - 1);
+      }
+      const refused = err instanceof EtcdRefusedError || err instanceof EtcdLeaseNotFoundError;
+      if (refused && batch.length > 1) return "split";
       throw err;
     }
     if (!res.succeeded) return "conflict";
