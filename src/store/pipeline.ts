@@ -195,11 +195,16 @@ export class WritePipeline {
     }
   }
 
-  /** Runs the two halves of `batch` one after the other. */
+  /** Runs the two halves of `batch` one after the other; a half that fails fails alone. */
   async #halves(batch: Queued[]): Promise<void> {
     const half = Math.ceil(batch.length / 2);
-    await this.#run(batch.slice(0, half));
-    await this.#run(batch.slice(half));
+    for (const part of [batch.slice(0, half), batch.slice(half)]) {
+      try {
+        await this.#run(part);
+      } catch (err) {
+        for (const q of part) q.done.reject(err);
+      }
+    }
   }
 
   /** Applies the batch's writes in order to a draft read from the replica or etcd. */

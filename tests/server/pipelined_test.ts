@@ -8,6 +8,10 @@
 
 import assert from "node:assert/strict";
 import { differential } from "../_util/differential.ts";
+import { startStack, uniquePrefix } from "../_util/zetcd.ts";
+import { EtcdClient } from "../../src/etcd/client.ts";
+import { Keys } from "../../src/store/keys.ts";
+import { decodeSession } from "../../src/store/values.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import { Code, OpCode } from "../../src/zk/constants.ts";
 import * as R from "../../src/zk/records.ts";
@@ -121,3 +125,37 @@ function concat(frames: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+Deno.test({
+  name:
+    "an ephemeral on a lease etcd no longer has fails alone; the writes batched with it succeed",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const prefix = uniquePrefix();
+  await using stack = await startStack({ prefix });
+  const [gone, goneHello] = await RawClient.session(stack.address);
+  const [other] = await RawClient.session(stack.address);
+  // The session's ephemeral lease ends behind the server's back (as when it expires in etcd).
+  const etcd = EtcdClient.connect({ endpoints: stack.etcd.endpoints });
+  try {
+    const record = await etcd.read([{ get: new Keys(prefix).session(goneHello.sessionId) }]);
+    const { ephemeralLease } = decodeSession(record.results[0]!.kvs[0].value);
+    await etcd.revokeLease(ephemeralLease);
+  } finally {
+    etcd.close();
+  }
+  const q = requests(other, "/");
+  const frames = Array.from({ length: 40 }, (_, i) => q.create(i + 1, `/batched-${i}`));
+  await other.write(concat(frames.slice(0, 20)));
+  await gone.write(requests(gone, "/").create(1, "/ephemeral-of-a-gone-lease", 1));
+  await other.write(concat(frames.slice(20)));
+  for (let i = 0; i < frames.length; i++) {
+    const reply = await other.replySkippingEvents();
+    assert.equal(reply?.err, 0, `create ${i + 1} of the other session`);
+  }
+  const reply = await gone.replySkippingEvents();
+  assert.ok(reply === null || reply.err !== 0, "the ephemeral was not created");
+  gone.close();
+  other.close();
+});
