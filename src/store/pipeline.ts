@@ -121,11 +121,16 @@ export class WritePipeline {
   #running = false;
   /** The last commit's revision: the next batch reads no older state. */
   #floor = 0n;
-  /** Fewest operations etcd refused in one transaction, less one (its --max-txn-ops, learnt). */
-  #maxOps = Infinity;
+  /** Most operations (compares, or writes) etcd takes in one transaction: its --max-txn-ops. */
+  #maxOps: number;
 
-  constructor(tree: EtcdTree) {
+  /**
+   * `maxOps` is etcd's --max-txn-ops when known (a batch larger than it is
+   * split before it is sent); a refusal lowers it.
+   */
+  constructor(tree: EtcdTree, options: { maxOps?: number } = {}) {
     this.#tree = tree;
+    this.#maxOps = options.maxOps ?? Infinity;
   }
 
   /** Queues a write; resolves with its outcome (rejects when the outcome is unknown). */

@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { differential } from "../_util/differential.ts";
-import { startStack, uniquePrefix } from "../_util/zetcd.ts";
+import { startStack, startZetcd, uniquePrefix } from "../_util/zetcd.ts";
+import { startEtcd } from "../_util/etcd.ts";
 import { EtcdClient } from "../../src/etcd/client.ts";
 import { Keys } from "../../src/store/keys.ts";
 import { decodeSession } from "../../src/store/values.ts";
@@ -158,4 +159,27 @@ Deno.test({
   assert.ok(reply === null || reply.err !== 0, "the ephemeral was not created");
   gone.close();
   other.close();
+});
+
+Deno.test({
+  name: "on an etcd with the default --max-txn-ops (128), a large batch of writes goes in parts",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using etcd = await startEtcd(["--max-txn-ops=128"]);
+  const server = await startZetcd(etcd);
+  try {
+    const [c] = await RawClient.session(server.address);
+    const q = requests(c, "/");
+    // 200 creates, each a handful of etcd operations: far more than 128 in one batch.
+    const frames = Array.from({ length: 200 }, (_, i) => q.create(i + 1, `/part-${i}`));
+    await c.write(concat(frames));
+    for (let i = 0; i < frames.length; i++) {
+      const reply = await c.replySkippingEvents();
+      assert.equal(reply?.err, 0, `create ${i + 1}`);
+    }
+    c.close();
+  } finally {
+    await server.close();
+  }
 });
