@@ -6,7 +6,7 @@
  * @module
  */
 
-import { OpCode } from "../zk/constants.ts";
+import { OPS } from "../zk/protocol.ts";
 
 /** `n` to 4 decimals, as ZooKeeper prints a mean latency. */
 function fourDecimals(n: number): number {
@@ -119,58 +119,17 @@ export interface ConnectionInfo {
   close(): void;
 }
 
-/**
- * ZooKeeper's four-letter short name of each request type (`lop=` in
- * `cons`, `last_operation` of `/commands/connections`), by its name in
- * {@link OpCode}: the one table of short names; each is unique, so a short
- * name also names its opcode.
- */
-const SHORT_NAMES: Readonly<Record<Exclude<keyof typeof OpCode, "error">, string>> = {
-  notification: "NOTI",
-  create: "CREA",
-  delete: "DELE",
-  exists: "EXIS",
-  getData: "GETD",
-  setData: "SETD",
-  getACL: "GETA",
-  setACL: "SETA",
-  getChildren: "GETC",
-  sync: "SYNC",
-  ping: "PING",
-  getChildren2: "GET2",
-  check: "CKVR",
-  multi: "MULT",
-  create2: "CRE2",
-  reconfig: "RECO",
-  checkWatches: "CHKW",
-  removeWatches: "REMW",
-  createContainer: "CCON",
-  deleteContainer: "DCON",
-  createTTL: "CTTL",
-  multiRead: "MLTR",
-  auth: "AUTH",
-  setWatches: "SETW",
-  sasl: "SASL",
-  getEphemerals: "GETE",
-  getAllChildrenNumber: "GACN",
-  setWatches2: "STW2",
-  addWatch: "ADDW",
-  whoAmI: "WHAM",
-  createSession: "SESS",
-  closeSession: "CLOS",
-};
-
 /** ZooKeeper's four-letter short names of opcodes (`lop=` in `cons`), by opcode. */
 export const SHORT_OP_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(SHORT_NAMES).map(([name, short]) => [OpCode[name as keyof typeof OpCode], short]),
+  [...OPS].map(([code, { short }]) => [code, short]),
 );
 
 /** Opcode name by short name (`GETD` → `getData`). */
-const NAME_OF_SHORT = new Map(Object.entries(SHORT_NAMES).map(([name, short]) => [short, name]));
+const NAME_OF_SHORT = new Map([...OPS.values()].map(({ name, short }) => [short, name as string]));
 
 /**
  * The `op` label of every Prometheus family: the request's name in
- * {@link OpCode} (`getData`), whether given that name or its short name
+ * `OpCode` (`getData`), whether given that name or its short name
  * (`GETD`); anything else is returned as it is.
  */
 export function opLabel(op: string): string {
@@ -181,21 +140,9 @@ export function opLabel(op: string): string {
  * Requests that change the tree or the sessions: ZooKeeper's "update"
  * requests (transactions), whose latencies `mntr` reports apart from reads'.
  */
-const UPDATES: ReadonlySet<string> = new Set([
-  "create",
-  "create2",
-  "createContainer",
-  "createTTL",
-  "delete",
-  "deleteContainer",
-  "setData",
-  "setACL",
-  "check",
-  "multi",
-  "reconfig",
-  "createSession",
-  "closeSession",
-]);
+const UPDATES: ReadonlySet<string> = new Set(
+  [...OPS.values()].filter((op) => op.update).map((op) => op.name as string),
+);
 
 /** Whether the request named `op` (an {@link opLabel}) is an update rather than a read. */
 export function isUpdate(op: string): boolean {

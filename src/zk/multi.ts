@@ -8,7 +8,7 @@
 
 import { JuteDecodeError, type JuteReader } from "../jute/reader.ts";
 import type { JuteWriter } from "../jute/writer.ts";
-import { OpCode } from "./constants.ts";
+import { OPS } from "./protocol.ts";
 import * as R from "./records.ts";
 
 /** One decoded sub-request of a multi. */
@@ -20,33 +20,22 @@ export type SubRequest =
   | { type: 13; req: { path: string | null; version: number } }
   | { type: 4 | 8; req: { path: string | null; watch: boolean } };
 
-/** The record each sub-operation type carries. */
-const SUB_RECORD = {
-  [OpCode.create]: R.CreateRequest,
-  [OpCode.create2]: R.CreateRequest,
-  [OpCode.createContainer]: R.CreateRequest,
-  [OpCode.createTTL]: R.CreateTTLRequest,
-  [OpCode.delete]: R.DeleteRequest,
-  [OpCode.setData]: R.SetDataRequest,
-  [OpCode.check]: R.CheckVersionRequest,
-  [OpCode.getData]: R.GetDataRequest,
-  [OpCode.getChildren]: R.GetChildrenRequest,
-} as const;
-
 /** Whether a sub-request only reads (getData, getChildren): allowed in multiRead only. */
 export function isRead(sub: SubRequest): sub is Extract<SubRequest, { type: 4 | 8 }> {
-  return sub.type === OpCode.getData || sub.type === OpCode.getChildren;
+  return OPS.get(sub.type)?.multi === "read";
 }
 
-/** Reads the sub-requests of a multi or multiRead request. */
+/** Reads the sub-requests of a multi or multiRead request (the opcode table says which may stand in one). */
 export function readMultiRequest(r: JuteReader): SubRequest[] {
   const ops: SubRequest[] = [];
   for (;;) {
     const h = R.MultiHeader.read(r);
     if (h.done) return ops;
-    const record = SUB_RECORD[h.type as keyof typeof SUB_RECORD];
-    if (!record) throw new JuteDecodeError(`multi sub-operation of unknown type ${h.type}`);
-    ops.push({ type: h.type, req: record.read(r) } as SubRequest);
+    const op = OPS.get(h.type);
+    if (!op?.multi || !op.request) {
+      throw new JuteDecodeError(`multi sub-operation of unknown type ${h.type}`);
+    }
+    ops.push({ type: h.type, req: op.request.read(r) } as SubRequest);
   }
 }
 
