@@ -20,7 +20,7 @@ import { Code, EventType, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import { parentOf, sequenceSuffix } from "../zk/path.ts";
 import type { ACL, Stat } from "../zk/records.ts";
-import type { NodeSnapshot } from "./nodes.ts";
+import { type NodeSnapshot, statFrom, type StatOf } from "./nodes.ts";
 
 /** One operation of a write, decoded and pre-checked by the caller. */
 export type WriteOp =
@@ -127,28 +127,8 @@ export function fromSnapshot(s: NodeSnapshot | null): Live {
   };
 }
 
-/** A Stat whose zxids may still be this batch's (filled in at commit). */
-export type PendingStat = Omit<Stat, "czxid" | "mzxid" | "pzxid"> & {
-  czxid: bigint | null;
-  mzxid: bigint | null;
-  pzxid: bigint | null;
-};
-
-function statOf(n: Live): PendingStat {
-  return {
-    czxid: n.czxid,
-    mzxid: n.mzxid,
-    ctime: n.ctime,
-    mtime: n.mtime,
-    version: n.version,
-    cversion: (2 * n.creates - n.numChildren) | 0,
-    aversion: n.aversion,
-    ephemeralOwner: n.owner,
-    dataLength: n.data?.byteLength ?? 0,
-    numChildren: n.numChildren,
-    pzxid: n.pzxid,
-  };
-}
+/** A Stat whose zxids may still be this batch's (null: filled in at commit). */
+export type PendingStat = StatOf<bigint | null>;
 
 /** The Stat once the batch committed at `zxid`. */
 export function settleStat(s: PendingStat, zxid: bigint): Stat {
@@ -278,7 +258,7 @@ async function applyOne(op: WriteOp, ctx: StepContext): Promise<OpResult> {
       parent.childCreates++;
       parent.pzxid = null;
       ctx.events.push([EventType.NodeCreated, path], [EventType.NodeChildrenChanged, parentPath]);
-      return { kind: "create", path, stat: statOf(node) };
+      return { kind: "create", path, stat: statFrom(node) };
     }
     case "delete": {
       const parentPath = parentOf(op.path);
@@ -314,7 +294,7 @@ async function applyOne(op: WriteOp, ctx: StepContext): Promise<OpResult> {
       node.mzxid = null;
       node.dataWrites++;
       ctx.events.push([EventType.NodeDataChanged, op.path]);
-      return { kind: "setData", stat: statOf(node) };
+      return { kind: "setData", stat: statFrom(node) };
     }
     case "setACL": {
       await ctx.load([op.path]);
@@ -327,7 +307,7 @@ async function applyOne(op: WriteOp, ctx: StepContext): Promise<OpResult> {
       node.aversion++;
       node.aclWrites++;
       // No event: ZooKeeper fires none for an ACL change.
-      return { kind: "setACL", stat: statOf(node) };
+      return { kind: "setACL", stat: statFrom(node) };
     }
     case "check": {
       await ctx.load([op.path]);

@@ -28,6 +28,46 @@ export interface NodeSnapshot {
   kvs: { node: KeyValue; kids?: KeyValue; gone?: KeyValue; acl?: KeyValue };
 }
 
+/** What a Stat is made from: the counters and times kept of a node; zxids of type `Z`. */
+export interface StatParts<Z> {
+  czxid: Z;
+  mzxid: Z;
+  pzxid: Z;
+  ctime: bigint;
+  mtime: bigint;
+  version: number;
+  aversion: number;
+  /** Children ever created (the sequence counter). */
+  creates: number;
+  numChildren: number;
+  /** Owning session of an ephemeral, else 0n. */
+  owner: bigint;
+  data: Uint8Array | null;
+}
+
+/** A Stat whose zxids are of type `Z` (a pending write's may be null: its own, not known yet). */
+export type StatOf<Z> = Omit<Stat, "czxid" | "mzxid" | "pzxid"> & { czxid: Z; mzxid: Z; pzxid: Z };
+
+/**
+ * The one place a Stat is built: cversion counts every child created and
+ * deleted (creates + (creates − numChildren)), as ZooKeeper's does.
+ */
+export function statFrom<Z>(n: StatParts<Z>): StatOf<Z> {
+  return {
+    czxid: n.czxid,
+    mzxid: n.mzxid,
+    ctime: n.ctime,
+    mtime: n.mtime,
+    version: n.version | 0,
+    cversion: (2 * n.creates - n.numChildren) | 0,
+    aversion: n.aversion | 0,
+    ephemeralOwner: n.owner,
+    dataLength: n.data?.byteLength ?? 0,
+    numChildren: n.numChildren,
+    pzxid: n.pzxid,
+  };
+}
+
 /** The operations that delete a node: its record and every attribute. */
 export function nodeDeletes(keys: Keys, path: string): Op[] {
   return [{ del: keys.node(path) }, { del: keys.attrs(path), prefix: true }];

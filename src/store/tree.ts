@@ -23,7 +23,7 @@ import type {
 } from "../etcd/client.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
 import type { Replica } from "../etcd/replica.ts";
-import { counterOf, nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
+import { counterOf, nodeDeletes, type NodeSnapshot, nodeWrites, statFrom } from "./nodes.ts";
 import { decodeAcl, decodeBias, decodeMeta, decodeNode, encodeMeta, encodeNode } from "./values.ts";
 
 const READ_ACL: ACL[] = [{ perms: 1, id: { scheme: "world", id: "anyone" } }];
@@ -145,21 +145,21 @@ export class EtcdTree {
       mode: meta.mode,
       ttl: meta.ttl,
       creates,
-      stat: {
-        // meta is written once per creation, also when a multi deletes and
+      stat: statFrom({
+        // meta is written once per creation, also when a batch deletes and
         // re-creates the node (when the node key itself lives on).
         czxid: metaKv.modRevision,
         mzxid: node.modRevision,
+        pzxid,
         ctime: meta.ctime,
         mtime,
-        version: counterOf(node.version, decodeBias(attrs.get("vbias")?.value)) | 0,
-        cversion: (2 * creates - numChildren) | 0,
-        aversion: aclKv ? counterOf(aclKv.version, decodeBias(attrs.get("abias")?.value)) | 0 : 0,
-        ephemeralOwner: meta.owner,
-        dataLength: data?.byteLength ?? 0,
+        version: counterOf(node.version, decodeBias(attrs.get("vbias")?.value)),
+        aversion: aclKv ? counterOf(aclKv.version, decodeBias(attrs.get("abias")?.value)) : 0,
+        creates,
         numChildren,
-        pzxid,
-      },
+        owner: meta.owner,
+        data,
+      }),
     };
   }
 
