@@ -9,7 +9,7 @@
  */
 
 import { ZkClient } from "../client/client.ts";
-import { EtcdClient } from "../etcd/client.ts";
+import { absent, EtcdClient } from "../etcd/client.ts";
 import { CreateFlag, OpCode } from "../zk/constants.ts";
 import * as R from "../zk/records.ts";
 
@@ -233,7 +233,7 @@ function etcdStep(
   if (op === "set") return () => etcd.txn([], [{ put: one, value }]).then(ok, fail);
   return (i) => {
     const key = `${prefix}/${pad}-${i}`;
-    return etcd.txn([{ key, target: "create", op: "==", value: 0n }], [{ put: key, value }])
+    return etcd.txn([absent(key)], [{ put: key, value }])
       .then((r) => r.succeeded, fail);
   };
 }

@@ -115,6 +115,25 @@ export interface MetaCompare {
   prefix?: boolean;
 }
 
+/** Holds while `key` does not exist (with `prefix`: while no key under it does). */
+export function absent(key: string, prefix = false): MetaCompare {
+  return prefix
+    ? { key, target: "create", op: "==", value: 0n, prefix }
+    : { key, target: "create", op: "==", value: 0n };
+}
+
+/**
+ * Holds while `key` is as it was read: still at `modRevision`, or — for a
+ * revision of 0n, or no key read — still absent.
+ */
+export function unchanged(
+  key: string,
+  read: { modRevision: bigint } | bigint | undefined,
+): Compare {
+  const at = typeof read === "bigint" ? read : read?.modRevision ?? 0n;
+  return at === 0n ? absent(key) : { key, target: "mod", op: "==", value: at };
+}
+
 /** The answer to one `get` of a transaction (null for puts and deletes). */
 export interface RangeResult {
   kvs: KeyValue[];

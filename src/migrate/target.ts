@@ -16,7 +16,7 @@
  */
 
 import { SYSTEM_PATHS } from "../zk/path.ts";
-import type { Compare, KeyValue, Op } from "../etcd/client.ts";
+import { absent, type Compare, type KeyValue, type Op, unchanged } from "../etcd/client.ts";
 import type { EtcdTree } from "../store/tree.ts";
 import { biasFor, type NodeSnapshot, nodeWrites } from "../store/nodes.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "../store/values.ts";
@@ -152,7 +152,7 @@ export class MigrationTarget {
 
   /** Holds while `path` does not exist. */
   #absent(path: string): Compare {
-    return { key: this.tree.keys.node(path), target: "create", op: "==", value: 0n };
+    return absent(this.tree.keys.node(path));
   }
 
   /** Reads the nodes of `chunk` and brings each to the source's state. */
@@ -295,7 +295,7 @@ function updateOps(tree: EtcdTree, n: SourceNode, cur: NodeSnapshot): Op[] {
 function unchangedSince(cur: NodeSnapshot): Compare[] {
   const out: Compare[] = [];
   for (const kv of [cur.kvs.node, cur.kvs.acl, cur.kvs.kids]) {
-    if (kv) out.push({ key: kv.key, target: "mod", op: "==", value: kv.modRevision });
+    if (kv) out.push(unchanged(kv.key, kv));
   }
   return out;
 }

@@ -22,7 +22,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import { type EtcdClient, EtcdCompactedError } from "../etcd/client.ts";
+import { absent, type EtcdClient, EtcdCompactedError } from "../etcd/client.ts";
 import type { Keys } from "../store/keys.ts";
 
 /** TTL of the election lease, s. */
@@ -119,7 +119,7 @@ export class Compactor {
     if (this.#lease === 0n) this.#lease = await this.#etcd.grantLease(LEASE_TTL);
     const key = this.#keys.compactor();
     const res = await this.#etcd.txn(
-      [{ key, target: "create", op: "==", value: 0n }],
+      [absent(key)],
       [{ put: key, value: new TextEncoder().encode(this.#options.self), lease: this.#lease }],
       [{ get: key }],
     );

@@ -27,7 +27,7 @@
 
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "@logtape/logtape";
-import type { EtcdClient, KeyValue, WatchEvent } from "../etcd/client.ts";
+import { type EtcdClient, type KeyValue, unchanged, type WatchEvent } from "../etcd/client.ts";
 import { sessionHex } from "../zk/acl.ts";
 import type { EtcdTree } from "../store/tree.ts";
 import { decodeSession, encodeSession } from "../store/values.ts";
@@ -211,11 +211,7 @@ export class SessionManager {
   async #claim(session: Session, lease: bigint, expected: bigint): Promise<boolean> {
     const key = this.#tree.keys.session(session.id);
     const res = await this.#etcd.txn(
-      [
-        expected === 0n
-          ? { key, target: "create", op: "==", value: 0n }
-          : { key, target: "mod", op: "==", value: expected },
-      ],
+      [unchanged(key, expected)],
       [{
         put: key,
         value: encodeSession({
@@ -373,7 +369,7 @@ export class SessionManager {
     const key = this.#tree.keys.session(session.id);
     // Only while our claim is current: if the session moved meanwhile, its
     // new holder decides.
-    this.#etcd.txn([{ key, target: "mod", op: "==", value: session.claim }], [{ del: key }])
+    this.#etcd.txn([unchanged(key, session.claim)], [{ del: key }])
       .then((res) => res.succeeded ? this.#etcd.revokeLease(session.id) : undefined)
       .catch((err) => {
         this.#options.log.warn("ending session {session} failed: {err}", {

@@ -13,7 +13,7 @@
  */
 
 import { CreateFlag } from "../zk/constants.ts";
-import type { Compare, Op } from "../etcd/client.ts";
+import { type Compare, type Op, unchanged } from "../etcd/client.ts";
 import type { Keys } from "./keys.ts";
 import { biasFor, nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "./values.ts";
@@ -28,11 +28,7 @@ export function transaction(
   const compare: Compare[] = [];
   const success: Op[] = [];
   const pin = (key: string, kv: { modRevision: bigint } | undefined) =>
-    compare.push(
-      kv
-        ? { key, target: "mod", op: "==", value: kv.modRevision }
-        : { key, target: "create", op: "==", value: 0n },
-    );
+    compare.push(unchanged(key, kv));
   for (const [path, n] of nodes) {
     const base = n.base;
     pin(k.node(path), base?.kvs.node);

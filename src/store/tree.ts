@@ -12,19 +12,20 @@ import { OPEN_ACL } from "../zk/acl.ts";
 import { CreateFlag } from "../zk/constants.ts";
 import { baseName, depthOf, parentOf } from "../zk/path.ts";
 import type { ACL } from "../zk/records.ts";
-import type {
-  Compare,
-  EtcdClient,
-  GetOp,
-  KeyValue,
-  Op,
-  RangeResult,
-  TxnResult,
+import {
+  absent,
+  type EtcdClient,
+  type GetOp,
+  type KeyValue,
+  type Op,
+  type RangeResult,
+  type TxnResult,
+  unchanged,
 } from "../etcd/client.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
 import type { Replica } from "../etcd/replica.ts";
 import { counterOf, nodeDeletes, type NodeSnapshot, nodeWrites, statFrom } from "./nodes.ts";
-import { decodeAcl, decodeBias, decodeMeta, decodeNode, encodeMeta, encodeNode } from "./values.ts";
+import { decodeAcl, decodeBias, decodeMeta, decodeNode } from "./values.ts";
 
 const READ_ACL: ACL[] = [{ perms: 1, id: { scheme: "world", id: "anyone" } }];
 
@@ -95,7 +96,7 @@ export class EtcdTree {
       );
     }
     const res = await this.etcd.txn(
-      [{ key: k.layout(), target: "create", op: "==", value: 0n }],
+      [absent(k.layout())],
       success,
       [{ get: k.layout() }],
     );
@@ -325,11 +326,7 @@ export class EtcdTree {
         if (stale) {
           // Only while the node is still gone (or still not of this kind).
           await this.etcd.txn(
-            [
-              node
-                ? { key: k.node(path), target: "mod", op: "==", value: node.kvs.node.modRevision }
-                : { key: k.node(path), target: "create", op: "==", value: 0n },
-            ],
+            [unchanged(k.node(path), node?.kvs.node)],
             [{ del: index }],
           );
           continue;
@@ -338,16 +335,12 @@ export class EtcdTree {
         const due = numChildren === 0 &&
           (kind === "container" ? cversion > 0 : now - mtime > node.ttl!);
         if (!due) continue;
-        const pin = (key: string, kv: KeyValue | undefined): Compare =>
-          kv
-            ? { key, target: "mod", op: "==", value: kv.modRevision }
-            : { key, target: "create", op: "==", value: 0n };
         const res = await this.etcd.txn(
           [
-            pin(k.node(path), node.kvs.node),
-            pin(k.attr(path, "kids"), node.kvs.kids),
-            pin(k.attr(path, "gone"), node.kvs.gone),
-            { key: k.children(path), target: "create", op: "==", value: 0n, prefix: true },
+            unchanged(k.node(path), node.kvs.node),
+            unchanged(k.attr(path, "kids"), node.kvs.kids),
+            unchanged(k.attr(path, "gone"), node.kvs.gone),
+            absent(k.children(path), true),
           ],
           [...nodeDeletes(k, path), { put: k.attr(parentOf(path), "gone") }, { del: index }],
         );
