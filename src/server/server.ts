@@ -27,7 +27,6 @@ import { Compactor, HistoryCheck } from "./compactor.ts";
 import { LagMonitor } from "../admin/lag.ts";
 import type { ServerState } from "./state.ts";
 import { WatchHub } from "./watches.ts";
-import { defaultAdvertise, Members } from "./members.ts";
 
 /** Settings of {@link ZetcdServer.start}; all but `endpoints` have defaults. */
 export interface ServerOptions {
@@ -62,12 +61,6 @@ export interface ServerOptions {
    * session authenticated with it passes every ACL check.
    */
   superDigest?: string;
-  /**
-   * SASL DIGEST-MD5 users, name → password (the `user_<name>` options of
-   * ZooKeeper's server JAAS file); absent: opcode 102 is answered as by a
-   * server without SASL.
-   */
-  saslUsers?: ReadonlyMap<string, string>;
   /** Allow TTL nodes (ZooKeeper's `extendedTypesEnabled`; default true). */
   extendedTypes?: boolean;
   /**
@@ -100,11 +93,6 @@ export interface ServerOptions {
   fourLetterWords?: string[];
   /** How often containers and TTL nodes are checked for deletion, ms (default 60000). */
   reapIntervalMs?: number;
-  /**
-   * `HOST:PORT` this server is listed under in `/zookeeper/config` (default:
-   * the client address it listens on, the machine's hostname for 0.0.0.0).
-   */
-  advertise?: string;
 }
 
 /** A running server. */
@@ -124,8 +112,6 @@ export class ZetcdServer {
   readonly #tlsListener?: Deno.TlsListener;
   /** The etcd compaction election and schedule (absent when compaction is off). */
   readonly compactor?: Compactor;
-  /** This server's entry in `/zookeeper/config`. */
-  readonly members?: Members;
   readonly #historyCheck?: HistoryCheck;
   /** Settles once the read replica is loaded (or given up on at close; at once when it is off). */
   readonly replicaLoaded: Promise<void>;
@@ -144,10 +130,8 @@ export class ZetcdServer {
       compactor?: Compactor;
       historyCheck?: HistoryCheck;
       replica?: { replica: Replica; revision: bigint };
-      members?: Members;
     },
   ) {
-    this.members = extra.members;
     this.compactor = extra.compactor;
     this.#historyCheck = extra.historyCheck;
     this.#listener = listener;
@@ -229,7 +213,6 @@ export class ZetcdServer {
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
         maxOutgoingBytes: options.maxOutgoingBytes ?? DEFAULT_MAX_OUTGOING_BYTES,
         superDigest: options.superDigest,
-        saslUsers: options.saslUsers,
         extendedTypes: options.extendedTypes ?? true,
         connections: new Set(),
         counters: new Counters(),
@@ -255,13 +238,7 @@ export class ZetcdServer {
         for (const conn of [...state.connections]) conn.close();
       });
       health.onUp.push(() => state.sessions.restartTimeouts());
-      const clientAddr = ports.client.addr as Deno.NetAddr;
-      const members = new Members(etcd, keys, log, {
-        advertise: options.advertise ?? defaultAdvertise(clientAddr.hostname, clientAddr.port),
-      });
-      watches.onOtherChange = (event) => {
-        if (!members.onChange(event)) state.sessions.onRecordChange(event);
-      };
+      watches.onOtherChange = (event) => state.sessions.onRecordChange(event);
       etcd.onRoundTrip = (kind, seconds) => state.metrics.etcdLatency.observe(seconds, { kind });
       state.metrics.gauges.push(
         new Gauge("zetcd_connections", "Open client connections.", () => state.connections.size),
@@ -292,8 +269,6 @@ export class ZetcdServer {
           () => Number(watches.revision),
         ),
       );
-      // Before any timer starts: a failure here leaves nothing running.
-      await members.start();
       state.sessions.start();
       health.start();
       state.lag.start();
@@ -331,7 +306,6 @@ export class ZetcdServer {
       const historyCheck = new HistoryCheck(etcd, keys.layout(), log);
       historyCheck.start();
       const server = new ZetcdServer(listener, state, etcd, reaper, {
-        members,
         compactor,
         historyCheck,
         admin,
@@ -500,7 +474,6 @@ export class ZetcdServer {
     this.#state.lag.stop();
     clearInterval(this.#reaper);
     await this.compactor?.stop();
-    await this.members?.stop();
     this.#historyCheck?.stop();
     this.#stopAdmin.abort();
     await this.#admin?.finished;
