@@ -90,7 +90,7 @@ const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICA
  * that cannot be read or used is a UsageError naming flag and file, so TLS
  * problems of our own files never look like an unreachable etcd.
  */
-function readPemFile(flag: string, file: string, holds: "certificates" | "key"): Uint8Array {
+export function readPemFile(flag: string, file: string, holds: "certificates" | "key"): Uint8Array {
   const bytes = readFlagFile(flag, file);
   const problem = holds === "key" ? keyProblem(bytes) : certificatesProblem(bytes);
   if (problem) throw new UsageError(`--${flag} ${file}: ${problem}`);

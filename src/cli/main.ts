@@ -15,6 +15,7 @@ import {
 } from "@logtape/logtape";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
 import { ListenError, ZetcdServer } from "../server/server.ts";
+import { splitHostPort } from "../server/members.ts";
 import { VERSION } from "../version.ts";
 import { COMMIT } from "../build_info.ts";
 import { type LocalEtcd, LocalEtcdError, startLocalEtcd } from "./local_etcd.ts";
@@ -23,8 +24,17 @@ import { ALL_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
 import { ctl } from "./ctl.ts";
 import { bench } from "./bench.ts";
 import { backup } from "./backup.ts";
-import { ETCD_FLAGS, etcdSettings, prefixFlag, readKeyPair, UsageError } from "./etcd_flags.ts";
+import {
+  ETCD_FLAGS,
+  etcdSettings,
+  prefixFlag,
+  readKeyPair,
+  readPemFile,
+  UsageError,
+} from "./etcd_flags.ts";
+import type { ClientAuth } from "../server/client_certs.ts";
 import { migrate } from "./migrate.ts";
+import { readJaasUsers } from "./jaas.ts";
 
 const USAGE = `zetcd ${VERSION}: a ZooKeeper server that stores its state in etcd
 
@@ -51,6 +61,10 @@ Every flag can also be set as ZETCD_<FLAG> (e.g. ZETCD_ENDPOINTS, ZETCD_LOG_LEVE
 flags on the command line win.
 
   --zkaddr HOST:PORT          address for ZooKeeper clients (default 127.0.0.1:2181)
+  --advertise-zkaddr HOST:PORT
+                              address other machines reach this server's --zkaddr at, listed
+                              in /zookeeper/config (default: --zkaddr; the machine's hostname
+                              when it listens on 0.0.0.0)
   --endpoints URLS            comma-separated etcd endpoints; without it a local etcd
                               is started with its data under --data-dir
   --certfile FILE             client certificate for etcd (TLS)
@@ -87,6 +101,10 @@ flags on the command line win.
                               with --zk-certfile and --zk-keyfile (PEM)
   --zk-certfile FILE          certificate chain of the TLS client port
   --zk-keyfile FILE           private key of the TLS client port
+  --zk-cafile FILE            CA bundle (PEM) trusted for client certificates on the TLS port; a
+                              good certificate gives the session the identity x509:<subject DN>
+  --zk-client-auth MODE       client certificates on the TLS port: need (default with
+                              --zk-cafile), want (optional) or none (not asked for)
   --oracle HOST:PORT          cross-check mode: send every request to this real ZooKeeper too
                               and log (and count) every difference
   --admin-addr HOST:PORT      HTTP admin port: /metrics, /healthz, /readyz, /commands/<name>
@@ -95,6 +113,8 @@ flags on the command line win.
                               (default srvr,stat,ruok,mntr,conf,envi,cons,wchs,dirs,isro)
   --superdigest DIGEST        super user, as user:base64(sha1(user:password)); it passes
                               every ACL check (ZooKeeper's superDigest)
+  --jaas-config FILE          SASL DIGEST-MD5 users from ZooKeeper's server JAAS file: the
+                              user_<name>="<password>" options of its Server section
   --etcd-bin PATH             etcd binary for the local default (default: etcd on PATH)
   --data-dir DIR              data directory of the local etcd (default ./zetcd-data)
   --log-level LEVEL           trace, debug, info, warning, error (default info)
@@ -106,6 +126,7 @@ flags on the command line win.
 /** The server's flags, as `parseArgs` options. */
 const OPTIONS = {
   zkaddr: { type: "string", default: "127.0.0.1:2181" },
+  "advertise-zkaddr": { type: "string" },
   ...ETCD_FLAGS,
   prefix: { type: "string", default: "/zk/" },
   "min-session-timeout": { type: "string", default: "4000" },
@@ -115,12 +136,15 @@ const OPTIONS = {
   "max-client-cnxns": { type: "string", default: "60" },
   "max-outgoing-bytes": { type: "string", default: "16777216" },
   superdigest: { type: "string" },
+  "jaas-config": { type: "string" },
   "4lw-commands": { type: "string" },
   "admin-addr": { type: "string" },
   oracle: { type: "string" },
   "zkaddr-tls": { type: "string" },
   "zk-certfile": { type: "string" },
   "zk-keyfile": { type: "string" },
+  "zk-cafile": { type: "string" },
+  "zk-client-auth": { type: "string" },
   "extended-types": { type: "string", default: "true" },
   "read-replica": { type: "string", default: "true" },
   "etcd-transport": { type: "string", default: "direct" },
@@ -138,6 +162,8 @@ const OPTIONS = {
 interface Config {
   hostname: string;
   port: number;
+  /** `--advertise-zkaddr`: where others reach the client port (absent: derived from it). */
+  advertise?: string;
   endpoints: string[];
   tls?: { ca?: Uint8Array; cert?: Uint8Array; key?: Uint8Array };
   auth?: { username: string; password: string };
@@ -149,10 +175,19 @@ interface Config {
   maxClientCnxns: number;
   maxOutgoingBytes: number;
   superDigest?: string;
+  /** SASL DIGEST-MD5 users from `--jaas-config`. */
+  saslUsers?: Map<string, string>;
   fourLetterWords?: string[];
   admin?: { hostname: string; port: number };
   oracle?: string;
-  clientTls?: { hostname: string; port: number; cert: string; key: string };
+  clientTls?: {
+    hostname: string;
+    port: number;
+    cert: string;
+    key: string;
+    ca?: string;
+    clientAuth?: ClientAuth;
+  };
   extendedTypes: boolean;
   readReplica: boolean;
   etcdTransport: "direct" | "etcd3";
@@ -187,6 +222,15 @@ function parseConfig(
   const m = /^(.*):(\d+)$/.exec(v.zkaddr!);
   if (!m || Number(m[2]) > 65535) {
     throw new UsageError(`--zkaddr must be HOST:PORT, got "${v.zkaddr}"`);
+  }
+  const advertise = v["advertise-zkaddr"];
+  if (advertise !== undefined) {
+    const hp = splitHostPort(advertise);
+    if (!hp || hp.port === 0 || hp.host === "0.0.0.0" || hp.host === "::") {
+      throw new UsageError(
+        `--advertise-zkaddr must be HOST:PORT with a host and port clients can reach, got "${advertise}"`,
+      );
+    }
   }
   const int = (name: string, value: string) => {
     if (!/^\d+$/.test(value)) {
@@ -226,6 +270,7 @@ function parseConfig(
   return {
     hostname: m[1].replace(/^\[(.*)\]$/, "$1") || "0.0.0.0",
     port: Number(m[2]),
+    advertise,
     endpoints: etcd.endpoints,
     tls: etcd.tls,
     auth: etcd.auth,
@@ -237,9 +282,14 @@ function parseConfig(
     maxClientCnxns: int("max-client-cnxns", v["max-client-cnxns"]!),
     maxOutgoingBytes: int("max-outgoing-bytes", v["max-outgoing-bytes"]!),
     superDigest: superDigest(v.superdigest),
+    saslUsers: v["jaas-config"] === undefined ? undefined : readJaasUsers(v["jaas-config"]),
     fourLetterWords: fourLetterWords(v["4lw-commands"]),
     admin: v["admin-addr"] === undefined ? undefined : hostPort("admin-addr", v["admin-addr"]),
-    clientTls: clientTls(v["zkaddr-tls"], v["zk-certfile"], v["zk-keyfile"]),
+    clientTls: clientCertificates(
+      clientTls(v["zkaddr-tls"], v["zk-certfile"], v["zk-keyfile"]),
+      v["zk-cafile"],
+      v["zk-client-auth"],
+    ),
     oracle: v.oracle === undefined ? undefined : (hostPort("oracle", v.oracle), v.oracle),
     extendedTypes: bool("extended-types", v["extended-types"]!),
     readReplica: bool("read-replica", v["read-replica"]!),
@@ -254,6 +304,34 @@ function parseConfig(
     logLevel: logLevel as Config["logLevel"],
     logFormat,
   };
+}
+
+/**
+ * `--zk-cafile` and `--zk-client-auth` added to the TLS client port: `need`
+ * by default with a CA file, `none` without; `need` and `want` need a CA file.
+ */
+function clientCertificates(
+  port: Config["clientTls"],
+  caFile?: string,
+  mode?: string,
+): Config["clientTls"] {
+  if (mode !== undefined && mode !== "need" && mode !== "want" && mode !== "none") {
+    throw new UsageError(`--zk-client-auth must be need, want or none, got "${mode}"`);
+  }
+  if (!port) {
+    if (caFile !== undefined || mode !== undefined) {
+      throw new UsageError("--zk-cafile and --zk-client-auth go with --zkaddr-tls");
+    }
+    return undefined;
+  }
+  if (caFile === undefined) {
+    if (mode === "need" || mode === "want") {
+      throw new UsageError(`--zk-client-auth ${mode} needs --zk-cafile`);
+    }
+    return port;
+  }
+  const ca = new TextDecoder().decode(readPemFile("zk-cafile", caFile, "certificates"));
+  return { ...port, ca, clientAuth: mode ?? "need" };
 }
 
 function clientTls(addr?: string, certFile?: string, keyFile?: string): Config["clientTls"] {
@@ -468,6 +546,7 @@ export async function main(args: string[]): Promise<number> {
       etcdAuth: config.auth,
       hostname: config.hostname,
       port: config.port,
+      advertise: config.advertise,
       prefix: config.prefix,
       minSessionTimeout: config.minSessionTimeout,
       maxSessionTimeout: config.maxSessionTimeout,
@@ -476,6 +555,7 @@ export async function main(args: string[]): Promise<number> {
       maxClientCnxns: config.maxClientCnxns,
       maxOutgoingBytes: config.maxOutgoingBytes,
       superDigest: config.superDigest,
+      saslUsers: config.saslUsers,
       fourLetterWords: config.fourLetterWords,
       admin: config.admin,
       tls: config.clientTls,

@@ -60,7 +60,7 @@ TimeoutStopSec=30
 # LoadCredential=etcd-client-key.pem:/etc/zetcd/etcd-client-key.pem
 # with --etcd-password-file %d/etcd-password --cafile %d/etcd-ca.pem
 #   --certfile %d/etcd-client.pem --keyfile %d/etcd-client-key.pem
-# (the same for --zk-certfile and --zk-keyfile).
+# (the same for --zk-certfile, --zk-keyfile and --zk-cafile).
 DynamicUser=yes
 StateDirectory=zetcd
 WorkingDirectory=/var/lib/zetcd

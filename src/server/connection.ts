@@ -25,13 +25,15 @@ import {
 } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
 import { EtcdRefusedError } from "../etcd/client.ts";
-import { sessionHex } from "../zk/acl.ts";
+import { type AuthId, sessionHex } from "../zk/acl.ts";
 import { HANDLERS, type Reply, type RequestContext } from "./handlers.ts";
 import * as R from "../zk/records.ts";
 import type { ServerState } from "./state.ts";
 import type { Session } from "./sessions.ts";
 import type { WatchSink } from "./watches.ts";
 import { CrossCheck } from "./cross_check.ts";
+import { certificateIdentity } from "./client_certs.ts";
+import { DigestMd5Exchange } from "./sasl.ts";
 
 const EMPTY_PASSWD = new Uint8Array(16);
 
@@ -92,6 +94,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
   });
   state.connections.add(info);
   let session: Session | undefined;
+  let certificateId: AuthId | undefined;
   let crossCheck: CrossCheck | null = null;
   /** A reply closed the connection, or a request or the connection failed: nothing more runs. */
   let stopped = false;
@@ -124,6 +127,9 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     session = await handshake(first.value, state, send, log);
     if (!session) return;
     const owned = session;
+    // A client certificate's identity (x509) holds while this connection does, listed first.
+    certificateId = certificateIdentity(conn);
+    if (certificateId) owned.authIds.unshift(certificateId);
     info.sessionId = sink.sessionId = owned.id;
     info.timeout = owned.timeout;
     crossCheck = state.oracle
@@ -144,6 +150,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       sink,
       superDigest: state.superDigest,
       extendedTypes: state.extendedTypes,
+      sasl: state.saslUsers ? new DigestMd5Exchange(state.saslUsers) : undefined,
       who: () => ({
         ids: [...owned.authIds, { scheme: "ip", id: remote.hostname }],
         address: remote.hostname,
@@ -223,6 +230,10 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     crossCheck?.detach();
     state.connections.delete(info);
     state.watches.removeAll(sink);
+    if (session && certificateId) {
+      const at = session.authIds.indexOf(certificateId);
+      if (at >= 0) session.authIds.splice(at, 1);
+    }
     if (session && !session.closed) {
       // The session outlives its connection until its timeout.
       session.lastHeard = Date.now();
@@ -354,15 +365,15 @@ async function serveRequest(
   if (zxid > last) info.lastZxid = zxid;
   if (out.err) state.metrics.errors.inc({ code: codeName(out.err) });
   if (out.close && out.err) {
-    log.info("closing connection: {op} failed with {code}", {
-      op: opName(header.type),
-      code: codeName(out.err),
-    });
+    const fields = { op: opName(header.type), code: codeName(out.err), reason: out.reason };
+    if (out.reason) log.info("closing connection: {op} failed with {code}: {reason}", fields);
+    else log.info("closing connection: {op} failed with {code}", fields);
   }
   crossCheck?.check(header.type, frame.subarray(8), { err: out.err ?? 0, body: out.body });
   send(JuteWriter.frame((w) => {
     R.ReplyHeader.write(w, { xid: header.xid, zxid, err: out.err ?? 0 });
-    if (!out.err && out.body) w.writeRaw(out.body);
+    // An error reply has no body, but a failed SASL's carries one, as ZooKeeper's.
+    if (out.body) w.writeRaw(out.body);
   }));
   return out.close === true;
 }

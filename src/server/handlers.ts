@@ -17,6 +17,7 @@ import { encode, type JuteType } from "../jute/schema.ts";
 import type { Session } from "./sessions.ts";
 import type { WatchHub, WatchSink, WatchTable } from "./watches.ts";
 import { authenticate, fixupACL, permitted, type Principal } from "../zk/acl.ts";
+import { type DigestMd5Exchange, SaslError } from "./sasl.ts";
 import { Code, CreateFlag, EventType, OpCode, Perms } from "../zk/constants.ts";
 import { Errors, ZkError } from "../zk/errors.ts";
 import {
@@ -50,16 +51,20 @@ export interface RequestContext {
   superDigest?: string;
   /** Whether TTL nodes are allowed (ZooKeeper's extendedTypesEnabled). */
   extendedTypes: boolean;
+  /** This connection's SASL DIGEST-MD5 exchange; absent when SASL is off. */
+  sasl?: DigestMd5Exchange;
 }
 
 /** A handler's answer: the reply header's zxid and the response body, if any. */
 export interface Reply {
   zxid: bigint;
   body?: Uint8Array;
-  /** Error code for the header (default 0); the body is then omitted. */
+  /** Error code for the header (default 0); the body, if any, still follows (failed SASL). */
   err?: number;
   /** Close the connection after sending this reply. */
   close?: boolean;
+  /** Why the request failed, for the log line of a closing error reply (never a secret). */
+  reason?: string;
 }
 
 /** Serves one opcode. */
@@ -608,11 +613,30 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     OpCode.reconfig,
     () => Promise.reject(new ZkError(Code.RECONFIGDISABLED, undefined, "reconfig is disabled")),
   ),
-  // SASL is not configured: answered as a ZooKeeper server without SASL does.
-  op<Req<"GetSASLRequest">>(
-    OpCode.sasl,
-    (ctx) => Promise.resolve(reply(ctx.watches.revision, R.SetSASLResponse, { token: null })),
-  ),
+  op<Req<"GetSASLRequest">>(OpCode.sasl, (ctx, req) => {
+    // SASL is not configured: answered as a ZooKeeper server without SASL does.
+    if (!ctx.sasl) {
+      return Promise.resolve(reply(ctx.watches.revision, R.SetSASLResponse, { token: null }));
+    }
+    // DIGEST-MD5 (src/server/sasl.ts); ZooKeeper's SASL replies carry zxid 0.
+    try {
+      const token = ctx.sasl.evaluate(req.token ?? new Uint8Array());
+      const user = ctx.sasl.complete ? ctx.sasl.username : null;
+      if (user !== null && !ctx.session.authIds.some((a) => a.scheme === "sasl" && a.id === user)) {
+        ctx.session.authIds.push({ scheme: "sasl", id: user });
+      }
+      return Promise.resolve(reply(0n, R.SetSASLResponse, { token }));
+    } catch (err) {
+      if (!(err instanceof SaslError)) throw err;
+      // ZooKeeper's failure carries an empty SetSASLResponse (a null token) too.
+      return Promise.resolve({
+        ...reply(0n, R.SetSASLResponse, { token: null }),
+        err: Code.AUTHFAILED,
+        close: true,
+        reason: err.message,
+      });
+    }
+  }),
   op<Req<"SetWatches">>(OpCode.setWatches, setWatches),
   op<Req<"SetWatches2">>(OpCode.setWatches2, async (ctx, req) => {
     const out = await setWatches(ctx, req);

@@ -27,6 +27,8 @@ import { Compactor, HistoryCheck } from "./compactor.ts";
 import { LagMonitor } from "../admin/lag.ts";
 import type { ServerState } from "./state.ts";
 import { WatchHub } from "./watches.ts";
+import { type ClientAuth, ClientTlsListener } from "./client_certs.ts";
+import { defaultAdvertise, Members } from "./members.ts";
 
 /** Settings of {@link ZetcdServer.start}; all but `endpoints` have defaults. */
 export interface ServerOptions {
@@ -61,6 +63,12 @@ export interface ServerOptions {
    * session authenticated with it passes every ACL check.
    */
   superDigest?: string;
+  /**
+   * SASL DIGEST-MD5 users, name → password (the `user_<name>` options of
+   * ZooKeeper's server JAAS file); absent: opcode 102 is answered as by a
+   * server without SASL.
+   */
+  saslUsers?: ReadonlyMap<string, string>;
   /** Allow TTL nodes (ZooKeeper's `extendedTypesEnabled`; default true). */
   extendedTypes?: boolean;
   /**
@@ -85,14 +93,31 @@ export interface ServerOptions {
   compactRetain?: number;
   /** A real ZooKeeper (`host:port`) to cross-check every request against, logging differences. */
   oracle?: string;
-  /** A TLS client port (ZooKeeper's secureClientPort): PEM certificate chain and key. */
-  tls?: { hostname: string; port: number; cert: string; key: string };
+  /**
+   * A TLS client port (ZooKeeper's secureClientPort): PEM certificate chain
+   * and key; with `ca` (PEM CA bundle), client certificates are asked for
+   * and checked (`clientAuth`, default `need`), and a good one gives the
+   * session the identity `x509:<subject DN>`.
+   */
+  tls?: {
+    hostname: string;
+    port: number;
+    cert: string;
+    key: string;
+    ca?: string;
+    clientAuth?: ClientAuth;
+  };
   /** Address of the HTTP admin port (`/metrics`, `/healthz`, `/readyz`, `/commands/…`); off when absent. */
   admin?: { hostname: string; port: number };
   /** Four-letter words to answer (default: srvr, stat, ruok, mntr, conf, envi, cons, wchs, dirs, isro; `*` for all). */
   fourLetterWords?: string[];
   /** How often containers and TTL nodes are checked for deletion, ms (default 60000). */
   reapIntervalMs?: number;
+  /**
+   * `HOST:PORT` this server is listed under in `/zookeeper/config` (default:
+   * the client address it listens on, the machine's hostname for 0.0.0.0).
+   */
+  advertise?: string;
 }
 
 /** A running server. */
@@ -112,6 +137,8 @@ export class ZetcdServer {
   readonly #tlsListener?: Deno.TlsListener;
   /** The etcd compaction election and schedule (absent when compaction is off). */
   readonly compactor?: Compactor;
+  /** This server's entry in `/zookeeper/config`. */
+  readonly members?: Members;
   readonly #historyCheck?: HistoryCheck;
   /** Settles once the read replica is loaded (or given up on at close; at once when it is off). */
   readonly replicaLoaded: Promise<void>;
@@ -130,8 +157,10 @@ export class ZetcdServer {
       compactor?: Compactor;
       historyCheck?: HistoryCheck;
       replica?: { replica: Replica; revision: bigint };
+      members?: Members;
     },
   ) {
+    this.members = extra.members;
     this.compactor = extra.compactor;
     this.#historyCheck = extra.historyCheck;
     this.#listener = listener;
@@ -173,9 +202,16 @@ export class ZetcdServer {
     let reaper: ReturnType<typeof setInterval> | undefined;
     const tree = new EtcdTree(etcd, keys);
     let ports: Ports | undefined;
+    let members: Members | undefined;
     try {
       // Ports first: a server that cannot listen writes nothing into etcd.
       ports = bindPorts(options);
+      if (ports.tls instanceof ClientTlsListener) {
+        const { hostname, port } = ports.tls.addr;
+        await ports.tls.listening.catch((err) => {
+          throw new ListenError(`cannot listen on ${hostname}:${port} (TLS clients): ${err}`);
+        });
+      }
       await tree.init();
       // etcd's --max-txn-ops (default 128) bounds how large a multi, and a
       // batch of writes, can be.
@@ -193,6 +229,13 @@ export class ZetcdServer {
           "etcd allows at most 128 operations per transaction (--max-txn-ops): multis of more than about 30 creates or 60 deletes will be refused; raise it on the etcd servers",
         );
       }
+      // Listed in /zookeeper/config before the revision the replica loads
+      // at: the copy then holds that write.
+      const clientAddr = ports.client.addr as Deno.NetAddr;
+      members = new Members(etcd, keys, log, {
+        advertise: options.advertise ?? defaultAdvertise(clientAddr.hostname, clientAddr.port),
+      });
+      await members.start();
       const zxid = await tree.revision();
       const watches = new WatchHub(keys, (err) => log.error("etcd watch failed: {err}", { err }));
       let replica: Replica | undefined;
@@ -213,6 +256,7 @@ export class ZetcdServer {
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
         maxOutgoingBytes: options.maxOutgoingBytes ?? DEFAULT_MAX_OUTGOING_BYTES,
         superDigest: options.superDigest,
+        saslUsers: options.saslUsers,
         extendedTypes: options.extendedTypes ?? true,
         connections: new Set(),
         counters: new Counters(),
@@ -238,7 +282,9 @@ export class ZetcdServer {
         for (const conn of [...state.connections]) conn.close();
       });
       health.onUp.push(() => state.sessions.restartTimeouts());
-      watches.onOtherChange = (event) => state.sessions.onRecordChange(event);
+      watches.onOtherChange = (event) => {
+        if (!members!.onChange(event)) state.sessions.onRecordChange(event);
+      };
       etcd.onRoundTrip = (kind, seconds) => state.metrics.etcdLatency.observe(seconds, { kind });
       state.metrics.gauges.push(
         new Gauge("zetcd_connections", "Open client connections.", () => state.connections.size),
@@ -306,6 +352,7 @@ export class ZetcdServer {
       const historyCheck = new HistoryCheck(etcd, keys.layout(), log);
       historyCheck.start();
       const server = new ZetcdServer(listener, state, etcd, reaper, {
+        members,
         compactor,
         historyCheck,
         admin,
@@ -325,6 +372,7 @@ export class ZetcdServer {
       return server;
     } catch (err) {
       clearInterval(reaper);
+      await members?.stop();
       ports?.close();
       etcd.close();
       // Listening problems are reported as they are; the rest comes from etcd.
@@ -474,6 +522,7 @@ export class ZetcdServer {
     this.#state.lag.stop();
     clearInterval(this.#reaper);
     await this.compactor?.stop();
+    await this.members?.stop();
     this.#historyCheck?.stop();
     this.#stopAdmin.abort();
     await this.#admin?.finished;
@@ -516,7 +565,17 @@ function bindPorts(options: ServerOptions): Ports {
     held.push(client);
     const { tls, admin } = options;
     const tlsListener = tls
-      ? listen("TLS clients", tls, (a) => Deno.listenTls({ ...a, cert: tls.cert, key: tls.key }))
+      ? listen("TLS clients", tls, (a) =>
+        tls.ca !== undefined
+          ? ClientTlsListener.bind({
+            ...a,
+            cert: tls.cert,
+            key: tls.key,
+            ca: tls.ca,
+            clientAuth: tls.clientAuth ?? "need",
+            log: getLogger(["zetcd", "server"]),
+          })
+          : Deno.listenTls({ ...a, cert: tls.cert, key: tls.key }))
       : undefined;
     if (tlsListener) held.push(tlsListener);
     const adminListener = admin ? listen("admin", admin, (a) => Deno.listen(a)) : undefined;

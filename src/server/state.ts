@@ -13,6 +13,7 @@ import type { EtcdHealth } from "./etcd_health.ts";
 import type { LagMonitor } from "../admin/lag.ts";
 import type { SessionManager } from "./sessions.ts";
 import type { WatchHub } from "./watches.ts";
+import type { SaslUsers } from "./sasl.ts";
 
 /** Shared state of a running server. */
 export interface ServerState {
@@ -31,6 +32,8 @@ export interface ServerState {
   extendedTypes: boolean;
   /** `user:base64(sha1(user:password))` of the super user, if any. */
   superDigest?: string;
+  /** SASL DIGEST-MD5 users (name → password); absent: SASL is off. */
+  saslUsers?: SaslUsers;
   /** The open client connections. */
   connections: Set<ConnectionInfo>;
   /** Event-loop lag. */

@@ -21,6 +21,7 @@
  * | `P compactor`                | the address of the server that compacts etcd's history | lease = that server's election lease; absent when none runs |
  * | `P sync`                     | empty                                 | put by ZooKeeper's sync and readiness checks: its mod rev is a point the watch stream must reach |
  * | `P session/<16 hex digits>`  | JSON: password, timeout, ephemeral lease | lease = the session's lease; session id = lease id; mod rev = the holding connection's claim |
+ * | `P member/<N>`               | the client address a server advertises, `HOST:PORT` | lease = that server's member lease; N (decimal, from 1) = its `server.N` in `/zookeeper/config` |
  *
  * The children of `/a` are exactly the keys under `P node/2/a/`, and every
  * attribute of `/a` is under `P attr/1/a/`, so a node is deleted with two
@@ -136,6 +137,24 @@ export class Keys {
   /** The attribute name of a key under {@link attrs}. */
   attrName(key: string): string {
     return key.slice(key.lastIndexOf("/") + 1);
+  }
+
+  /** The member key of server number `id` (its `server.N` in `/zookeeper/config`). */
+  member(id: number): string {
+    return `${this.prefix}member/${id}`;
+  }
+
+  /** Prefix of every member key. */
+  memberPrefix(): string {
+    return `${this.prefix}member/`;
+  }
+
+  /** The server number of a member key, or null if `key` is not one. */
+  memberOf(key: string): number | null {
+    const prefix = this.memberPrefix();
+    if (!key.startsWith(prefix)) return null;
+    const id = key.slice(prefix.length);
+    return /^[1-9]\d{0,9}$/.test(id) ? Number(id) : null;
   }
 
   /** A session record. */

@@ -55,8 +55,11 @@ function validId(scheme: string, id: string): boolean {
       const max = isIP(addr) === 4 ? 32 : 128;
       return /^\d+$/.test(bits) && Number(bits) <= max;
     }
-    case "x509":
     case "sasl":
+      // ZooKeeper's SASLAuthenticationProvider takes what KerberosName parses:
+      // a name without "@", or service[/host]@REALM.
+      return id.length > 0 && (!id.includes("@") || /^[^/@]*(\/[^/@]*)?@[^/@]*$/.test(id));
+    case "x509":
     case "super":
       return id.length > 0;
     default:

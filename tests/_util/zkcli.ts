@@ -29,6 +29,8 @@ export const DEFAULT_CLI_MT = "/usr/lib/zookeeper/bin/cli_mt";
 export interface ShellOptions {
   /** Kill the shell after this many milliseconds (default 30 000). */
   timeoutMs?: number;
+  /** More JVM flags for zkCli.sh (CLIENT_JVMFLAGS), e.g. a client JAAS file for SASL. */
+  jvmFlags?: string[];
 }
 
 /** What a shell printed. */
@@ -105,7 +107,10 @@ export async function runZkCli(
       stdin: lines.join("\n"),
       timeoutMs,
       ownProcessGroup: true,
-      env: { CLIENT_JVMFLAGS: "-XX:+UseSerialGC -XX:TieredStopAtLevel=1" },
+      env: {
+        CLIENT_JVMFLAGS: ["-XX:+UseSerialGC -XX:TieredStopAtLevel=1", ...options.jvmFlags ?? []]
+          .join(" "),
+      },
     },
   );
   const context = `zkCli.sh -server ${hostPort} with commands ` +

@@ -7,6 +7,8 @@
 
 import { freePort } from "./ports.ts";
 import { sleep, stopChild, tailLines } from "./process.ts";
+import { type ZooKeeperTls, zooKeeperTlsSettings } from "./zookeeper_tls.ts";
+import { zooKeeperSaslSettings } from "./zookeeper_sasl.ts";
 
 /** A running ZooKeeper started by {@linkcode startZooKeeper}. */
 export interface ZooKeeperProcess {
@@ -14,6 +16,8 @@ export interface ZooKeeperProcess {
   port: number;
   /** `127.0.0.1:PORT`, ready for a client's connect string. */
   hostPort: string;
+  /** `127.0.0.1:PORT` of the TLS client port (`secureClientPort`), when started with `tls`. */
+  tlsHostPort?: string;
   /** The temporary dir with zoo.cfg, data/ and zookeeper.log. */
   dir: string;
   /** The server's log file (JVM output and ZooKeeper's own log). */
@@ -43,7 +47,8 @@ const READY_TIMEOUT_MS = 20_000;
  * not within 20 s.
  */
 export async function startZooKeeper(
-  options: { fsync?: boolean; heap?: string } = {},
+  // jaas: a server JAAS file's text, for SASL DIGEST-MD5 (see zookeeper_sasl.ts).
+  options: { fsync?: boolean; heap?: string; tls?: ZooKeeperTls; jaas?: string } = {},
 ): Promise<ZooKeeperProcess> {
   const classpath = Deno.env.get("ZOOKEEPER_CLASSPATH") ??
     DEFAULT_ZOOKEEPER_CLASSPATH;
@@ -53,7 +58,16 @@ export async function startZooKeeper(
   const configFile = `${dir}/zoo.cfg`;
   const logFile = `${dir}/zookeeper.log`;
   await Deno.mkdir(`${dir}/data`);
-  await Deno.writeTextFile(configFile, zooCfg(port, `${dir}/data`));
+  // With `tls`: also a TLS client port with client certificates (x509).
+  const tlsPort = options.tls ? await freePort() : undefined;
+  const tls = options.tls && tlsPort !== undefined
+    ? await zooKeeperTlsSettings(dir, tlsPort, options.tls)
+    : { cfg: [], jvm: [], classpath: [] };
+  const sasl = await zooKeeperSaslSettings(dir, options.jaas);
+  await Deno.writeTextFile(
+    configFile,
+    zooCfg(port, `${dir}/data`) + sasl.cfg + tls.cfg.join("\n"),
+  );
 
   // sh only redirects the JVM's output into the log file, then execs java,
   // so the child's pid is the JVM's.
@@ -64,7 +78,9 @@ export async function startZooKeeper(
       'exec "$@" >>"$ZK_LOG_FILE" 2>&1',
       "sh",
       java,
-      ...jvmArgs(classpath, options),
+      ...tls.jvm,
+      ...sasl.jvm,
+      ...jvmArgs([classpath, ...tls.classpath].join(":"), options),
       "org.apache.zookeeper.server.ZooKeeperServerMain",
       configFile,
     ],
@@ -89,6 +105,7 @@ export async function startZooKeeper(
   return {
     port,
     hostPort: `127.0.0.1:${port}`,
+    tlsHostPort: tlsPort === undefined ? undefined : `127.0.0.1:${tlsPort}`,
     dir,
     logFile,
     stop,

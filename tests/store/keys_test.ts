@@ -48,3 +48,12 @@ Deno.test({ name: "session keys are 16 hex digits", permissions: "none" }, () =>
   assert.equal(k.session(1n), "/zk/session/0000000000000001");
   assert.equal(k.session(-1n), "/zk/session/ffffffffffffffff");
 });
+
+Deno.test({ name: "member keys carry the server number in decimal", permissions: "none" }, () => {
+  assert.equal(k.member(3), "/zk/member/3");
+  assert.equal(k.memberOf(k.member(12)), 12);
+  assert.ok(k.member(1).startsWith(k.memberPrefix()));
+  for (const bad of ["/zk/member/0", "/zk/member/01", "/zk/member/x", "/zk/member/", "/zk/sync"]) {
+    assert.equal(k.memberOf(bad), null, bad);
+  }
+});

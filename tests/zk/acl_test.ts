@@ -59,3 +59,16 @@ Deno.test({
   invalid(() => fixupACL("/p", [acl(31, "ip", "10.0.0.0/33")], []));
   invalid(() => fixupACL("/p", [acl(31, "auth", "")], []));
 });
+
+Deno.test({
+  name: "fixupACL() takes sasl ids as ZooKeeper's SASL provider (KerberosName) does",
+  permissions: "none",
+}, () => {
+  // As a real ZooKeeper 3.8 with the SASL provider answered.
+  for (const id of ["bob", "a/b", "a/b@R", "bob@R", "x y", "a@"]) {
+    assert.deepEqual(fixupACL("/n", [acl(31, "sasl", id)], []), [acl(31, "sasl", id)], id);
+  }
+  for (const id of ["a@b@c", "a/b/c@R", ""]) {
+    invalid(() => fixupACL("/n", [acl(31, "sasl", id)], []));
+  }
+});
