@@ -43,12 +43,15 @@ export type WriteOp =
   /** An operation that fails before it looks at the tree. */
   | { kind: "invalid"; error: ZkError };
 
-/** What one operation did; a Stat's zxids of this write are filled in at commit. */
-export type OpResult =
-  | { kind: "create"; path: string; stat: PendingStat }
+/**
+ * What one operation did, its Stat of type `S`: while prepared, a
+ * {@link PendingStat} (this write's zxids filled in at commit).
+ */
+export type OpResult<S = PendingStat> =
+  | { kind: "create"; path: string; stat: S }
   | { kind: "delete" }
-  | { kind: "setData"; stat: PendingStat }
-  | { kind: "setACL"; stat: PendingStat }
+  | { kind: "setData"; stat: S }
+  | { kind: "setACL"; stat: S }
   | { kind: "check" };
 
 /** Who writes, and how a final (post-sequence) path is checked. */

@@ -80,12 +80,7 @@ export interface WriteRequest extends WriteContext {
 }
 
 /** What one operation did, with its Stat's zxids filled in. */
-export type Done =
-  | { kind: "create"; path: string; stat: Stat }
-  | { kind: "delete" }
-  | { kind: "setData"; stat: Stat }
-  | { kind: "setACL"; stat: Stat }
-  | { kind: "check" };
+export type Done = OpResult<Stat>;
 
 /** The answer to a write. */
 export interface WriteOutcome {
