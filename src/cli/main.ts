@@ -14,7 +14,7 @@ import {
   type Sink,
 } from "@logtape/logtape";
 import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
-import { ListenError, ZetcdServer } from "../server/server.ts";
+import { ListenError, type ServerOptions, ZetcdServer } from "../server/server.ts";
 import { splitHostPort } from "../server/members.ts";
 import { VERSION } from "../version.ts";
 import { COMMIT } from "../build_info.ts";
@@ -32,7 +32,6 @@ import {
   readPemFile,
   UsageError,
 } from "./etcd_flags.ts";
-import type { ClientAuth } from "../server/client_certs.ts";
 import { migrate } from "./migrate.ts";
 import { readJaasUsers } from "./jaas.ts";
 
@@ -180,14 +179,7 @@ interface Config {
   fourLetterWords?: string[];
   admin?: { hostname: string; port: number };
   oracle?: string;
-  clientTls?: {
-    hostname: string;
-    port: number;
-    cert: string;
-    key: string;
-    ca?: string;
-    clientAuth?: ClientAuth;
-  };
+  clientTls?: ServerOptions["tls"];
   extendedTypes: boolean;
   readReplica: boolean;
   etcdTransport: "direct" | "etcd3";
