@@ -33,7 +33,7 @@ const MAX_PAGE = 100_000;
 /** Bytes of values a page may hold before the next page is made smaller. */
 const PAGE_BYTES = 16 * 1024 * 1024;
 
-/** Changes held back while loading; past this many the load starts again later. */
+/** Changes held back while not loaded; past this many the oldest are dropped and the load starts again later. */
 const MAX_PENDING = 500_000;
 
 /** ACL values are shared by many nodes: equal ones are held once (up to this many kinds). */
@@ -56,7 +56,11 @@ export class Replica {
   /** Callers waiting for the copy to reach a revision. */
   #waiters: { revision: bigint; resolve: () => void }[] = [];
   /** Changes from the watch stream that arrived while loading, to apply after. */
-  #pending: { type: "put" | "delete"; kv: KeyValue }[] | null = null;
+  #pending: { type: "put" | "delete"; kv: KeyValue }[] = [];
+  /** The newest revision of a held change that was dropped (too many held): a load must be at or past it. */
+  #droppedThrough = 0n;
+  /** Counts loads and invalidations: a load that sees it move was abandoned. */
+  #generation = 0;
 
   constructor(prefix: string) {
     this.#prefix = prefix;
@@ -80,10 +84,9 @@ export class Replica {
    * changes held) or was invalidated meanwhile; load it again then.
    */
   async load(etcd: EtcdClient, revision: bigint): Promise<void> {
+    const generation = ++this.#generation;
     this.revision = 0n;
     this.#empty();
-    const pending: { type: "put" | "delete"; kv: KeyValue }[] = [];
-    this.#pending = pending;
     try {
       let from = this.#prefix;
       let page = MAX_PAGE;
@@ -102,7 +105,7 @@ export class Replica {
           page = Math.max(1, Math.floor(page / 8));
           continue;
         }
-        if (this.#pending !== pending) throw new Error("the load was abandoned");
+        if (this.#generation !== generation) throw new Error("the load was abandoned");
         const kvs = res.results[0]!.kvs;
         let bytes = 0;
         for (const kv of kvs) {
@@ -114,14 +117,21 @@ export class Replica {
         if (bytes > PAGE_BYTES) page = Math.max(1, Math.floor(page / 2));
         else if (bytes < PAGE_BYTES / 4) page = Math.min(MAX_PAGE, page * 2);
       }
+      if (revision < this.#droppedThrough) {
+        throw new Error(
+          `changes up to revision ${this.#droppedThrough} were dropped while loading as of ${revision}`,
+        );
+      }
     } catch (err) {
-      if (this.#pending === pending) this.#pending = null;
       this.#empty(); // a partial copy must not linger in memory
       throw err;
     }
-    this.#pending = null;
+    // The changes held since the copy was last ready: those after the load's revision go on top.
+    const held = this.#pending;
+    this.#pending = [];
+    this.#droppedThrough = 0n;
     this.revision = revision;
-    for (const { type, kv } of pending) {
+    for (const { type, kv } of held) {
       if (kv.modRevision > revision) this.apply(type, kv);
     }
   }
@@ -134,13 +144,17 @@ export class Replica {
 
   /** Applies one change from the watch stream (held while loading; dropped while invalid). */
   apply(type: "put" | "delete", kv: KeyValue): void {
-    if (this.#pending) {
+    if (!this.ready) {
+      // Held until a load: every change since the copy was last ready, so
+      // none between the watch's start and the load's revision is lost.
       this.#pending.push({ type, kv });
-      // Too far behind: give up this load (the caller loads again later).
-      if (this.#pending.length > MAX_PENDING) this.#pending = null;
+      if (this.#pending.length > MAX_PENDING) {
+        // Too far behind: drop what is held; a load must then be at or past it.
+        this.#droppedThrough = kv.modRevision;
+        this.#pending = [];
+      }
       return;
     }
-    if (!this.ready) return;
     if (type === "put") this.#put(kv);
     else this.#delete(kv.key);
     if (kv.modRevision > this.revision) this.revision = kv.modRevision;
@@ -182,7 +196,7 @@ export class Replica {
   /** Marks the copy unusable until the next {@link load} (a load under way is abandoned). */
   invalidate(): void {
     this.revision = 0n;
-    this.#pending = null;
+    this.#generation++;
   }
 
   #put(kv: KeyValue): void {
