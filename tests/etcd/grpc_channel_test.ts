@@ -16,6 +16,7 @@ import {
   type WatchEvent,
 } from "../../src/etcd/client.ts";
 import { GrpcChannel, GrpcError } from "../../src/etcd/grpc/channel.ts";
+import { decodeWatchResponse, encodeWatchCreate } from "../../src/etcd/grpc/proto.ts";
 
 const enc = new TextEncoder();
 const show = (v: unknown) =>
@@ -268,5 +269,47 @@ Deno.test("with etcd auth, transactions and the watch go over our transport and 
   } finally {
     app.close();
     root.close();
+  }
+});
+
+Deno.test("a watch's idle connection is kept by PINGs etcd answers, and a frozen etcd is found by one", async () => {
+  // etcd lets a client with an open stream ping every --grpc-keepalive-min-time (5 s by default).
+  await using etcd = await startEtcd(["--grpc-keepalive-min-time=100ms"]);
+  const channel = new GrpcChannel({
+    endpoints: [etcd.clientUrl],
+    callTimeoutMs: 5000,
+    maxResponseBytes: 1 << 20,
+    keepAliveMs: 200,
+    keepAliveTimeoutMs: 500,
+  });
+  const created = Promise.withResolvers<void>();
+  const ended = Promise.withResolvers<GrpcError | null>();
+  try {
+    const watch = await channel.stream("/etcdserverpb.Watch/Watch", encodeWatchCreate("/k/", 1n), {
+      onMessage: (m) => decodeWatchResponse(m).created && created.resolve(),
+      onEnd: ended.resolve,
+    });
+    await created.promise;
+    // Idle for 1.5 s: several PINGs, answered; the watch (and its connection) lives on.
+    const idle = await Promise.race([
+      ended.promise,
+      new Promise((r) => setTimeout(() => r("alive"), 1500)),
+    ]);
+    assert.equal(idle, "alive");
+    await etcd.freeze();
+    const started = performance.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const err = await Promise.race([
+      ended.promise,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(() => reject(new Error("no end")), 3000)
+      ),
+    ]).finally(() => clearTimeout(timer));
+    assert.match(String(err?.message), /did not answer a PING within 500 ms/);
+    assert.ok(performance.now() - started < 1500, "found well before any deadline");
+    watch.close();
+  } finally {
+    etcd.signal("SIGCONT");
+    channel.close();
   }
 });

@@ -107,3 +107,15 @@ Deno.test("HPACK encoding (literals only) decodes back to the same fields", () =
     ["x-long", "v".repeat(300)],
   ]);
 });
+
+Deno.test("HPACK gives null for a block past the header list limit, and keeps its table in step", () => {
+  const decoder = new HpackDecoder(100);
+  // An entry of 1 + 30 + 32 = 63 bytes, then the same entry named 1000 times: 63 KB from 1 KB.
+  const entry = new Uint8Array([0x40, 1, 0x61, 30, ...new Uint8Array(30).fill(0x62)]);
+  const bomb = new Uint8Array([...entry, ...new Uint8Array(1000).fill(0x80 | 62)]);
+  assert.equal(decoder.decode(bomb, 4096), null);
+  // The entry was added all the same, and a block under the limit decodes.
+  assert.deepEqual(decoder.decode(new Uint8Array([0x80 | 62]), 4096), [["a", "b".repeat(30)]]);
+  assert.equal(decoder.decode(new Uint8Array([0x80 | 62, 0x80 | 62]), 126)?.length, 2);
+  assert.equal(decoder.decode(new Uint8Array([0x80 | 62, 0x80 | 62]), 125), null);
+});

@@ -15,6 +15,21 @@
  * RST_STREAM; HPACK header decoding ({@link HpackDecoder}). No server push,
  * no priorities, no compression.
  *
+ * What a server cannot push past (RFC 9113 §4-6): frames larger than the
+ * 16 KiB we accept, header blocks over 64 KiB (across CONTINUATION frames,
+ * at most 64 of them), the HPACK table over 4 KiB, SETTINGS values out of
+ * range, connection WINDOW_UPDATEs of 0 or past 2^31-1, DATA past the
+ * connection's receive window or past what a cancelled call's window had
+ * left, frames on streams never opened or already ended by the server, and
+ * more than 4096 PING/SETTINGS acknowledgements waiting for a server that
+ * does not read them. Each is a connection error: a GOAWAY naming it, and
+ * every call on the connection fails with UNAVAILABLE; the next call opens
+ * a new connection. A stream WINDOW_UPDATE of 0 or past 2^31-1, DATA past a
+ * call's window and headers decoding to more than 64 KiB fail that call
+ * alone (RST_STREAM). While calls are open, a connection silent for
+ * `keepAliveMs` is sent a PING, and one that does not answer within
+ * `keepAliveTimeoutMs` fails with UNAVAILABLE.
+ *
  * @module
  */
 
@@ -74,6 +89,14 @@ export interface ChannelOptions {
   callTimeoutMs: number;
   /** A response larger than this fails with RESOURCE_EXHAUSTED. */
   maxResponseBytes: number;
+  /**
+   * While calls are open, a connection that has received nothing for this
+   * many ms is sent a PING (default 10 s; 0: never). Not without calls:
+   * etcd answers pings on a connection without streams with a GOAWAY.
+   */
+  keepAliveMs?: number;
+  /** A PING not answered within this many ms fails the connection (default 5 s). */
+  keepAliveTimeoutMs?: number;
 }
 
 /** Unary gRPC calls over one HTTP/2 connection at a time. */
@@ -194,6 +217,32 @@ const ACK = 0x1;
 const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
+const PUSH_PROMISE = 0x5;
+
+// Error codes (RFC 9113 §7).
+const PROTOCOL_ERROR = 0x1;
+const FLOW_CONTROL_ERROR = 0x3;
+const STREAM_CLOSED = 0x5;
+const FRAME_SIZE_ERROR = 0x6;
+const REFUSED_STREAM = 0x7;
+const CANCEL = 0x8;
+const COMPRESSION_ERROR = 0x9;
+const ENHANCE_YOUR_CALM = 0xb;
+const H2_ERROR_NAMES: Record<number, string> = {
+  [PROTOCOL_ERROR]: "PROTOCOL_ERROR",
+  [FLOW_CONTROL_ERROR]: "FLOW_CONTROL_ERROR",
+  [STREAM_CLOSED]: "STREAM_CLOSED",
+  [FRAME_SIZE_ERROR]: "FRAME_SIZE_ERROR",
+  [COMPRESSION_ERROR]: "COMPRESSION_ERROR",
+  [ENHANCE_YOUR_CALM]: "ENHANCE_YOUR_CALM",
+};
+
+/** A connection error (RFC 9113 §5.4.1): the connection ends with a GOAWAY carrying `code`. */
+class H2Error extends Error {
+  constructor(readonly code: number, message: string) {
+    super(`HTTP/2 ${H2_ERROR_NAMES[code] ?? code}: ${message}`);
+  }
+}
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** Our receive window for the connection (after the first WINDOW_UPDATE): as large as allowed. */
@@ -205,8 +254,28 @@ const WINDOW_TOP_UP = 1 << 24;
  * of a response after we cancel its call (e.g. one over the size limit).
  */
 const STREAM_WINDOW = 4 << 20;
-/** The frame size every peer accepts, until it announces a larger one. */
+/** The frame size every peer accepts, until it announces a larger one; also the largest we accept. */
 const DEFAULT_FRAME = 16384;
+/** The largest SETTINGS_MAX_FRAME_SIZE allowed (2^24-1). */
+const MAX_FRAME_LIMIT = 0xffffff;
+/** The largest flow-control window (2^31-1). */
+const MAX_WINDOW = 0x7fffffff;
+/** The largest header block (HEADERS and its CONTINUATIONs) we take, compressed. */
+const MAX_HEADER_BLOCK = 64 * 1024;
+/** The largest header list we take, decoded (RFC 9113's size: name, value, 32 per field); announced as SETTINGS_MAX_HEADER_LIST_SIZE. */
+const MAX_HEADER_LIST = 64 * 1024;
+/** Ended streams remembered, for the frames that may still come on them. */
+const MAX_CLOSED = 256;
+/** CONTINUATION frames one header block may have (empty ones cost nothing else). */
+const MAX_CONTINUATIONS = 64;
+/**
+ * PING and SETTINGS acknowledgements waiting for a write: a peer that
+ * floods them without reading ours is failed, not buffered for.
+ */
+const MAX_QUEUED_ACKS = 4096;
+/** Default {@link ChannelOptions.keepAliveMs} and {@link ChannelOptions.keepAliveTimeoutMs}. */
+const KEEPALIVE_MS = 10_000;
+const KEEPALIVE_TIMEOUT_MS = 5_000;
 /** How long opening a connection may take (as etcd3's dial timeout). */
 const CONNECT_TIMEOUT_MS = 5000;
 /** Stream ids past this: open a new connection (ids end at 2^31). */
@@ -226,6 +295,8 @@ interface Stream {
   need: number;
   /** Received bytes not yet given back with a stream WINDOW_UPDATE. */
   unacknowledged: number;
+  /** What the server may still send on this stream (our receive window). */
+  recvWindow: number;
   headersSeen: boolean;
   /** Unary calls only. */
   timer?: ReturnType<typeof setTimeout>;
@@ -249,6 +320,12 @@ class H2Connection {
   readonly #scheme: number;
   readonly #decoder = new HpackDecoder();
   readonly #streams = new Map<number, Stream>();
+  /**
+   * Streams ended lately, oldest first, and how much DATA the server may
+   * still send on each: what was left of its window when we ended it, -1
+   * when the server ended it (nothing may follow).
+   */
+  readonly #closed = new Map<number, number>();
   /** Calls waiting for the server's concurrent-stream limit. */
   readonly #waiting: (() => void)[] = [];
   #nextId = 1;
@@ -257,12 +334,24 @@ class H2Connection {
   #maxFrame = DEFAULT_FRAME;
   #maxStreams = Infinity;
   #unacknowledged = 0;
+  /** What the server may still send on the connection (our receive window). */
+  #recvWindow = WINDOW;
   /** Stream id and fragments of a header block still arriving in CONTINUATION frames. */
-  #continuing: { id: number; endStream: boolean; parts: Uint8Array[] } | null = null;
+  #continuing: { id: number; endStream: boolean; parts: Uint8Array[]; size: number } | null = null;
+  /** Whether the server's first frame, its SETTINGS, has come. */
+  #settingsSeen = false;
   #out: Uint8Array[] = [];
+  /** PING and SETTINGS ACKs in {@link #out}. */
+  #queuedAcks = 0;
+  #keepAliveTimer?: ReturnType<typeof setInterval>;
+  /** Our PING waiting for its ACK, and when it fails the connection. */
+  #ping: { payload: Uint8Array; timer: ReturnType<typeof setTimeout> } | null = null;
   #writing = false;
   #draining = false;
   #dead: GrpcError | null = null;
+  /** Dead with a GOAWAY still to write: the socket closes once it is written (or in 1 s). */
+  #closing = false;
+  #closeTimer?: ReturnType<typeof setTimeout>;
   #lastFrameAt = performance.now();
 
   private constructor(conn: Deno.Conn, options: ChannelOptions, authority: string, tls: boolean) {
@@ -319,8 +408,21 @@ class H2Connection {
   ): Promise<Uint8Array> {
     if (this.#dead) return Promise.reject(this.#dead);
     if (this.#streams.size >= this.#maxStreams) {
-      return new Promise<void>((resolve) => this.#waiting.push(resolve))
-        .then(() => this.call(path, request, metadata, timeoutMs));
+      // The deadline runs while waiting for a free stream too (a limit of 0 would hold it for ever).
+      const started = performance.now();
+      return new Promise<Uint8Array>((resolve, reject) => {
+        const wake = () => {
+          clearTimeout(timer);
+          const left = Math.max(1, timeoutMs - (performance.now() - started));
+          resolve(this.call(path, request, metadata, left));
+        };
+        const timer = setTimeout(() => {
+          const at = this.#waiting.indexOf(wake);
+          if (at >= 0) this.#waiting.splice(at, 1);
+          reject(new GrpcError(4, `etcd did not answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.#waiting.push(wake);
+      });
     }
     const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
     let response: Uint8Array | null = null;
@@ -349,6 +451,7 @@ class H2Connection {
       close: () => {
         if (!this.#streams.has(stream.id)) return;
         this.#streams.delete(stream.id);
+        this.#remember(stream.id, Math.max(0, stream.recvWindow));
         this.#cancel(stream);
       },
     };
@@ -373,6 +476,7 @@ class H2Connection {
       received: 0,
       need: 0,
       unacknowledged: 0,
+      recvWindow: STREAM_WINDOW,
       headersSeen: false,
       ...handlers,
     };
@@ -415,17 +519,40 @@ class H2Connection {
   }
 
   #start(): void {
-    const settings = new Uint8Array(12);
+    const settings = new Uint8Array(18);
     const view = new DataView(settings.buffer);
     view.setUint16(0, 0x2); // ENABLE_PUSH
     view.setUint32(2, 0);
     view.setUint16(6, 0x4); // INITIAL_WINDOW_SIZE
     view.setUint32(8, STREAM_WINDOW);
+    view.setUint16(12, 0x6); // MAX_HEADER_LIST_SIZE
+    view.setUint32(14, MAX_HEADER_LIST);
     this.#out.push(PREFACE);
     this.#frame(SETTINGS, 0, 0, settings);
     this.#windowUpdate(0, WINDOW - 65535);
     this.#flush();
-    this.#readLoop().catch((err) => this.#fail(lost(err)));
+    this.#readLoop().catch((err) => this.#fail(lost(err), err instanceof H2Error ? err.code : -1));
+    const idle = this.#options.keepAliveMs ?? KEEPALIVE_MS;
+    if (idle > 0) {
+      const every = Math.max(10, Math.min(1000, idle / 4));
+      this.#keepAliveTimer = setInterval(() => this.#keepAlive(idle), every);
+      Deno.unrefTimer(this.#keepAliveTimer);
+    }
+  }
+
+  /** Sends a PING when calls are open and nothing has come for `idle` ms; no ACK in time fails the connection. */
+  #keepAlive(idle: number): void {
+    if (this.#dead || this.#ping || this.#streams.size === 0) return;
+    if (performance.now() - this.#lastFrameAt < idle) return;
+    const wait = this.#options.keepAliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
+    const payload = crypto.getRandomValues(new Uint8Array(8));
+    const timer = setTimeout(() => {
+      this.#fail(new GrpcError(UNAVAILABLE, `etcd did not answer a PING within ${wait} ms`));
+    }, wait);
+    Deno.unrefTimer(timer);
+    this.#ping = { payload, timer };
+    this.#frame(PING, 0, 0, payload);
+    this.#flush();
   }
 
   /** Sends what flow control allows of a stream's request bytes (a unary call's last frame ends its request side). */
@@ -447,6 +574,7 @@ class H2Connection {
   }
 
   #frame(type: number, flags: number, id: number, payload: Uint8Array): void {
+    if (this.#dead) return;
     const frame = new Uint8Array(9 + payload.length);
     frame[0] = payload.length >>> 16;
     frame[1] = (payload.length >>> 8) & 0xff;
@@ -466,34 +594,34 @@ class H2Connection {
 
   /** Writes every queued frame, in order, in as few writes as possible. */
   #flush(): void {
-    if (this.#writing || this.#out.length === 0 || this.#dead) return;
+    if (this.#writing || this.#out.length === 0 || (this.#dead && !this.#closing)) return;
     this.#writing = true;
     (async () => {
       try {
         while (this.#out.length > 0) {
           const frames = this.#out;
           this.#out = [];
+          this.#queuedAcks = 0;
           const bytes = frames.length === 1 ? frames[0] : concat(frames);
           for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
         }
       } finally {
         this.#writing = false;
+        if (this.#closing) this.#closeSocket();
       }
     })().catch((err) => this.#fail(lost(err)));
   }
 
   async #readLoop(): Promise<void> {
-    let buf = new Uint8Array(4 * DEFAULT_FRAME + 9);
+    // Frames are at most 9 + DEFAULT_FRAME bytes: what is left after the
+    // whole ones (less than a frame) always fits at the front with room.
+    const buf = new Uint8Array(4 * DEFAULT_FRAME + 9);
     let start = 0;
     let end = 0;
-    for (;;) {
+    while (!this.#dead) {
       if (buf.length - end < DEFAULT_FRAME) {
-        // Move what is left to the front; grow for a frame larger than the buffer.
-        const need = end - start + DEFAULT_FRAME;
-        const next = need > buf.length ? new Uint8Array(need * 2) : buf;
-        next.copyWithin(0, start, end);
-        if (next !== buf) next.set(buf.subarray(start, end));
-        buf = next;
+        // Move what is left to the front.
+        buf.copyWithin(0, start, end);
         end -= start;
         start = 0;
       }
@@ -501,18 +629,16 @@ class H2Connection {
       if (n === null) throw new Error("etcd closed the connection");
       end += n;
       this.#lastFrameAt = performance.now();
-      while (end - start >= 9) {
+      while (end - start >= 9 && !this.#dead) {
         const length = (buf[start] << 16) | (buf[start + 1] << 8) | buf[start + 2];
-        if (end - start < 9 + length) {
-          if (9 + length > buf.length) {
-            const next = new Uint8Array(9 + length + DEFAULT_FRAME);
-            next.set(buf.subarray(start, end));
-            buf = next;
-            end -= start;
-            start = 0;
-          }
-          break;
+        if (length > DEFAULT_FRAME) {
+          // We never announce a larger SETTINGS_MAX_FRAME_SIZE.
+          throw new H2Error(
+            FRAME_SIZE_ERROR,
+            `a frame of ${length} bytes, over the ${DEFAULT_FRAME} we accept`,
+          );
         }
+        if (end - start < 9 + length) break;
         const type = buf[start + 3];
         const flags = buf[start + 4];
         const id = ((buf[start + 5] << 24) | (buf[start + 6] << 16) | (buf[start + 7] << 8) |
@@ -526,73 +652,181 @@ class H2Connection {
   }
 
   #onFrame(type: number, flags: number, id: number, payload: Uint8Array): void {
+    if (!this.#settingsSeen) {
+      if (type !== SETTINGS || flags & ACK) {
+        throw new H2Error(PROTOCOL_ERROR, "the server did not begin with its SETTINGS");
+      }
+      this.#settingsSeen = true;
+    }
     if (this.#continuing && type !== CONTINUATION) {
-      throw new Error("HTTP/2: header block interrupted");
+      throw new H2Error(PROTOCOL_ERROR, "header block interrupted");
     }
     switch (type) {
       case DATA:
+        this.#checkStreamId(id, "DATA");
         return this.#onData(flags, id, payload);
       case HEADERS: {
+        this.#checkStreamId(id, "HEADERS");
+        if (this.#closed.get(id) === -1) {
+          throw new H2Error(STREAM_CLOSED, `HEADERS on stream ${id} after it ended`);
+        }
         let fragment = unpad(flags, payload);
-        if (flags & PRIORITY) fragment = fragment.subarray(5);
-        this.#continuing = { id, endStream: (flags & END_STREAM) !== 0, parts: [fragment.slice()] };
+        if (flags & PRIORITY) {
+          if (fragment.length < 5) throw new H2Error(FRAME_SIZE_ERROR, "HEADERS too short");
+          fragment = fragment.subarray(5);
+        }
+        this.#continuing = {
+          id,
+          endStream: (flags & END_STREAM) !== 0,
+          parts: [fragment.slice()],
+          size: fragment.length,
+        };
         if (flags & END_HEADERS) this.#onHeaderBlock();
         return;
       }
-      case CONTINUATION:
-        if (!this.#continuing || this.#continuing.id !== id) {
-          throw new Error("HTTP/2: unexpected CONTINUATION");
+      case CONTINUATION: {
+        const block = this.#continuing;
+        if (!block || block.id !== id) {
+          throw new H2Error(PROTOCOL_ERROR, "unexpected CONTINUATION");
         }
-        this.#continuing.parts.push(payload.slice());
+        block.size += payload.length;
+        if (block.size > MAX_HEADER_BLOCK || block.parts.length >= MAX_CONTINUATIONS) {
+          throw new H2Error(
+            ENHANCE_YOUR_CALM,
+            `a header block over ${MAX_HEADER_BLOCK} bytes or ${MAX_CONTINUATIONS} frames`,
+          );
+        }
+        block.parts.push(payload.slice());
         if (flags & END_HEADERS) this.#onHeaderBlock();
         return;
+      }
       case RST_STREAM: {
+        if (payload.length !== 4) throw new H2Error(FRAME_SIZE_ERROR, "RST_STREAM not 4 bytes");
+        this.#checkStreamId(id, "RST_STREAM");
         const code = new DataView(payload.buffer, payload.byteOffset).getUint32(0);
         // REFUSED_STREAM: the server did nothing with it.
         this.#end(
           id,
-          new GrpcError(UNAVAILABLE, `etcd reset the call (HTTP/2 error ${code})`, code === 0x7),
+          new GrpcError(
+            UNAVAILABLE,
+            `etcd reset the call (HTTP/2 error ${code})`,
+            code === REFUSED_STREAM,
+          ),
+          true,
         );
         return;
       }
       case SETTINGS:
-        if (!(flags & ACK)) this.#onSettings(payload);
-        return;
+        if (id !== 0) throw new H2Error(PROTOCOL_ERROR, "SETTINGS on a stream");
+        if (flags & ACK) {
+          if (payload.length !== 0) {
+            throw new H2Error(FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
+          }
+          return;
+        }
+        return this.#onSettings(payload);
       case PING:
-        if (!(flags & ACK)) this.#frame(PING, ACK, 0, payload.slice());
+        if (id !== 0) throw new H2Error(PROTOCOL_ERROR, "PING on a stream");
+        if (payload.length !== 8) throw new H2Error(FRAME_SIZE_ERROR, "PING not 8 bytes");
+        if (flags & ACK) {
+          if (this.#ping && sameBytes(payload, this.#ping.payload)) {
+            clearTimeout(this.#ping.timer);
+            this.#ping = null;
+          }
+          return;
+        }
+        this.#ack();
+        this.#frame(PING, ACK, 0, payload.slice());
         return;
       case GOAWAY:
+        if (id !== 0) throw new H2Error(PROTOCOL_ERROR, "GOAWAY on a stream");
+        if (payload.length < 8) throw new H2Error(FRAME_SIZE_ERROR, "GOAWAY under 8 bytes");
         return this.#onGoAway(payload);
-      case WINDOW_UPDATE: {
-        const increment = new DataView(payload.buffer, payload.byteOffset).getUint32(0) &
-          0x7fffffff;
-        if (id === 0) this.#sendWindow += increment;
-        else {
-          const stream = this.#streams.get(id);
-          if (stream) stream.sendWindow += increment;
-        }
-        this.#sendPending();
-        return;
-      }
+      case WINDOW_UPDATE:
+        return this.#onWindowUpdate(id, payload);
+      case PUSH_PROMISE:
+        throw new H2Error(PROTOCOL_ERROR, "PUSH_PROMISE, with push disabled");
       default:
         return; // PRIORITY, unknown types: ignored, as RFC 9113 allows
     }
   }
 
+  /** Frames on stream 0, or on a stream we never opened (none of the server's: no push), are connection errors. */
+  #checkStreamId(id: number, what: string): void {
+    if (id === 0 || id % 2 === 0 || id >= this.#nextId) {
+      throw new H2Error(PROTOCOL_ERROR, `${what} on stream ${id}, which was never opened`);
+    }
+  }
+
+  /** Counts a PING or SETTINGS ACK queued; too many unsent: the peer floods without reading. */
+  #ack(): void {
+    if (++this.#queuedAcks > MAX_QUEUED_ACKS) {
+      throw new H2Error(ENHANCE_YOUR_CALM, `over ${MAX_QUEUED_ACKS} PING/SETTINGS not read`);
+    }
+  }
+
+  #onWindowUpdate(id: number, payload: Uint8Array): void {
+    if (payload.length !== 4) throw new H2Error(FRAME_SIZE_ERROR, "WINDOW_UPDATE not 4 bytes");
+    const increment = new DataView(payload.buffer, payload.byteOffset).getUint32(0) & 0x7fffffff;
+    if (id === 0) {
+      if (increment === 0) throw new H2Error(PROTOCOL_ERROR, "a WINDOW_UPDATE of 0");
+      if (this.#sendWindow + increment > MAX_WINDOW) {
+        throw new H2Error(FLOW_CONTROL_ERROR, "the connection window past 2^31-1");
+      }
+      this.#sendWindow += increment;
+    } else {
+      this.#checkStreamId(id, "WINDOW_UPDATE");
+      const stream = this.#streams.get(id);
+      if (!stream) return; // ended meanwhile
+      // Stream errors: that call fails, the connection goes on.
+      if (increment === 0) {
+        return this.#reset(stream, PROTOCOL_ERROR, "etcd sent a stream WINDOW_UPDATE of 0");
+      }
+      if (stream.sendWindow + increment > MAX_WINDOW) {
+        return this.#reset(stream, FLOW_CONTROL_ERROR, "etcd grew a stream window past 2^31-1");
+      }
+      stream.sendWindow += increment;
+    }
+    this.#sendPending();
+  }
+
   #onData(flags: number, id: number, payload: Uint8Array): void {
+    this.#recvWindow -= payload.length;
+    if (this.#recvWindow < 0) {
+      throw new H2Error(FLOW_CONTROL_ERROR, "DATA past the connection's receive window");
+    }
     this.#unacknowledged += payload.length;
     if (this.#unacknowledged >= WINDOW_TOP_UP) {
       this.#windowUpdate(0, this.#unacknowledged);
+      this.#recvWindow += this.#unacknowledged;
       this.#unacknowledged = 0;
     }
+    const data = unpad(flags, payload);
     const stream = this.#streams.get(id);
-    if (!stream) return; // a call that timed out or was closed meanwhile
+    if (!stream) {
+      // A call that timed out or was cancelled: what was in flight may still come, no more.
+      const left = this.#closed.get(id);
+      if (left === undefined) return; // long ago
+      if (left < 0) throw new H2Error(STREAM_CLOSED, `DATA on stream ${id} after it ended`);
+      if (left < payload.length) {
+        throw new H2Error(FLOW_CONTROL_ERROR, `DATA on stream ${id} past its receive window`);
+      }
+      this.#closed.set(id, left - payload.length);
+      return;
+    }
+    stream.recvWindow -= payload.length;
+    if (stream.recvWindow < 0) {
+      return this.#reset(stream, FLOW_CONTROL_ERROR, "etcd sent past the call's receive window");
+    }
+    if (!stream.headersSeen) {
+      return this.#reset(stream, PROTOCOL_ERROR, "etcd sent DATA before HEADERS");
+    }
     stream.unacknowledged += payload.length;
     if (stream.unacknowledged >= STREAM_WINDOW / 2) {
       this.#windowUpdate(id, stream.unacknowledged);
+      stream.recvWindow += stream.unacknowledged;
       stream.unacknowledged = 0;
     }
-    const data = unpad(flags, payload);
     if (data.length > 0) {
       stream.chunks.push(data.slice());
       stream.received += data.length;
@@ -626,29 +860,47 @@ class H2Connection {
       stream.onMessage(message);
     }
     if (flags & END_STREAM) {
-      this.#end(id, new GrpcError(13, "etcd ended the call without a status"));
+      this.#end(id, new GrpcError(13, "etcd ended the call without a status"), true);
     }
   }
 
   /** Cancels a call and ends it with `err`. */
-  #abort(stream: Stream, err: GrpcError): void {
-    this.#cancel(stream);
+  #abort(stream: Stream, err: GrpcError, code = CANCEL): void {
+    this.#cancel(stream, code);
     this.#end(stream.id, err);
+  }
+
+  /** A stream error (RFC 9113 §5.4.2): the call fails, the server is told with RST_STREAM `code`. */
+  #reset(stream: Stream, code: number, why: string): void {
+    this.#abort(stream, new GrpcError(13, `${why} (HTTP/2 ${H2_ERROR_NAMES[code]})`), code);
   }
 
   #onHeaderBlock(): void {
     const { id, endStream, parts } = this.#continuing!;
     this.#continuing = null;
     // Every block is decoded, even for calls already given up: the table must stay in step.
-    const headers = this.#decoder.decode(parts.length === 1 ? parts[0] : concat(parts));
+    let headers: Header[] | null;
+    try {
+      headers = this.#decoder.decode(
+        parts.length === 1 ? parts[0] : concat(parts),
+        MAX_HEADER_LIST,
+      );
+    } catch (err) {
+      throw new H2Error(COMPRESSION_ERROR, err instanceof Error ? err.message : String(err));
+    }
     const stream = this.#streams.get(id);
     if (!stream) return;
+    if (!headers) {
+      const why = `etcd sent headers over ${MAX_HEADER_LIST} bytes`;
+      return this.#abort(stream, new GrpcError(8, why));
+    }
     const get = (name: string) => headers.find((h: Header) => h[0] === name)?.[1];
     if (!stream.headersSeen) {
       stream.headersSeen = true;
       const status = get(":status");
       if (status !== undefined && status !== "200") {
-        this.#end(id, new GrpcError(httpStatusCode(status), `etcd answered HTTP ${status}`));
+        const err = new GrpcError(httpStatusCode(status), `etcd answered HTTP ${status}`);
+        this.#end(id, err, endStream);
         return;
       }
     }
@@ -656,26 +908,54 @@ class H2Connection {
     const code = Number(get("grpc-status") ?? 2);
     if (code !== 0) {
       const message = decodeURIComponentSafe(get("grpc-message") ?? "");
-      this.#end(id, new GrpcError(code, message || "etcd refused the call"));
+      this.#end(id, new GrpcError(code, message || "etcd refused the call"), true);
       return;
     }
-    this.#end(id, null);
+    this.#end(id, null, true);
   }
 
   #onSettings(payload: Uint8Array): void {
+    if (payload.length % 6 !== 0) {
+      throw new H2Error(FRAME_SIZE_ERROR, "SETTINGS not a multiple of 6 bytes");
+    }
     const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
-    for (let off = 0; off + 6 <= payload.length; off += 6) {
+    // Checked whole before any is applied.
+    for (let off = 0; off < payload.length; off += 6) {
+      const key = view.getUint16(off);
+      const value = view.getUint32(off + 2);
+      if (key === 0x2 && value > 1) {
+        throw new H2Error(PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH of ${value}`);
+      } else if (key === 0x4 && value > MAX_WINDOW) {
+        throw new H2Error(FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE of ${value}`);
+      } else if (key === 0x5 && (value < DEFAULT_FRAME || value > MAX_FRAME_LIMIT)) {
+        throw new H2Error(PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE of ${value}`);
+      }
+    }
+    for (let off = 0; off < payload.length; off += 6) {
       const key = view.getUint16(off);
       const value = view.getUint32(off + 2);
       if (key === 0x3) this.#maxStreams = value;
       else if (key === 0x4) {
         const delta = value - this.#initialWindow;
+        for (const s of this.#streams.values()) {
+          if (s.sendWindow + delta > MAX_WINDOW) {
+            throw new H2Error(
+              FLOW_CONTROL_ERROR,
+              "SETTINGS_INITIAL_WINDOW_SIZE grew a window past 2^31-1",
+            );
+          }
+        }
         this.#initialWindow = value;
         for (const s of this.#streams.values()) s.sendWindow += delta;
       } else if (key === 0x5) this.#maxFrame = value;
     }
+    this.#ack();
     this.#frame(SETTINGS, ACK, 0, new Uint8Array());
     this.#sendPending();
+    // A larger limit lets waiting calls go.
+    while (this.#waiting.length > 0 && this.#streams.size < this.#maxStreams) {
+      this.#waiting.shift()!();
+    }
   }
 
   #onGoAway(payload: Uint8Array): void {
@@ -695,20 +975,26 @@ class H2Connection {
     }
   }
 
-  /** Finishes a call: status OK when `err` is null. */
-  #end(id: number, err: GrpcError | null): void {
+  /** Finishes a call: status OK when `err` is null. `byServer`: the server ended the stream. */
+  #end(id: number, err: GrpcError | null, byServer = false): void {
     const stream = this.#streams.get(id);
     if (!stream) return;
     this.#streams.delete(id);
+    this.#remember(id, byServer ? -1 : Math.max(0, stream.recvWindow));
     clearTimeout(stream.timer);
     this.#waiting.shift()?.();
     stream.onEnd(err);
     if (this.#draining && this.#streams.size === 0) this.close();
   }
 
-  #cancel(stream: Stream): void {
+  #remember(id: number, window: number): void {
+    this.#closed.set(id, window);
+    if (this.#closed.size > MAX_CLOSED) this.#closed.delete(this.#closed.keys().next().value!);
+  }
+
+  #cancel(stream: Stream, code = CANCEL): void {
     const payload = new Uint8Array(4);
-    payload[3] = 0x8; // CANCEL
+    payload[3] = code;
     this.#frame(RST_STREAM, 0, stream.id, payload);
     this.#flush();
   }
@@ -722,12 +1008,40 @@ class H2Connection {
     }
   }
 
-  /** Ends the connection and every call on it. */
-  #fail(err: GrpcError): void {
+  /**
+   * Ends the connection and every call on it. `goaway`: the HTTP/2 error
+   * code of a connection error, told to the server in a GOAWAY before the
+   * socket closes; -1 for none.
+   */
+  #fail(err: GrpcError, goaway = -1): void {
     if (this.#dead) return;
     this.#dead = err;
-    for (const id of [...this.#streams.keys()]) this.#end(id, err);
+    clearInterval(this.#keepAliveTimer);
+    if (this.#ping) clearTimeout(this.#ping.timer);
+    this.#ping = null;
+    for (const id of [...this.#streams.keys()]) {
+      try {
+        this.#end(id, err);
+      } catch { /* a handler's error must not keep the others from ending */ }
+    }
     for (const wake of this.#waiting.splice(0)) wake();
+    this.#out = [];
+    if (goaway < 0) return this.#closeSocket();
+    // GOAWAY: last stream id 0 (the server opened none), then the error code.
+    const frame = new Uint8Array(17);
+    frame[2] = 8;
+    frame[3] = GOAWAY;
+    new DataView(frame.buffer).setUint32(13, goaway);
+    this.#out.push(frame);
+    this.#closing = true;
+    // A server that does not read would hold the socket open.
+    this.#closeTimer = setTimeout(() => this.#closeSocket(), 1000);
+    this.#flush();
+  }
+
+  #closeSocket(): void {
+    clearTimeout(this.#closeTimer);
+    this.#closing = false;
     try {
       this.#conn.close();
     } catch { /* already closed */ }
@@ -751,9 +1065,14 @@ function lost(err: unknown): GrpcError {
 /** The payload of a frame without its padding (PADDED flag). */
 function unpad(flags: number, payload: Uint8Array): Uint8Array {
   if (!(flags & PADDED)) return payload;
-  const pad = payload[0];
-  if (pad >= payload.length) throw new Error("HTTP/2: padding longer than the frame");
-  return payload.subarray(1, payload.length - pad);
+  if (payload.length === 0 || payload[0] >= payload.length) {
+    throw new H2Error(PROTOCOL_ERROR, "padding longer than the frame");
+  }
+  return payload.subarray(1, payload.length - payload[0]);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -105,25 +105,41 @@ export class HpackDecoder {
     this.#maxSize = limit;
   }
 
-  /** Decodes one complete header block. Throws on malformed input (a connection error). */
-  decode(block: Uint8Array): Header[] {
-    const out: Header[] = [];
+  /**
+   * Decodes one complete header block. Throws on malformed input (a
+   * connection error). Returns null for a block that decodes to more than
+   * `maxListSize` bytes (RFC 9113 §6.5.2's size: name, value and 32 per
+   * field), decoding it to the end all the same so that the table stays in
+   * step; a few bytes that name large table entries again and again cannot
+   * make it build a large list.
+   */
+  decode(block: Uint8Array): Header[];
+  decode(block: Uint8Array, maxListSize: number): Header[] | null;
+  decode(block: Uint8Array, maxListSize = Infinity): Header[] | null {
+    let out: Header[] | null = [];
+    let listSize = 0;
+    const emit = (header: Header) => {
+      if (!out) return;
+      listSize += header[0].length + header[1].length + 32;
+      if (listSize > maxListSize) out = null;
+      else out.push(header);
+    };
     const r = { buf: block, pos: 0 };
     while (r.pos < block.length) {
       const b = block[r.pos];
       if (b & 0x80) {
-        out.push(this.#entry(readInt(r, 7)));
+        emit(this.#entry(readInt(r, 7)));
       } else if (b & 0x40) {
         const header = this.#literal(r, 6);
         this.#add(header);
-        out.push(header);
+        emit(header);
       } else if (b & 0x20) {
         const size = readInt(r, 5);
         if (size > this.#limit) throw new Error("HPACK: table size over the announced limit");
         this.#maxSize = size;
         this.#evict(0);
       } else {
-        out.push(this.#literal(r, 4)); // without indexing, or never indexed
+        emit(this.#literal(r, 4)); // without indexing, or never indexed
       }
     }
     return out;
