@@ -20,6 +20,7 @@ import {
   resetServerStats,
   serverStats,
   serving,
+  servingReadOnly,
   sessionDump,
   VERSION_TEXT,
   watchesByPath,
@@ -76,7 +77,8 @@ const hex = sessionHex;
 
 /**
  * Words that need a serving server, as in ZooKeeper: while etcd does not
- * answer they reply {@link NOT_SERVING} (`isro` replies `null`).
+ * answer they reply {@link NOT_SERVING} (`isro` replies `null`, or `ro`
+ * while read-only clients are served: `--read-only-mode`).
  */
 const NEED_SERVING: ReadonlySet<string> = new Set([
   "srvr",
@@ -106,7 +108,7 @@ export async function answerFourLetterWord(word: string, ctx: WordContext): Prom
   if (!state.fourLetterWords.has(word)) {
     return `${word} is not executed because it is not in the whitelist.\n`;
   }
-  if (word === "isro") return serving(state) ? "rw" : "null";
+  if (word === "isro") return serving(state) ? "rw" : servingReadOnly(state) ? "ro" : "null";
   if (NEED_SERVING.has(word) && !serving(state)) return `${NOT_SERVING}\n`;
   try {
     return await answer(word, ctx);

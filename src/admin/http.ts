@@ -19,6 +19,7 @@ import {
   resetServerStats,
   serverStats,
   serving,
+  servingReadOnly,
   sessionDump,
   VERSION_TEXT,
   watchesByPath,
@@ -151,8 +152,12 @@ const COMMANDS: Command[] = [
   },
   {
     names: ["is_read_only", "isro"],
-    serverRequired: true,
-    run: () => ({ read_only: false }),
+    serverRequired: false,
+    run: (state) => {
+      if (serving(state)) return { read_only: false };
+      if (servingReadOnly(state)) return { read_only: true };
+      throw new NotServingError();
+    },
   },
   {
     names: ["monitor", "mntr"],

@@ -35,6 +35,14 @@ export function serving(state: ServerState): boolean {
 }
 
 /**
+ * Whether the server serves read-only clients (`--read-only-mode`): etcd is
+ * unavailable and the replica holds the last known state.
+ */
+export function servingReadOnly(state: ServerState): boolean {
+  return state.readOnlyMode && !state.health.available && (state.tree.replica?.ready ?? false);
+}
+
+/**
  * `read()`'s result; a {@link NotServingError} when etcd is or becomes
  * unavailable before it comes (however long a read of a large tree takes
  * while etcd answers), or when the read fails (logged).

@@ -107,6 +107,8 @@ export interface ConnectionInfo {
   sessionId?: bigint;
   /** Negotiated session timeout, ms. */
   timeout?: number;
+  /** Served read-only from the replica while etcd is unavailable (`--read-only-mode`). */
+  readOnly?: boolean;
   /** When the connection was established, ms since the epoch. */
   established: number;
   /** Last operation's short name (ZooKeeper's `lop`), last xid and zxid, last response time and latency. */

@@ -86,6 +86,9 @@ flags on the command line win.
                               extendedTypesEnabled=true)
   --read-replica BOOL         answer reads from an in-memory copy of the tree kept by the
                               etcd watch stream (default true; false: every read goes to etcd)
+  --read-only-mode BOOL       while etcd is unavailable, serve clients that connect with
+                              canBeReadOnly read-only from the last known state, as ZooKeeper's
+                              read-only server (default false; needs --read-replica true)
   --etcd-transport NAME       how transactions and the watch stream reach etcd: direct (our own
                               HTTP/2 client, default) or etcd3 (the etcd3 library, as leases)
   --compact-interval MS       how often the elected server compacts etcd's history; 0: never.
@@ -146,6 +149,7 @@ const OPTIONS = {
   "zk-client-auth": { type: "string" },
   "extended-types": { type: "string", default: "true" },
   "read-replica": { type: "string", default: "true" },
+  "read-only-mode": { type: "string", default: "false" },
   "etcd-transport": { type: "string", default: "direct" },
   "compact-interval": { type: "string" },
   "compact-retain": { type: "string", default: "10000" },
@@ -182,6 +186,7 @@ interface Config {
   clientTls?: ServerOptions["tls"];
   extendedTypes: boolean;
   readReplica: boolean;
+  readOnlyMode: boolean;
   etcdTransport: "direct" | "etcd3";
   /** Absent when `--compact-interval` is not given (see {@link compaction}). */
   compactIntervalMs?: number;
@@ -285,6 +290,10 @@ function parseConfig(
     oracle: v.oracle === undefined ? undefined : (hostPort("oracle", v.oracle), v.oracle),
     extendedTypes: bool("extended-types", v["extended-types"]!),
     readReplica: bool("read-replica", v["read-replica"]!),
+    readOnlyMode: readOnlyMode(
+      bool("read-only-mode", v["read-only-mode"]!),
+      bool("read-replica", v["read-replica"]!),
+    ),
     etcdTransport: etcdTransport(v["etcd-transport"]!),
     compactIntervalMs: v["compact-interval"] === undefined
       ? undefined
@@ -296,6 +305,12 @@ function parseConfig(
     logLevel: logLevel as Config["logLevel"],
     logFormat,
   };
+}
+
+/** `--read-only-mode`: read-only clients are served from the replica, so it needs one. */
+function readOnlyMode(on: boolean, replica: boolean): boolean {
+  if (on && !replica) throw new UsageError("--read-only-mode true needs --read-replica true");
+  return on;
 }
 
 /**
@@ -554,6 +569,7 @@ export async function main(args: string[]): Promise<number> {
       oracle: config.oracle,
       extendedTypes: config.extendedTypes,
       readReplica: config.readReplica,
+      readOnlyMode: config.readOnlyMode,
       etcdTransport: config.etcdTransport,
       compactIntervalMs: compact.intervalMs,
       compactRetain: config.compactRetain,

@@ -9,11 +9,14 @@
  */
 
 import type { Logger } from "@logtape/logtape";
+import { timingSafeEqual } from "node:crypto";
 import { answerFourLetterWord, fourLetterWord } from "../admin/four_letter.ts";
+import { servingReadOnly } from "../admin/server_info.ts";
 import { type ConnectionInfo, Counters, SHORT_OP_NAMES } from "../admin/stats.ts";
 import { readFrames, readsOf } from "../jute/frame.ts";
 import { JuteDecodeError, JuteReader } from "../jute/reader.ts";
 import { JuteWriter } from "../jute/writer.ts";
+import type { Infer } from "../jute/schema.ts";
 import {
   Code,
   codeName,
@@ -29,13 +32,35 @@ import { type AuthId, sessionHex } from "../zk/acl.ts";
 import { HANDLERS, type Reply, type RequestContext } from "./handlers.ts";
 import * as R from "../zk/records.ts";
 import type { ServerState } from "./state.ts";
-import type { Session } from "./sessions.ts";
+import { Session } from "./sessions.ts";
+import { decodeSession } from "../store/values.ts";
 import type { WatchSink } from "./watches.ts";
 import { CrossCheck } from "./cross_check.ts";
 import { certificateIdentity } from "./client_certs.ts";
 import { DigestMd5Exchange } from "./sasl.ts";
 
 const EMPTY_PASSWD = new Uint8Array(16);
+
+/**
+ * What a read-only session is refused with NotReadOnly, as by ZooKeeper's
+ * read-only server: every write, multi, sync and check, and
+ * getAllChildrenNumber (it counts in etcd, not in the replica).
+ */
+const READ_ONLY_REFUSED: ReadonlySet<number> = new Set([
+  OpCode.create,
+  OpCode.create2,
+  OpCode.createContainer,
+  OpCode.createTTL,
+  OpCode.delete,
+  OpCode.deleteContainer,
+  OpCode.setData,
+  OpCode.setACL,
+  OpCode.multi,
+  OpCode.sync,
+  OpCode.check,
+  OpCode.reconfig,
+  OpCode.getAllChildrenNumber,
+]);
 
 /**
  * Most requests of one connection served at once; frames behind them are
@@ -94,6 +119,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
   });
   state.connections.add(info);
   let session: Session | undefined;
+  let idle: ReturnType<typeof setInterval> | undefined;
   let certificateId: AuthId | undefined;
   let crossCheck: CrossCheck | null = null;
   /** A reply closed the connection, or a request or the connection failed: nothing more runs. */
@@ -132,6 +158,21 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     if (certificateId) owned.authIds.unshift(certificateId);
     info.sessionId = sink.sessionId = owned.id;
     info.timeout = owned.timeout;
+    info.readOnly = owned.readOnly;
+    if (owned.readOnly) {
+      // No session manager expires a read-only session: its connection goes
+      // after a timeout of silence.
+      idle = setInterval(() => {
+        // etcd came back while this connection was being set up.
+        if (state.health.available) close();
+        if (owned.busy > 0 || Date.now() - owned.lastHeard <= owned.timeout) return;
+        log.info("read-only session {session} silent for {timeout} ms: closing its connection", {
+          session: sessionHex(owned.id),
+          timeout: owned.timeout,
+        });
+        close();
+      }, 250);
+    }
     crossCheck = state.oracle
       ? CrossCheck.attach(state.oracle, owned, log, state.metrics.divergences)
       : null;
@@ -158,6 +199,11 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       }),
       closeSession: async () => {
         owned.detach = undefined;
+        if (owned.readOnly) {
+          // Nothing in etcd to end (a session resumed read-only lives on there).
+          owned.closed = true;
+          return state.watches.revision;
+        }
         const zxid = await state.sessions.close(owned);
         await state.watches.waitFor(zxid);
         log.info("session {session} closed by client", { session: sessionHex(owned.id) });
@@ -227,6 +273,7 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
     stopped = true;
   } finally {
     clearTimeout(handshakeDeadline);
+    clearInterval(idle);
     crossCheck?.detach();
     state.connections.delete(info);
     state.watches.removeAll(sink);
@@ -254,10 +301,10 @@ async function handshake(
   const req = R.ConnectRequest.read(r);
   // A client that sent the readOnly byte gets one back; an old client (the
   // 44-byte request: ClickHouse, go-zookeeper) gets the 36-byte answer it
-  // expects, as ZooKeeper answers each in the form it spoke. We are never a
-  // read-only server, so the flag itself is ignored.
+  // expects, as ZooKeeper answers each in the form it spoke. The byte is the
+  // client's canBeReadOnly (an old client cannot be read-only).
   const oldClient = r.remaining === 0;
-  if (!oldClient) r.readBool();
+  const canBeReadOnly = oldClient ? false : r.readBool();
   const refuse = (why: string) => {
     log.info("refusing session {session}: {why}", { session: sessionHex(req.sessionId), why });
     send(connectResponse(0, 0n, EMPTY_PASSWD, oldClient));
@@ -265,6 +312,9 @@ async function handshake(
   };
   if (req.protocolVersion !== 0) return refuse(`protocol version ${req.protocolVersion}`);
   if (!state.health.available) {
+    if (canBeReadOnly && servingReadOnly(state)) {
+      return readOnlyHandshake(req, state, send, log, oldClient);
+    }
     // As a ZooKeeper server without a quorum: no answer; the client tries again.
     log.info("refusing client: etcd is unavailable");
     return undefined;
@@ -304,16 +354,76 @@ async function handshake(
   return session;
 }
 
+/**
+ * Answers a client that allows read-only service while etcd is unavailable
+ * (`--read-only-mode`), as ZooKeeper's read-only server: a session that
+ * lives only in this connection, reading the replica's last known state. A
+ * client resuming a session keeps its id, if its password matches the
+ * session record in the replica: nothing is written, so the session lives
+ * on in etcd and the client resumes it read-write once etcd is back. A new
+ * client gets a random id, unknown to etcd (as ZooKeeper's local session).
+ */
+function readOnlyHandshake(
+  req: Infer<typeof R.ConnectRequest>,
+  state: ServerState,
+  send: (frame: Uint8Array) => void,
+  log: Logger,
+  oldClient: boolean,
+): Session | undefined {
+  const replica = state.tree.replica!;
+  if (req.lastZxidSeen > replica.revision) {
+    log.info("refusing read-only client: it has seen zxid {seen}, newer than ours {ours}", {
+      seen: req.lastZxidSeen,
+      ours: replica.revision,
+    });
+    return undefined;
+  }
+  const timeout = state.sessions.negotiate(req.timeOut);
+  let id = req.sessionId;
+  let passwd: Uint8Array;
+  if (id === 0n) {
+    do {
+      id = crypto.getRandomValues(new BigUint64Array(1))[0] & 0x7fff_ffff_ffff_ffffn;
+    } while (id === 0n);
+    passwd = crypto.getRandomValues(new Uint8Array(16));
+  } else {
+    const kv = replica.read([{ get: state.tree.keys.session(id) }])?.results[0]?.kvs[0];
+    const stored = kv ? decodeSession(kv.value).passwd : null;
+    if (
+      !stored || !req.passwd || req.passwd.byteLength !== stored.byteLength ||
+      !timingSafeEqual(req.passwd, stored)
+    ) {
+      log.info("refusing read-only session {session}: unknown, expired or wrong password", {
+        session: sessionHex(id),
+      });
+      send(connectResponse(0, 0n, EMPTY_PASSWD, oldClient));
+      return undefined;
+    }
+    passwd = stored;
+  }
+  const session = new Session(id, passwd, 0n, 0, timeout);
+  session.readOnly = true;
+  session.saw(req.lastZxidSeen);
+  log.info("session {session} served read-only at zxid {zxid}, timeout {timeout} ms", {
+    session: sessionHex(id),
+    zxid: replica.revision,
+    timeout,
+  });
+  send(connectResponse(timeout, id, passwd, oldClient, true));
+  return session;
+}
+
 /** The ConnectResponse frame; its readOnly byte only for a client that sent one. */
 export function connectResponse(
   timeOut: number,
   sessionId: bigint,
   passwd: Uint8Array,
   oldClient: boolean,
+  readOnly = false,
 ): Uint8Array {
   return JuteWriter.frame((w) => {
     R.ConnectResponse.write(w, { protocolVersion: 0, timeOut, sessionId, passwd });
-    if (!oldClient) w.writeBool(false);
+    if (!oldClient) w.writeBool(readOnly);
   });
 }
 
@@ -334,7 +444,9 @@ async function serveRequest(
   state.metrics.requests.inc({ op: opName(header.type) });
   const handler = HANDLERS.get(header.type);
   let out: Reply;
-  if (!handler) {
+  if (ctx.session.readOnly && READ_ONLY_REFUSED.has(header.type)) {
+    out = { zxid: ctx.watches.revision, err: Code.NOTREADONLY };
+  } else if (!handler) {
     log.debug("unimplemented opcode {op}", { op: header.type });
     out = { zxid: ctx.watches.revision, err: Code.UNIMPLEMENTED };
   } else {

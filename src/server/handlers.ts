@@ -590,7 +590,8 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   }),
   op<Req<"GetEphemeralsRequest">>(OpCode.getEphemerals, async (ctx, req) => {
     const prefix = req.prefixPath ?? "";
-    const all = await ctx.tree.ephemerals(ctx.session.ephemeralLease);
+    // A read-only session creates none (and etcd, which knows the lease's keys, is away).
+    const all = ctx.session.readOnly ? [] : await ctx.tree.ephemerals(ctx.session.ephemeralLease);
     const ephemerals = prefix === "" || prefix === "/"
       ? all
       : all.filter((p) => p.startsWith(prefix));
@@ -654,8 +655,10 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     const tables = WATCH_MODES[req.mode];
     if (!tables) throw new ZkError(Code.MARSHALLINGERROR, req.path ?? "", `watch mode ${req.mode}`);
     const path = readPath(req.path);
-    // ZooKeeper 3.8 checks no permission for addWatch.
-    const { zxid, seen } = await ctx.tree.get(path);
+    // ZooKeeper 3.8 checks no permission for addWatch. (A read-only session
+    // reads the replica: etcd is unavailable.)
+    const from = ctx.session.readOnly ? { atLeast: ctx.session.seenZxid } : "etcd";
+    const { zxid, seen } = await ctx.tree.get(path, false, from);
     for (const table of tables) ctx.watches.add(table, path, ctx.sink, zxid);
     await settle(ctx, seen);
     return reply(zxid, R.ErrorResponse, { err: 0 });

@@ -77,6 +77,13 @@ export interface ServerOptions {
    */
   readReplica?: boolean;
   /**
+   * While etcd is unavailable, serve clients that connect with canBeReadOnly
+   * from the replica's last known state, refusing their writes with
+   * NotReadOnly, as ZooKeeper's read-only server (default false; needs the
+   * replica). Their connections are closed when etcd is back.
+   */
+  readOnlyMode?: boolean;
+  /**
    * How transactions and the watch stream reach etcd: `"direct"` (default,
    * our own HTTP/2 client) or `"etcd3"` (the etcd3 library). See {@link EtcdOptions.transport}.
    */
@@ -251,6 +258,7 @@ export class ZetcdServer {
         writes: new WritePipeline(tree, { maxOps: probe ? undefined : 128 }),
         watches,
         health,
+        readOnlyMode: (options.readOnlyMode ?? false) && replica !== undefined,
         lag: new LagMonitor(),
         log,
         maxFrame: options.maxFrame ?? DEFAULT_MAX_FRAME,
@@ -280,8 +288,17 @@ export class ZetcdServer {
       };
       health.onDown.push(() => {
         for (const conn of [...state.connections]) conn.close();
+        if (state.readOnlyMode && replica?.ready) {
+          log.warn("serving read-only clients the last known state, zxid {zxid}", {
+            zxid: replica.revision,
+          });
+        }
       });
-      health.onUp.push(() => state.sessions.restartTimeouts());
+      health.onUp.push(() => {
+        state.sessions.restartTimeouts();
+        // Read-only clients reconnect, and get read-write sessions.
+        for (const conn of [...state.connections]) if (conn.readOnly) conn.close();
+      });
       watches.onOtherChange = (event) => {
         if (!members!.onChange(event)) state.sessions.onRecordChange(event);
       };

@@ -62,6 +62,11 @@ export class Session {
   seenZxid = 0n;
   /** Set once the session ended or moved away from this server. */
   closed = false;
+  /**
+   * A read-only session (`--read-only-mode`, while etcd is unavailable): it
+   * lives only in its connection, with no record or lease in etcd.
+   */
+  readOnly = false;
   /** Closes the connection that serves this session on this server, if any. */
   detach?: (why: string) => void;
 

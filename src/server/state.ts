@@ -24,6 +24,11 @@ export interface ServerState {
   watches: WatchHub;
   /** Whether an etcd quorum answers. */
   health: EtcdHealth;
+  /**
+   * `--read-only-mode`: while etcd is unavailable, serve clients that allow
+   * it (canBeReadOnly) from the replica, refusing their writes.
+   */
+  readOnlyMode: boolean;
   log: Logger;
   maxFrame: number;
   /** Bytes queued for a client that does not read, past which it is cut off. */

@@ -30,6 +30,8 @@ export interface Hello {
   passwd?: Uint8Array;
   /** Send the trailing readOnly byte (default true). */
   readOnly?: boolean;
+  /** The readOnly byte's value: the client accepts a read-only server (default false). */
+  canBeReadOnly?: boolean;
 }
 
 /** A decoded ConnectResponse. */
@@ -40,6 +42,8 @@ export interface Welcome {
   passwd: Uint8Array;
   /** Whether the response carried the trailing readOnly byte. */
   hasReadOnly: boolean;
+  /** The readOnly byte's value (false when absent): the server serves read-only. */
+  readOnly: boolean;
 }
 
 /** One TCP connection speaking raw frames. */
@@ -90,14 +94,15 @@ export class RawClient {
         sessionId: hello.sessionId ?? 0n,
         passwd: hello.passwd ?? new Uint8Array(16),
       });
-      if (hello.readOnly ?? true) w.writeBool(false);
+      if (hello.readOnly ?? true) w.writeBool(hello.canBeReadOnly ?? false);
     }));
     const frame = await this.nextFrame();
     if (frame === null) return null;
     const r = new JuteReader(frame);
     const res = R.ConnectResponse.read(r);
     const hasReadOnly = r.remaining > 0;
-    return { ...res, passwd: res.passwd ?? new Uint8Array(), hasReadOnly };
+    const readOnly = hasReadOnly && r.readBool();
+    return { ...res, passwd: res.passwd ?? new Uint8Array(), hasReadOnly, readOnly };
   }
 
   /** Sends one request: header, then `value` encoded as `type` (if given). */
