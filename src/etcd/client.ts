@@ -480,10 +480,14 @@ export class EtcdClient {
           if (res.canceled) {
             stopped = true;
             current?.close();
-            const why = res.compactRevision > 0n
-              ? `revision ${next} has been compacted (etcd has ${res.compactRevision} on)`
-              : res.cancelReason || "no reason given";
-            onError(new Error(`etcd cancelled the watch: ${why}`));
+            onError(
+              res.compactRevision > 0n
+                ? new EtcdCompactedError(
+                  `etcd cancelled the watch: revision ${next} has been compacted ` +
+                    `(etcd has ${res.compactRevision} on)`,
+                )
+                : new Error(`etcd cancelled the watch: ${res.cancelReason || "no reason given"}`),
+            );
             created.resolve();
             return;
           }
@@ -594,8 +598,11 @@ export class EtcdClient {
   }
 
   /** Discards the history before `revision` (etcd's compaction: for the whole cluster). */
+  /** Compacts etcd's history up to `revision` (already compacted past it: {@link EtcdCompactedError}). */
   async compact(revision: bigint): Promise<void> {
-    await this.#etcd.kv.compact({ revision: String(revision), physical: false });
+    await this.#etcd.kv.compact({ revision: String(revision), physical: false }).catch((err) => {
+      throw typed(err);
+    });
   }
 
   /** Closes every connection to etcd. */

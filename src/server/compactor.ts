@@ -100,7 +100,7 @@ export class Compactor {
       await this.#etcd.compact(target);
     } catch (err) {
       // Someone compacted further already (etcd, an operator): nothing to do.
-      if (!/compacted/i.test(String(err))) throw err;
+      if (!(err instanceof EtcdCompactedError)) throw err;
     }
     this.#log.info("compacted etcd history up to revision {revision}", {
       revision: Number(target),

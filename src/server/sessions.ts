@@ -27,7 +27,13 @@
 
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "@logtape/logtape";
-import { type EtcdClient, type KeyValue, unchanged, type WatchEvent } from "../etcd/client.ts";
+import {
+  type EtcdClient,
+  EtcdCompactedError,
+  type KeyValue,
+  unchanged,
+  type WatchEvent,
+} from "../etcd/client.ts";
 import { sessionHex } from "../zk/acl.ts";
 import type { EtcdTree } from "../store/tree.ts";
 import { decodeSession, encodeSession } from "../store/values.ts";
@@ -303,7 +309,7 @@ export class SessionManager {
       const record = res.results[0]?.kvs[0];
       return record ? decodeSession(record.value).ephemeralLease : null;
     } catch (err) {
-      if (/compacted/i.test(String(err))) return null;
+      if (err instanceof EtcdCompactedError) return null;
       throw err;
     }
   }

@@ -7,7 +7,12 @@
  * @module
  */
 
-import type { EtcdClient, WatchBatch, WatchEvent } from "../etcd/client.ts";
+import {
+  type EtcdClient,
+  EtcdCompactedError,
+  type WatchBatch,
+  type WatchEvent,
+} from "../etcd/client.ts";
 import type { Keys } from "../store/keys.ts";
 import type { Replica } from "../etcd/replica.ts";
 import { EventType } from "../zk/constants.ts";
@@ -103,7 +108,7 @@ export class WatchHub {
     this.#reopening = true;
     // A watch cancelled again right after it was reopened is behind a
     // compaction (etcd 3.4 gives no reason with the cancellation).
-    const compacted = /compact/i.test(err.message) || Date.now() - this.#reopenedAt < 5000;
+    const compacted = err instanceof EtcdCompactedError || Date.now() - this.#reopenedAt < 5000;
     try {
       // The old watch has ended: do not wait for its cancellation.
       this.#stop?.().catch(() => {});
