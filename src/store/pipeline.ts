@@ -147,12 +147,7 @@ export class WritePipeline {
           bytes += this.#queue[n].bytes;
           n++;
         }
-        const batch = this.#queue.splice(0, n);
-        try {
-          await this.#run(batch);
-        } catch (err) {
-          for (const q of batch) q.done.reject(err); // a settled promise ignores this
-        }
+        await this.#runOrReject(this.#queue.splice(0, n));
       }
     } finally {
       this.#running = false;
@@ -198,12 +193,16 @@ export class WritePipeline {
   /** Runs the two halves of `batch` one after the other; a half that fails fails alone. */
   async #halves(batch: Queued[]): Promise<void> {
     const half = Math.ceil(batch.length / 2);
-    for (const part of [batch.slice(0, half), batch.slice(half)]) {
-      try {
-        await this.#run(part);
-      } catch (err) {
-        for (const q of part) q.done.reject(err);
-      }
+    await this.#runOrReject(batch.slice(0, half));
+    await this.#runOrReject(batch.slice(half));
+  }
+
+  /** Runs `batch`; an error (its outcome unknown) rejects its writes not yet answered. */
+  async #runOrReject(batch: Queued[]): Promise<void> {
+    try {
+      await this.#run(batch);
+    } catch (err) {
+      for (const q of batch) q.done.reject(err); // a settled promise ignores this
     }
   }
 
