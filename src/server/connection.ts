@@ -31,6 +31,7 @@ import { EtcdRefusedError } from "../etcd/client.ts";
 import { type AuthId, sessionHex } from "../zk/acl.ts";
 import { HANDLERS, type Reply, type RequestContext } from "./handlers.ts";
 import * as R from "../zk/records.ts";
+import { OPS } from "../zk/protocol.ts";
 import type { ServerState } from "./state.ts";
 import { Session } from "./sessions.ts";
 import { decodeSession } from "../store/values.ts";
@@ -43,22 +44,17 @@ const EMPTY_PASSWD = new Uint8Array(16);
 
 /**
  * What a read-only session is refused with NotReadOnly, as by ZooKeeper's
- * read-only server: every write, multi, sync and check, and
- * getAllChildrenNumber (it counts in etcd, not in the replica).
+ * read-only server: every update of the tree (the opcode table's, but the
+ * sessions' own) and sync; and getAllChildrenNumber, which counts in etcd,
+ * not in the replica.
  */
 const READ_ONLY_REFUSED: ReadonlySet<number> = new Set([
-  OpCode.create,
-  OpCode.create2,
-  OpCode.createContainer,
-  OpCode.createTTL,
-  OpCode.delete,
-  OpCode.deleteContainer,
-  OpCode.setData,
-  OpCode.setACL,
-  OpCode.multi,
+  ...[...OPS]
+    .filter(([code, op]) =>
+      op.update && code !== OpCode.createSession && code !== OpCode.closeSession
+    )
+    .map(([code]) => code),
   OpCode.sync,
-  OpCode.check,
-  OpCode.reconfig,
   OpCode.getAllChildrenNumber,
 ]);
 

@@ -143,6 +143,6 @@ export function biasFor(count: number, versionAfter: bigint): Uint8Array {
 }
 
 /** A bias value: empty for 0, else the decimal number. */
-export function biasValue(n: number): Uint8Array {
+function biasValue(n: number): Uint8Array {
   return new TextEncoder().encode(n === 0 ? "" : String(n));
 }
