@@ -89,8 +89,8 @@ flags on the command line win.
   --read-only-mode BOOL       while etcd is unavailable, serve clients that connect with
                               canBeReadOnly read-only from the last known state, as ZooKeeper's
                               read-only server (default false; needs --read-replica true)
-  --etcd-transport NAME       how transactions and the watch stream reach etcd: direct (our own
-                              HTTP/2 client, default) or etcd3 (the etcd3 library, as leases)
+  --etcd-transport NAME       how every etcd call reaches etcd: direct (our own HTTP/2 client,
+                              one connection, default) or etcd3 (the etcd3 library)
   --compact-interval MS       how often the elected server compacts etcd's history; 0: never.
                               Default: an etcd given by --endpoints is not compacted (etcd
                               compacts the whole cluster: its other users' history too); the

@@ -4,10 +4,13 @@
  * stream from a revision, and leases — with revisions as bigints and keys as
  * strings, so nothing else depends on the etcd3 library's types.
  *
- * Transactions and the watch stream go over our own gRPC client
- * (`./grpc/`), unless {@link EtcdOptions.transport} says `"etcd3"`; leases
- * and compaction go through the etcd3 library. With etcd auth, each of the
- * two gets its own token for the user.
+ * Every call — transactions, the watch stream, leases (grant, revoke, time
+ * to live, the keep-alive stream) and compaction — goes over our own gRPC
+ * client (`./grpc/`): one HTTP/2 connection, and with etcd auth one token
+ * for the user, renewed when etcd no longer takes it. With
+ * {@link EtcdOptions.transport} `"etcd3"`, every call goes through the etcd3
+ * library instead (its own connections and token); the etcd3 client is
+ * only made then.
  *
  * @module
  */
@@ -22,10 +25,18 @@ import type * as RPC from "etcd3/lib/rpc";
 import { type ClientStream, GrpcChannel, GrpcError, type Metadata } from "./grpc/channel.ts";
 import {
   decodeAuthenticateToken,
+  decodeLeaseGrantResponse,
+  decodeLeaseKeepAliveResponse,
+  decodeLeaseTimeToLiveResponse,
   decodeTxnResponse,
   decodeWatchResponse,
   EMPTY,
   encodeAuthenticateRequest,
+  encodeCompactionRequest,
+  encodeLeaseGrantRequest,
+  encodeLeaseKeepAliveRequest,
+  encodeLeaseRevokeRequest,
+  encodeLeaseTimeToLiveRequest,
   encodeTxnRequest,
   encodeWatchCreate,
   prefixEndBytes,
@@ -238,17 +249,17 @@ export interface EtcdOptions {
   /** etcd user and password (etcd with auth enabled). */
   auth?: { username: string; password: string };
   /**
-   * How transactions and the watch stream reach etcd: `"direct"` (the
-   * default) over our own HTTP/2 client ({@link GrpcChannel}), `"etcd3"`
-   * through the etcd3 library like every other call.
+   * How every call reaches etcd: `"direct"` (the default) over our own
+   * HTTP/2 client ({@link GrpcChannel}), `"etcd3"` through the etcd3 library.
    */
   transport?: "direct" | "etcd3";
 }
 
 /** The narrow etcd API used by the rest of the server. */
 export class EtcdClient {
-  readonly #etcd: Etcd3;
-  /** Our own HTTP/2 client for transactions, when used (see {@link EtcdOptions.transport}). */
+  /** The etcd3 library's client: with the `"etcd3"` transport only. */
+  readonly #etcd: Etcd3 | null;
+  /** Our own HTTP/2 client for every call, when used (see {@link EtcdOptions.transport}). */
   readonly #direct: GrpcChannel | null;
   /** With etcd auth: the user the direct transport authenticates as. */
   readonly #auth?: { username: string; password: string };
@@ -256,11 +267,15 @@ export class EtcdClient {
   #token: Promise<string> | null = null;
   /** That token, once etcd gave it. */
   #tokenValue: string | null = null;
+  /** The etcd3 library's lease keep-alive stream, once opened. */
   #keepAlive?: Promise<RPC.IDuplexStream<RPC.ILeaseKeepAliveRequest, RPC.ILeaseKeepAliveResponse>>;
+  /** The direct transport's lease keep-alive stream, once opened (again after it ends). */
+  #keepAliveDirect: Promise<ClientStream> | null = null;
+  /** Keep-alives sent and not answered yet, by lease id: each stream rejects them when it fails. */
   #keepAliveWaiters = new Map<string, PromiseWithResolvers<bigint>[]>();
 
   private constructor(
-    etcd: Etcd3,
+    etcd: Etcd3 | null,
     direct: GrpcChannel | null,
     auth?: { username: string; password: string },
   ) {
@@ -269,7 +284,7 @@ export class EtcdClient {
     this.#auth = auth;
   }
 
-  /** How transactions and the watch stream reach etcd (see {@link EtcdOptions.transport}). */
+  /** How calls reach etcd (see {@link EtcdOptions.transport}). */
   get transport(): "direct" | "etcd3" {
     return this.#direct ? "direct" : "etcd3";
   }
@@ -283,6 +298,16 @@ export class EtcdClient {
     const hosts = options.endpoints.map((e) =>
       e.includes("://") ? e : `${secure ? "https" : "http"}://${e}`
     );
+    if (options.transport !== "etcd3") {
+      // Our own client only: the etcd3 library's is not made at all.
+      const direct = new GrpcChannel({
+        endpoints: hosts,
+        tls: options.tls,
+        callTimeoutMs: ETCD_CALL_TIMEOUT_MS,
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+      });
+      return new EtcdClient(null, direct, options.auth);
+    }
     const opts: IOptions = {
       hosts,
       dialTimeout: 5000,
@@ -319,30 +344,26 @@ export class EtcdClient {
       };
     }
     if (options.auth) opts.auth = options.auth;
-    const direct = options.transport !== "etcd3"
-      ? new GrpcChannel({
-        endpoints: hosts,
-        tls: options.tls,
-        callTimeoutMs: ETCD_CALL_TIMEOUT_MS,
-        maxResponseBytes: MAX_RESPONSE_BYTES,
-      })
-      : null;
-    return new EtcdClient(new Etcd3(opts), direct, options.auth);
+    return new EtcdClient(new Etcd3(opts), null, options.auth);
+  }
+
+  /** Sends a TxnRequest over the direct transport (see {@link #directUnary}). */
+  async #directTxn(request: TxnRequest, timeoutMs?: number): Promise<TxnResponse> {
+    const body = encodeTxnRequest(request);
+    return decodeTxnResponse(await this.#directUnary("/etcdserverpb.KV/Txn", body, timeoutMs));
   }
 
   /**
-   * Sends a TxnRequest over the direct transport. A token etcd no longer
-   * takes (expired, or older than a change of permissions) is refused before
-   * the transaction runs: it is renewed and the request sent again, once.
+   * Calls `path` over the direct transport, with the token under etcd auth.
+   * A token etcd no longer takes (expired, or older than a change of
+   * permissions) is refused before the call runs: it is renewed and the
+   * request sent again, once.
    */
-  async #directTxn(request: TxnRequest, timeoutMs?: number): Promise<TxnResponse> {
-    const body = encodeTxnRequest(request);
+  async #directUnary(path: string, body: Uint8Array, timeoutMs?: number): Promise<Uint8Array> {
     for (let attempt = 0;; attempt++) {
       const metadata = this.#auth ? await this.#tokenMetadata(this.#auth) : undefined;
       try {
-        return decodeTxnResponse(
-          await this.#direct!.unary("/etcdserverpb.KV/Txn", body, metadata, timeoutMs),
-        );
+        return await this.#direct!.unary(path, body, metadata, timeoutMs);
       } catch (err) {
         if (attempt > 0 || !metadata || !staleToken(err)) throw err;
         this.#renewToken(metadata.token);
@@ -391,7 +412,7 @@ export class EtcdClient {
     const result =
       await (this.#direct
         ? this.#directTxn({ compare, success, failure }, options.timeoutMs).then(fromDirect)
-        : this.#etcd.kv.txn({
+        : this.#etcd!.kv.txn({
           compare: compare.map(toCompare),
           success: success.map(toRequestOp),
           failure: failure.map(toRequestOp),
@@ -419,7 +440,7 @@ export class EtcdClient {
     onError: (err: Error) => void,
   ): Promise<() => Promise<void>> {
     if (this.#direct) return this.#watchDirect(prefix, fromRevision, onBatch, onError);
-    const watcher = await this.#etcd.watch().prefix(prefix).startRevision(String(fromRevision))
+    const watcher = await this.#etcd!.watch().prefix(prefix).startRevision(String(fromRevision))
       .create();
     watcher.on("data", (res: RPC.IWatchResponse) => {
       onBatch({
@@ -532,16 +553,38 @@ export class EtcdClient {
     });
   }
 
+  /** Calls `path` over the direct transport (see {@link #directUnary}), its error {@link typed}. */
+  #directCall(path: string, body: Uint8Array): Promise<Uint8Array> {
+    return this.#directUnary(path, body).catch((err) => {
+      throw typed(err);
+    });
+  }
+
   /** Grants a lease of `ttlSeconds`; returns its id. */
   async grantLease(ttlSeconds: number): Promise<bigint> {
-    const res = await this.#etcd.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    if (this.#direct) {
+      const res = decodeLeaseGrantResponse(
+        await this.#directCall(
+          "/etcdserverpb.Lease/LeaseGrant",
+          encodeLeaseGrantRequest(ttlSeconds),
+        ),
+      );
+      // Lease 0 means "no lease" in every put: never hand it out as one.
+      if (res.id === 0n) throw new Error(`etcd granted no lease: ${res.error || "no id given"}`);
+      return res.id;
+    }
+    const res = await this.#etcd!.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
     return BigInt(res.ID);
   }
 
   /** Revokes a lease, deleting every key attached to it. Unknown leases are ignored. */
   async revokeLease(id: bigint): Promise<void> {
     try {
-      await this.#etcd.leaseClient.leaseRevoke({ ID: String(id) });
+      if (this.#direct) {
+        await this.#directCall("/etcdserverpb.Lease/LeaseRevoke", encodeLeaseRevokeRequest(id));
+      } else {
+        await this.#etcd!.leaseClient.leaseRevoke({ ID: String(id) });
+      }
     } catch (err) {
       if (!LEASE_NOT_FOUND.test(String(err))) throw err;
     }
@@ -549,30 +592,108 @@ export class EtcdClient {
 
   /** Remaining TTL of a lease in seconds (≤ 0 when gone) and the keys attached to it. */
   async leaseInfo(id: bigint): Promise<{ ttl: bigint; keys: string[] }> {
-    const res = await this.#etcd.leaseClient.leaseTimeToLive({ ID: String(id), keys: true });
+    if (this.#direct) {
+      const res = decodeLeaseTimeToLiveResponse(
+        await this.#directCall(
+          "/etcdserverpb.Lease/LeaseTimeToLive",
+          encodeLeaseTimeToLiveRequest(id, true),
+        ),
+      );
+      return { ttl: res.ttl, keys: res.keys };
+    }
+    const res = await this.#etcd!.leaseClient.leaseTimeToLive({ ID: String(id), keys: true });
     return {
       ttl: BigInt(res.TTL),
       keys: (res.keys ?? []).map((k: Buffer) => k.toString("utf8")),
     };
   }
 
-  /** Renews a lease once; resolves to its new TTL in seconds (≤ 0 when it is gone). */
+  /**
+   * Renews a lease once; resolves to its new TTL in seconds (≤ 0 when it is
+   * gone). Every renewal goes over one keep-alive stream, opened on first use
+   * and again after it ends; when it fails, every renewal waiting on it fails.
+   */
   async keepAliveOnce(id: bigint): Promise<bigint> {
-    const stream = await this.#keepAliveStream();
+    if (!this.#direct) {
+      const stream = await this.#keepAliveStream();
+      const waiter = this.#keepAliveWaiter(id);
+      stream.write({ ID: String(id) });
+      return await waiter.promise;
+    }
+    for (let attempt = 0;; attempt++) {
+      const waiter = this.#keepAliveWaiter(id);
+      // Not sent (no stream could be opened, or it ended meanwhile): this renewal fails.
+      this.#keepAliveSend(encodeLeaseKeepAliveRequest(id)).catch((err) => {
+        const key = String(id);
+        const others = (this.#keepAliveWaiters.get(key) ?? []).filter((w) => w !== waiter);
+        if (others.length > 0) this.#keepAliveWaiters.set(key, others);
+        else this.#keepAliveWaiters.delete(key);
+        waiter.reject(err);
+      });
+      try {
+        return await waiter.promise;
+      } catch (err) {
+        // A stream etcd refused for its token (renewed as it ended) is opened again, once.
+        if (attempt > 0 || !this.#auth || !staleToken(err)) throw err;
+      }
+    }
+  }
+
+  /** A renewal of lease `id` waiting for etcd's answer on the keep-alive stream. */
+  #keepAliveWaiter(id: bigint): PromiseWithResolvers<bigint> {
     const key = String(id);
     const waiter = Promise.withResolvers<bigint>();
     const waiters = this.#keepAliveWaiters.get(key) ?? [];
     waiters.push(waiter);
     this.#keepAliveWaiters.set(key, waiters);
-    stream.write({ ID: key });
-    return await waiter.promise;
+    return waiter;
   }
 
+  /** Every renewal waiting on the keep-alive stream fails with `err`. */
+  #rejectKeepAlives(err: Error): void {
+    const waiting = [...this.#keepAliveWaiters.values()].flat();
+    this.#keepAliveWaiters.clear();
+    for (const w of waiting) w.reject(err);
+  }
+
+  /**
+   * Sends one LeaseKeepAliveRequest on the direct transport's keep-alive
+   * stream, opening it (with it as the first message) when there is none.
+   */
+  async #keepAliveSend(request: Uint8Array): Promise<void> {
+    if (this.#keepAliveDirect) return (await this.#keepAliveDirect).send(request);
+    const ended = (err: Error) => {
+      if (this.#keepAliveDirect === opening) this.#keepAliveDirect = null;
+      this.#rejectKeepAlives(err);
+    };
+    const opening = (async () => {
+      const metadata = this.#auth ? await this.#tokenMetadata(this.#auth) : undefined;
+      const token = metadata?.token ?? null;
+      return await this.#direct!.stream("/etcdserverpb.Lease/LeaseKeepAlive", request, {
+        onMessage: (bytes) => {
+          const res = decodeLeaseKeepAliveResponse(bytes);
+          const key = String(res.id);
+          const waiters = this.#keepAliveWaiters.get(key);
+          this.#keepAliveWaiters.delete(key);
+          for (const w of waiters ?? []) w.resolve(res.ttl);
+        },
+        onEnd: (err) => {
+          if (token && staleToken(err)) this.#renewToken(token);
+          ended(err ?? new Error("etcd lease keep-alive stream ended"));
+        },
+      }, metadata);
+    })();
+    this.#keepAliveDirect = opening;
+    opening.catch(ended);
+    await opening;
+  }
+
+  /** The etcd3 library's keep-alive stream (with the `"etcd3"` transport). */
   #keepAliveStream(): Promise<
     RPC.IDuplexStream<RPC.ILeaseKeepAliveRequest, RPC.ILeaseKeepAliveResponse>
   > {
     if (this.#keepAlive) return this.#keepAlive;
-    const opening = this.#etcd.leaseClient.leaseKeepAlive().then((stream) => {
+    const opening = this.#etcd!.leaseClient.leaseKeepAlive().then((stream) => {
       stream.on("data", (res: RPC.ILeaseKeepAliveResponse) => {
         const key = String(res.ID);
         const waiters = this.#keepAliveWaiters.get(key);
@@ -581,10 +702,7 @@ export class EtcdClient {
       });
       const reset = (err?: Error) => {
         if (this.#keepAlive === opening) this.#keepAlive = undefined;
-        const waiting = [...this.#keepAliveWaiters.values()].flat();
-        this.#keepAliveWaiters.clear();
-        const why = err ?? new Error("etcd lease keep-alive stream ended");
-        for (const w of waiting) w.reject(why);
+        this.#rejectKeepAlives(err ?? new Error("etcd lease keep-alive stream ended"));
       };
       stream.on("error", reset);
       stream.on("end", () => reset());
@@ -597,19 +715,25 @@ export class EtcdClient {
     return opening;
   }
 
-  /** Discards the history before `revision` (etcd's compaction: for the whole cluster). */
-  /** Compacts etcd's history up to `revision` (already compacted past it: {@link EtcdCompactedError}). */
+  /**
+   * Discards etcd's history before `revision` (for the whole cluster);
+   * already compacted past it: {@link EtcdCompactedError}.
+   */
   async compact(revision: bigint): Promise<void> {
-    await this.#etcd.kv.compact({ revision: String(revision), physical: false }).catch((err) => {
+    if (this.#direct) {
+      await this.#directCall("/etcdserverpb.KV/Compact", encodeCompactionRequest(revision));
+      return;
+    }
+    await this.#etcd!.kv.compact({ revision: String(revision), physical: false }).catch((err) => {
       throw typed(err);
     });
   }
 
-  /** Closes every connection to etcd. */
+  /** Closes every connection to etcd (renewals waiting on the keep-alive stream fail). */
   close(): void {
     this.#keepAlive?.then((s) => s.end()).catch(() => {});
     this.#direct?.close();
-    this.#etcd.close();
+    this.#etcd?.close();
   }
 }
 

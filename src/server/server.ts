@@ -84,8 +84,8 @@ export interface ServerOptions {
    */
   readOnlyMode?: boolean;
   /**
-   * How transactions and the watch stream reach etcd: `"direct"` (default,
-   * our own HTTP/2 client) or `"etcd3"` (the etcd3 library). See {@link EtcdOptions.transport}.
+   * How every etcd call reaches etcd: `"direct"` (default, our own HTTP/2
+   * client) or `"etcd3"` (the etcd3 library). See {@link EtcdOptions.transport}.
    */
   etcdTransport?: "direct" | "etcd3";
   /**

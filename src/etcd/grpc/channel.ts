@@ -1,11 +1,12 @@
 /**
- * A gRPC client for unary calls, over one HTTP/2 connection (RFC 9113) of
- * our own on `Deno.connect` / `Deno.connectTls`. etcd's transactions go
- * through it: in Deno, the npm gRPC stack (grpc-js over the `node:http2`
+ * A gRPC client for unary and streaming calls, over one HTTP/2 connection
+ * (RFC 9113) of our own on `Deno.connect` / `Deno.connectTls`. Every call
+ * of the server to etcd goes through it (unless told to use the etcd3
+ * library): in Deno, the npm gRPC stack (grpc-js over the `node:http2`
  * compatibility layer) costs about 0.5 ms of CPU per call and doubles the
  * latency of an etcd write; this client costs a fraction of that (see
- * README, "Performance"). Streams (watches, lease keep-alives) stay on
- * etcd3.
+ * README, "Performance"). Streams (the watch, lease keep-alives) send
+ * further messages with {@link ClientStream.send}.
  *
  * What it does of HTTP/2: one connection per channel, opened on first use
  * and again after it fails; both flow-control windows when sending; receive
@@ -309,6 +310,11 @@ interface Stream {
 /** A streaming call; {@link close} cancels it. */
 export interface ClientStream {
   close(): void;
+  /**
+   * Sends one more request message (a bidirectional call, e.g. lease
+   * keep-alives). Throws a {@link GrpcError} when the call has ended.
+   */
+  send(message: Uint8Array): void;
 }
 
 /** One HTTP/2 connection and its calls. */
@@ -453,6 +459,15 @@ class H2Connection {
         this.#streams.delete(stream.id);
         this.#remember(stream.id, Math.max(0, stream.recvWindow));
         this.#cancel(stream);
+      },
+      send: (message) => {
+        if (this.#streams.get(stream.id) !== stream) {
+          throw this.#dead ?? new GrpcError(1, "the etcd call has ended");
+        }
+        const framed = frameMessage(message);
+        stream.pending = stream.pending.length === 0 ? framed : concat([stream.pending, framed]);
+        this.#send(stream);
+        this.#flush();
       },
     };
   }

@@ -1,10 +1,11 @@
 /**
- * The protobuf messages of etcd's KV.Txn, Watch and Auth.Authenticate
- * calls (etcd's `rpc.proto` and `kv.proto`), encoded and decoded by hand: a
- * `TxnRequest` from our compares and operations, a `TxnResponse` into our
- * result types, a watch's creation and its responses, and the exchange of a
- * user's password for a token. Field numbers are etcd's; nothing else of
- * protobuf is needed.
+ * The protobuf messages of etcd's KV.Txn, KV.Compact, Watch, Lease and
+ * Auth.Authenticate calls (etcd's `rpc.proto` and `kv.proto`), encoded and
+ * decoded by hand: a `TxnRequest` from our compares and operations, a
+ * `TxnResponse` into our result types, a watch's creation and its
+ * responses, a lease's grant, revocation, time to live and keep-alive, a
+ * compaction, and the exchange of a user's password for a token. Field
+ * numbers are etcd's; nothing else of protobuf is needed.
  *
  * @module
  */
@@ -442,4 +443,115 @@ export function decodeWatchResponse(bytes: Uint8Array): WatchResponse {
     else r.skip(tag & 7);
   }
   return out;
+}
+
+/** Encodes a LeaseGrantRequest: a lease of `ttl` seconds, its id chosen by etcd (`id` 0). */
+export function encodeLeaseGrantRequest(ttl: number | bigint, id: bigint = 0n): Uint8Array {
+  const w = new Writer();
+  w.int64(1, ttl);
+  w.int64(2, id);
+  return w.finish();
+}
+
+/** A decoded LeaseGrantResponse. */
+export interface LeaseGrantResponse {
+  id: bigint;
+  /** The TTL etcd chose, in seconds. */
+  ttl: bigint;
+  /** etcd's error text, if any (etcd refuses with a gRPC status instead). */
+  error: string;
+}
+
+/** Decodes a LeaseGrantResponse. */
+export function decodeLeaseGrantResponse(bytes: Uint8Array): LeaseGrantResponse {
+  const r = new Reader(bytes);
+  const out: LeaseGrantResponse = { id: 0n, ttl: 0n, error: "" };
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (2 << 3 | VARINT)) out.id = r.big();
+    else if (tag === (3 << 3 | VARINT)) out.ttl = r.big();
+    else if (tag === (4 << 3 | LEN)) out.error = utf8.decode(r.bytes());
+    else r.skip(tag & 7);
+  }
+  return out;
+}
+
+/** Encodes a LeaseRevokeRequest (the answer, a header only, is not decoded). */
+export function encodeLeaseRevokeRequest(id: bigint): Uint8Array {
+  const w = new Writer();
+  w.int64(1, id);
+  return w.finish();
+}
+
+/** Encodes a LeaseTimeToLiveRequest; with `keys`, etcd lists the keys attached to the lease. */
+export function encodeLeaseTimeToLiveRequest(id: bigint, keys: boolean): Uint8Array {
+  const w = new Writer();
+  w.int64(1, id);
+  w.bool(2, keys);
+  return w.finish();
+}
+
+/** A decoded LeaseTimeToLiveResponse. */
+export interface LeaseTimeToLiveResponse {
+  id: bigint;
+  /** Seconds left (-1 for a lease etcd does not have). */
+  ttl: bigint;
+  /** The TTL the lease was granted (or last renewed) with. */
+  grantedTtl: bigint;
+  /** The keys attached, when asked for. */
+  keys: string[];
+}
+
+/** Decodes a LeaseTimeToLiveResponse. */
+export function decodeLeaseTimeToLiveResponse(bytes: Uint8Array): LeaseTimeToLiveResponse {
+  const r = new Reader(bytes);
+  const out: LeaseTimeToLiveResponse = { id: 0n, ttl: 0n, grantedTtl: 0n, keys: [] };
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (2 << 3 | VARINT)) out.id = r.big();
+    else if (tag === (3 << 3 | VARINT)) out.ttl = r.big();
+    else if (tag === (4 << 3 | VARINT)) out.grantedTtl = r.big();
+    else if (tag === (5 << 3 | LEN)) out.keys.push(utf8.decode(r.bytes()));
+    else r.skip(tag & 7);
+  }
+  return out;
+}
+
+/** Encodes a LeaseKeepAliveRequest: one message of the keep-alive stream. */
+export function encodeLeaseKeepAliveRequest(id: bigint): Uint8Array {
+  const w = new Writer();
+  w.int64(1, id);
+  return w.finish();
+}
+
+/** A decoded LeaseKeepAliveResponse. */
+export interface LeaseKeepAliveResponse {
+  id: bigint;
+  /** The lease's new TTL in seconds; 0 when etcd does not have it. */
+  ttl: bigint;
+}
+
+/** Decodes a LeaseKeepAliveResponse. */
+export function decodeLeaseKeepAliveResponse(bytes: Uint8Array): LeaseKeepAliveResponse {
+  const r = new Reader(bytes);
+  const out: LeaseKeepAliveResponse = { id: 0n, ttl: 0n };
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (2 << 3 | VARINT)) out.id = r.big();
+    else if (tag === (3 << 3 | VARINT)) out.ttl = r.big();
+    else r.skip(tag & 7);
+  }
+  return out;
+}
+
+/**
+ * Encodes a CompactionRequest: discard the history before `revision`;
+ * `physical` waits until it is gone from the backend (the answer, a header
+ * only, is not decoded).
+ */
+export function encodeCompactionRequest(revision: bigint, physical = false): Uint8Array {
+  const w = new Writer();
+  w.int64(1, revision);
+  w.bool(2, physical);
+  return w.finish();
 }
