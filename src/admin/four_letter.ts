@@ -16,8 +16,10 @@ import {
   monitorValues,
   NOT_SERVING,
   NotServingError,
+  READ_ONLY_TEXT,
   resetConnectionStats,
   resetServerStats,
+  serverMode,
   serverStats,
   serving,
   servingReadOnly,
@@ -78,7 +80,10 @@ const hex = sessionHex;
 /**
  * Words that need a serving server, as in ZooKeeper: while etcd does not
  * answer they reply {@link NOT_SERVING} (`isro` replies `null`, or `ro`
- * while read-only clients are served: `--read-only-mode`).
+ * while read-only clients are served: `--read-only-mode`). While read-only
+ * clients are served they answer, as ZooKeeper's read-only server does
+ * (`srvr`, `stat` and `mntr` from the replica, saying `read-only`), except
+ * those of {@link NEED_ETCD}.
  */
 const NEED_SERVING: ReadonlySet<string> = new Set([
   "srvr",
@@ -96,6 +101,9 @@ const NEED_SERVING: ReadonlySet<string> = new Set([
   "hash",
 ]);
 
+/** Words that read etcd beyond the replica: not answered during read-only service. */
+const NEED_ETCD: ReadonlySet<string> = new Set(["dump"]);
+
 /** What a word needs: the server's state and the asking connection. */
 export interface WordContext {
   state: ServerState;
@@ -109,7 +117,9 @@ export async function answerFourLetterWord(word: string, ctx: WordContext): Prom
     return `${word} is not executed because it is not in the whitelist.\n`;
   }
   if (word === "isro") return serving(state) ? "rw" : servingReadOnly(state) ? "ro" : "null";
-  if (NEED_SERVING.has(word) && !serving(state)) return `${NOT_SERVING}\n`;
+  if (NEED_SERVING.has(word) && !serving(state)) {
+    if (!servingReadOnly(state) || NEED_ETCD.has(word)) return `${NOT_SERVING}\n`;
+  }
   try {
     return await answer(word, ctx);
   } catch (err) {
@@ -177,7 +187,9 @@ async function answer(word: string, { state, self }: WordContext): Promise<strin
 /** `srvr`'s lines; with `self`, `stat`'s (the connections after the version). */
 async function serverLines(state: ServerState, self: ConnectionInfo | null): Promise<string> {
   const s = await serverStats(state);
+  const mode = serverMode(state);
   const lines = [`Zookeeper version: ${VERSION_TEXT}`];
+  if (mode === "read-only") lines.push(READ_ONLY_TEXT);
   if (self) {
     lines.push("Clients:");
     for (const c of allConnectionStats(state, self)) lines.push(` ${shortConnection(c)}`);
@@ -190,7 +202,7 @@ async function serverLines(state: ServerState, self: ConnectionInfo | null): Pro
     `Connections: ${s.connections}`,
     `Outstanding: ${s.outstanding}`,
     `Zxid: ${hex(s.zxid)}`,
-    "Mode: standalone",
+    `Mode: ${mode}`,
     `Node count: ${s.nodeCount}`,
     "",
   );

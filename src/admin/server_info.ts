@@ -11,10 +11,14 @@ import type { ServerState } from "../server/state.ts";
 import { VERSION } from "../version.ts";
 import { elapsedMs, maxFileDescriptors, openFileDescriptors } from "./process.ts";
 import type { ConnectionInfo, LatencySummary } from "./stats.ts";
-import { treeFigures } from "./tree_figures.ts";
+import { type TreeFigures, treeFigures } from "./tree_figures.ts";
+import { decodeNode } from "../store/values.ts";
 
 /** The version line ZooKeeper prints, naming this server. */
 export const VERSION_TEXT = `3.8.0-zetcd-${VERSION}, built on zetcd for Deno`;
+
+/** The second line of `srvr` and `stat` while read-only clients are served, as ZooKeeper's. */
+export const READ_ONLY_TEXT = "READ-ONLY mode; serving only read-only clients";
 
 /** ZooKeeper's answer while it does not serve clients; here, while etcd does not answer. */
 export const NOT_SERVING = "This ZooKeeper instance is not currently serving requests";
@@ -40,6 +44,63 @@ export function serving(state: ServerState): boolean {
  */
 export function servingReadOnly(state: ServerState): boolean {
   return state.readOnlyMode && !state.health.available && (state.tree.replica?.ready ?? false);
+}
+
+/**
+ * The server's mode, as `srvr`'s `Mode:` and `mntr`'s `zk_server_state`
+ * say it: `standalone`, or `read-only` while read-only clients are served
+ * (ZooKeeper's read-only server says so too).
+ */
+export function serverMode(state: ServerState): "standalone" | "read-only" {
+  return servingReadOnly(state) ? "read-only" : "standalone";
+}
+
+/** Nodes of the replica walked between two turns of the event loop. */
+const WALK_SLICE = 1000;
+
+/**
+ * {@link TreeFigures} of the replica's last known state, for read-only
+ * service (etcd does not answer): a walk of the tree from `/`, giving the
+ * event loop a turn every {@link WALK_SLICE} nodes. Without
+ * `withData`, only znodes and ephemerals are counted (no record decoded).
+ * Throws {@link NotServingError} when the replica cannot answer.
+ */
+async function replicaFigures(state: ServerState, withData: boolean): Promise<TreeFigures> {
+  const { replica, keys } = state.tree;
+  const read = (get: string, prefix = false) => {
+    const res = replica?.read([{ get, prefix }]);
+    if (!res) throw new NotServingError();
+    return res.results[0]!.kvs;
+  };
+  // A session key is the session prefix followed by 16 hex digits.
+  const sessionPrefix = keys.session(0n).slice(0, -16);
+  const sessions = replica?.read([{ get: sessionPrefix, prefix: true, countOnly: true }]);
+  if (!sessions) throw new NotServingError();
+  const figures: TreeFigures = {
+    znodes: 0,
+    ephemerals: 0,
+    dataSize: 0,
+    sessions: sessions.results[0]!.count,
+  };
+  const count = (path: string, kv: { value: Uint8Array; lease: bigint }) => {
+    figures.znodes++;
+    if (kv.lease !== 0n) figures.ephemerals++;
+    if (withData) figures.dataSize += path.length + (decodeNode(kv.value).data?.byteLength ?? 0);
+  };
+  const root = read(keys.node("/"))[0];
+  if (!root) return figures;
+  count("/", root);
+  const pending = ["/"];
+  for (let walked = 1; pending.length > 0; walked++) {
+    if (walked % WALK_SLICE === 0) await new Promise((r) => setTimeout(r, 0));
+    for (const kv of read(keys.children(pending.pop()!), true)) {
+      const path = keys.pathOfNode(kv.key);
+      if (path === null) continue;
+      count(path, kv);
+      pending.push(path);
+    }
+  }
+  return figures;
 }
 
 /**
@@ -99,7 +160,11 @@ export interface ServerStats {
   nodeCount: number;
 }
 
-/** The server's statistics; throws {@link NotServingError} when etcd does not answer. */
+/**
+ * The server's statistics; throws {@link NotServingError} when etcd does not
+ * answer, unless read-only clients are served: then the node count is the
+ * replica's.
+ */
 export async function serverStats(state: ServerState): Promise<ServerStats> {
   const c = state.counters;
   return {
@@ -111,7 +176,9 @@ export async function serverStats(state: ServerState): Promise<ServerStats> {
     connections: state.connections.size,
     outstanding: outstandingRequests(state),
     zxid: state.watches.revision,
-    nodeCount: await fromEtcd(state, () => state.tree.countNodes()),
+    nodeCount: serverMode(state) === "read-only"
+      ? (await replicaFigures(state, false)).znodes
+      : await fromEtcd(state, () => state.tree.countNodes()),
   };
 }
 
@@ -199,15 +266,19 @@ function summaryValues(name: string, s: LatencySummary): [string, number][] {
 /**
  * `mntr`'s values, keys without `zk_`: each a key ZooKeeper 3.8 prints,
  * with what it means here. Throws {@link NotServingError} when etcd does
- * not answer.
+ * not answer, unless read-only clients are served: then `server_state` is
+ * `read-only` and the tree's figures are the replica's.
  */
 export async function monitorValues(state: ServerState): Promise<[string, string | number][]> {
   const c = state.counters;
-  const tree = await fromEtcd(state, () => treeFigures(state.tree));
+  const mode = serverMode(state);
+  const tree = mode === "read-only"
+    ? await replicaFigures(state, true)
+    : await fromEtcd(state, () => treeFigures(state.tree));
   const { errors, dropped, latency } = state.metrics;
   const rows: [string, string | number | null][] = [
     ["version", VERSION_TEXT],
-    ["server_state", "standalone"],
+    ["server_state", mode],
     ["ephemerals_count", tree.ephemerals],
     ["num_alive_connections", state.connections.size],
     ["avg_latency", c.avgLatency],

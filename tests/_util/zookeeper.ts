@@ -133,7 +133,7 @@ function zooCfg(port: number, dataDir: string): string {
  * JVM flags: small heap, serial GC, no fsync (unless asked: the benchmark
  * syncs as etcd does), logs to stderr (the file).
  */
-function jvmArgs(classpath: string, options: { fsync?: boolean; heap?: string }): string[] {
+export function jvmArgs(classpath: string, options: { fsync?: boolean; heap?: string }): string[] {
   return [
     `-Xmx${options.heap ?? "256m"}`,
     "-XX:+UseSerialGC",
@@ -151,7 +151,7 @@ function jvmArgs(classpath: string, options: { fsync?: boolean; heap?: string })
 }
 
 /** Throws a clear error when a jar of `classpath` is missing. */
-async function checkClasspath(classpath: string): Promise<void> {
+export async function checkClasspath(classpath: string): Promise<void> {
   for (const jar of classpath.split(":")) {
     try {
       await Deno.stat(jar);
@@ -211,7 +211,7 @@ async function isServing(hostPort: string): Promise<boolean> {
   }
 }
 
-async function logTail(logFile: string): Promise<string> {
+export async function logTail(logFile: string): Promise<string> {
   try {
     return tailLines(await Deno.readTextFile(logFile));
   } catch {
