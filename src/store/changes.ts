@@ -272,7 +272,9 @@ async function applyOne(op: WriteOp, ctx: StepContext): Promise<OpResult> {
       need(parent, Perms.DELETE, parentPath, ctx.who);
       if (!node.exists) throw Errors.noNode(op.path);
       if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
-      node.pins.add("kids"); // "no children" must still hold when it is written
+      // "No children" must still hold when it is written: no child created
+      // (kids) or deleted (gone) since it was read.
+      node.pins.add("kids").add("gone");
       if (node.numChildren > 0) throw Errors.notEmpty(op.path);
       node.exists = false;
       parent.numChildren--;

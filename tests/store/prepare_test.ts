@@ -165,3 +165,19 @@ Deno.test("two setACL calls in one batch: one put of the ACL, and its bias count
   // aversion 2 = (ACL key's version 2 after the put) − 1 + bias 1.
   assert.equal("value" in bias && new TextDecoder().decode(bias.value), "1");
 });
+
+Deno.test("a delete rests on the node having no children: no child created or deleted since it was read", async () => {
+  const { draft } = draftOf(node("/", 5n), node("/leaf", 8n));
+  succeeded(await draft.apply([{ kind: "delete", path: "/leaf", version: -1 }], ctx));
+  const { compare } = transaction(keys, draft.nodes, draft.now);
+  const pinned = (key: string) => compare.find((c) => c.key === key);
+  // The children counter as read, and the child-delete marker still absent:
+  // a child deleted meanwhile by another server would move it.
+  assert.ok(pinned(keys.attr("/leaf", "kids")));
+  assert.deepEqual(pinned(keys.attr("/leaf", "gone")), {
+    key: keys.attr("/leaf", "gone"),
+    target: "create",
+    op: "==",
+    value: 0n,
+  });
+});
