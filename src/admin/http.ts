@@ -262,9 +262,12 @@ export async function readiness(state: ServerState): Promise<{ ready: boolean; r
   );
   try {
     const { seen } = await Promise.race([state.tree.sync(), timeout]);
-    await Promise.race([state.watches.waitFor(seen), timeout]);
-    if (state.watches.revision < seen) {
-      return { ready: false, reason: `watch stream behind (${state.watches.revision} < ${seen})` };
+    await Promise.race([state.tree.clock.reached(seen), timeout]);
+    if (state.tree.clock.revision < seen) {
+      return {
+        ready: false,
+        reason: `watch stream behind (${state.tree.clock.revision} < ${seen})`,
+      };
     }
     return { ready: true, reason: "ready" };
   } catch (err) {

@@ -175,7 +175,7 @@ export async function serverStats(state: ServerState): Promise<ServerStats> {
     sent: c.sent,
     connections: state.connections.size,
     outstanding: outstandingRequests(state),
-    zxid: state.watches.revision,
+    zxid: state.tree.clock.revision,
     nodeCount: serverMode(state) === "read-only"
       ? (await replicaFigures(state, false)).znodes
       : await fromEtcd(state, () => state.tree.countNodes()),

@@ -53,8 +53,6 @@ export class Replica {
   readonly #acls = new Map<string, Uint8Array>();
   /** Revision the copy reflects; 0n while it is not loaded. */
   revision = 0n;
-  /** Callers waiting for the copy to reach a revision. */
-  #waiters: { revision: bigint; resolve: () => void }[] = [];
   /** Changes from the watch stream that arrived while loading, to apply after. */
   #pending: { type: "put" | "delete"; kv: KeyValue }[] = [];
   /** The newest revision of a held change that was dropped (too many held): a load must be at or past it. */
@@ -158,39 +156,6 @@ export class Replica {
     if (type === "put") this.#put(kv);
     else this.#delete(kv.key);
     if (kv.modRevision > this.revision) this.revision = kv.modRevision;
-    if (this.#waiters.length > 0) this.#wake();
-  }
-
-  /**
-   * Resolves once the copy reflects `revision` (a write under the prefix),
-   * or after `ms` when it does not by then: the caller checks
-   * {@link revision}. (It resolves after the watch batch being applied is
-   * applied whole: a resolution runs after the code that applies it.)
-   */
-  reached(revision: bigint, ms: number): Promise<void> {
-    if (this.revision >= revision) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const timer = setTimeout(() => {
-      this.#waiters = this.#waiters.filter((w) => w !== waiter);
-      resolve();
-    }, ms);
-    const waiter = {
-      revision,
-      resolve: () => {
-        clearTimeout(timer);
-        resolve();
-      },
-    };
-    this.#waiters.push(waiter);
-    return promise;
-  }
-
-  /** Resolves the waiters whose revision the copy has reached. */
-  #wake(): void {
-    const ready = this.#waiters.filter((w) => w.revision <= this.revision);
-    if (ready.length === 0) return;
-    this.#waiters = this.#waiters.filter((w) => w.revision > this.revision);
-    for (const w of ready) w.resolve();
   }
 
   /** Marks the copy unusable until the next {@link load} (a load under way is abandoned). */

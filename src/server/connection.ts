@@ -198,10 +198,10 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
         if (owned.readOnly) {
           // Nothing in etcd to end (a session resumed read-only lives on there).
           owned.closed = true;
-          return state.watches.revision;
+          return state.tree.clock.revision;
         }
         const zxid = await state.sessions.close(owned);
-        await state.watches.waitFor(zxid);
+        await state.tree.clock.reached(zxid);
         log.info("session {session} closed by client", { session: sessionHex(owned.id) });
         return zxid;
       },
@@ -315,7 +315,7 @@ async function handshake(
     log.info("refusing client: etcd is unavailable");
     return undefined;
   }
-  if (req.lastZxidSeen > state.watches.revision) {
+  if (req.lastZxidSeen > state.tree.clock.revision) {
     const zxid = await state.tree.revision();
     if (req.lastZxidSeen > zxid) {
       log.info("refusing client: it has seen zxid {seen}, newer than ours {ours}", {
@@ -345,7 +345,7 @@ async function handshake(
   // come from the replica only once it has reached that write (else from etcd).
   session.saw(req.lastZxidSeen);
   session.saw(session.claim);
-  await state.watches.waitFor(session.claim);
+  await state.tree.clock.reached(session.claim);
   send(connectResponse(session.timeout, session.id, session.passwd, oldClient));
   return session;
 }
@@ -441,10 +441,10 @@ async function serveRequest(
   const handler = HANDLERS.get(header.type);
   let out: Reply;
   if (ctx.session.readOnly && READ_ONLY_REFUSED.has(header.type)) {
-    out = { zxid: ctx.watches.revision, err: Code.NOTREADONLY };
+    out = { zxid: ctx.tree.clock.revision, err: Code.NOTREADONLY };
   } else if (!handler) {
     log.debug("unimplemented opcode {op}", { op: header.type });
-    out = { zxid: ctx.watches.revision, err: Code.UNIMPLEMENTED };
+    out = { zxid: ctx.tree.clock.revision, err: Code.UNIMPLEMENTED };
   } else {
     try {
       out = await handler.run(ctx, r);
@@ -462,7 +462,7 @@ async function serveRequest(
         code: codeName(zk.code),
         message: zk.message,
       });
-      out = { zxid: ctx.watches.revision, err: zk.code };
+      out = { zxid: ctx.tree.clock.revision, err: zk.code };
     }
   }
   // A client's zxid never goes back: error and ping replies carry the last

@@ -158,7 +158,7 @@ interface ReadOptions {
  * reached that revision.
  */
 async function settle(ctx: RequestContext, revision: bigint): Promise<void> {
-  await ctx.watches.waitFor(revision);
+  await ctx.tree.clock.reached(revision);
   ctx.session.saw(revision);
 }
 
@@ -432,7 +432,7 @@ function matchWatches(
       found;
   }
   if (!found) throw new ZkError(Code.NOWATCHER, path);
-  return { zxid: ctx.watches.revision };
+  return { zxid: ctx.tree.clock.revision };
 }
 
 /** A digest entry with its password hash replaced by `x`. */
@@ -542,14 +542,14 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
       : out.results!.map((done, i) => subResult(ops[i], done));
     const w = new JuteWriter();
     writeMultiResponse(w, results);
-    return { zxid: out?.zxid || ctx.watches.revision, body: w.bytes() };
+    return { zxid: out?.zxid || ctx.tree.clock.revision, body: w.bytes() };
   }),
   op<void>(OpCode.multiRead, async (ctx, _req, r) => {
     const subs = readMultiRequest(r);
     if (!subs.every(isRead)) throw new ZkError(Code.MARSHALLINGERROR);
     // Not atomic, as in ZooKeeper: each read stands alone; watch flags are ignored.
     const results: SubResult[] = [];
-    let zxid = ctx.watches.revision;
+    let zxid = ctx.tree.clock.revision;
     for (const sub of subs) {
       try {
         const children = sub.type === OpCode.getChildren;
@@ -569,7 +569,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     writeMultiResponse(w, results);
     return { zxid, body: w.bytes() };
   }),
-  op<void>(OpCode.ping, (ctx) => Promise.resolve({ zxid: ctx.watches.revision })),
+  op<void>(OpCode.ping, (ctx) => Promise.resolve({ zxid: ctx.tree.clock.revision })),
   op<void>(OpCode.closeSession, async (ctx) => ({ zxid: await ctx.closeSession(), close: true })),
   op<Req<"AuthPacket">>(OpCode.auth, (ctx, req) => {
     const id = authenticate(req.scheme, req.auth);
@@ -595,7 +595,9 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
     const ephemerals = prefix === "" || prefix === "/"
       ? all
       : all.filter((p) => p.startsWith(prefix));
-    return reply(ctx.watches.revision, R.GetEphemeralsResponse, { ephemerals: ephemerals.sort() });
+    return reply(ctx.tree.clock.revision, R.GetEphemeralsResponse, {
+      ephemerals: ephemerals.sort(),
+    });
   }),
   op<void>(OpCode.whoAmI, (ctx) => {
     const who = ctx.who();
@@ -607,7 +609,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
       })),
       { authScheme: "ip", user: who.address },
     ];
-    return Promise.resolve(reply(ctx.watches.revision, R.WhoAmIResponse, { clientInfo }));
+    return Promise.resolve(reply(ctx.tree.clock.revision, R.WhoAmIResponse, { clientInfo }));
   }),
   // A standalone ZooKeeper refuses reconfiguration.
   op<Req<"ReconfigRequest">>(
@@ -617,7 +619,7 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   op<Req<"GetSASLRequest">>(OpCode.sasl, (ctx, req) => {
     // SASL is not configured: answered as a ZooKeeper server without SASL does.
     if (!ctx.sasl) {
-      return Promise.resolve(reply(ctx.watches.revision, R.SetSASLResponse, { token: null }));
+      return Promise.resolve(reply(ctx.tree.clock.revision, R.SetSASLResponse, { token: null }));
     }
     // DIGEST-MD5 (src/server/sasl.ts); ZooKeeper's SASL replies carry zxid 0.
     try {

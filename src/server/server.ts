@@ -244,7 +244,11 @@ export class ZetcdServer {
       });
       await members.start();
       const zxid = await tree.revision();
-      const watches = new WatchHub(keys, (err) => log.error("etcd watch failed: {err}", { err }));
+      const watches = new WatchHub(
+        keys,
+        tree.clock,
+        (err) => log.error("etcd watch failed: {err}", { err }),
+      );
       let replica: Replica | undefined;
       if (options.readReplica ?? true) {
         replica = new Replica(keys.prefix);
@@ -329,7 +333,7 @@ export class ZetcdServer {
         new Gauge(
           "zetcd_zxid",
           "Last revision seen on the watch stream.",
-          () => Number(watches.revision),
+          () => Number(tree.clock.revision),
         ),
       );
       state.sessions.start();

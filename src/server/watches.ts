@@ -14,6 +14,7 @@ import {
   type WatchEvent,
 } from "../etcd/client.ts";
 import type { Keys } from "../store/keys.ts";
+import type { RevisionClock } from "../store/clock.ts";
 import type { Replica } from "../etcd/replica.ts";
 import { EventType } from "../zk/constants.ts";
 import { parentOf } from "../zk/path.ts";
@@ -47,9 +48,6 @@ const ONE_SHOT: ReadonlySet<WatchTable> = new Set(["data", "child"]);
 
 type Registrations = Map<string, Map<WatchSink, bigint>>;
 
-/** How long a reply waits for the watch stream to catch up before going anyway. */
-const CATCH_UP_LIMIT_MS = 2000;
-
 /** Watches of every connection of one server. */
 export class WatchHub {
   readonly #tables: Record<WatchTable, Registrations> = {
@@ -60,8 +58,6 @@ export class WatchHub {
     recursiveData: new Map(),
     recursiveChild: new Map(),
   };
-  #revision = 0n;
-  #waiters: { revision: bigint; resolve: () => void }[] = [];
   #stop?: () => Promise<void>;
   #etcd?: EtcdClient;
   #stopped = false;
@@ -74,15 +70,19 @@ export class WatchHub {
   /** Receives every change that is not a node's (session records, attributes). */
   onOtherChange?: (event: WatchEvent) => void;
 
-  /** A hub for the namespace of `keys`. */
-  constructor(keys: Keys, onError: (err: Error) => void) {
+  /** The clock this stream advances: how far its changes are delivered. */
+  readonly #clock: RevisionClock;
+
+  /** A hub for the namespace of `keys`, advancing `clock`. */
+  constructor(keys: Keys, clock: RevisionClock, onError: (err: Error) => void) {
     this.#keys = keys;
+    this.#clock = clock;
     this.#onError = onError;
   }
 
   /** Opens the etcd watch stream, starting after revision `after`. */
   async start(etcd: EtcdClient, after: bigint): Promise<void> {
-    this.#revision = after;
+    this.#clock.advance(after);
     this.#etcd = etcd;
     await this.#open(after + 1n);
   }
@@ -122,17 +122,17 @@ export class WatchHub {
         }]);
         this.#onError(
           new Error(
-            `events after revision ${this.#revision} were compacted away; watching again from ${zxid}: watches on nodes changed in between may not fire`,
+            `events after revision ${this.#clock.revision} were compacted away; watching again from ${zxid}: watches on nodes changed in between may not fire`,
           ),
         );
-        this.#revision = zxid;
+        this.#clock.advance(zxid);
         // The copy missed changes too: read it again at the new start.
         if (this.replica) {
           this.replica.invalidate();
           await this.replica.load(this.#etcd!, zxid);
         }
       }
-      await this.#open(this.#revision + 1n);
+      await this.#open(this.#clock.revision + 1n);
       this.#reopenedAt = Date.now();
     } catch (again) {
       this.#reopening = false;
@@ -146,13 +146,7 @@ export class WatchHub {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#stop?.();
-    for (const w of this.#waiters) w.resolve();
-    this.#waiters = [];
-  }
-
-  /** Highest revision whose events have been delivered. */
-  get revision(): bigint {
-    return this.#revision;
+    this.#clock.release();
   }
 
   /**
@@ -214,24 +208,6 @@ export class WatchHub {
     return n;
   }
 
-  /**
-   * Resolves once every event up to `revision` has been delivered, so a reply
-   * that reflects a change never overtakes the change's notifications.
-   */
-  waitFor(revision: bigint): Promise<void> {
-    if (revision <= this.#revision) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const timer = setTimeout(resolve, CATCH_UP_LIMIT_MS);
-    this.#waiters.push({
-      revision,
-      resolve: () => {
-        clearTimeout(timer);
-        resolve();
-      },
-    });
-    return promise;
-  }
-
   #apply(batch: WatchBatch): void {
     // A multi writes the events it caused, in ZooKeeper's order: at its
     // revision those replace the events derived from its keys' changes.
@@ -247,10 +223,11 @@ export class WatchHub {
         this.replica.apply(type, kv);
       }
     }
+    let delivered = 0n;
     for (const event of batch.events) {
       const { type, kv } = event;
       const at = kv.modRevision;
-      if (at > this.#revision) this.#revision = at;
+      if (at > delivered) delivered = at;
       const script = scripted.get(at);
       if (script) {
         if (kv.key === this.#keys.multiLog()) {
@@ -273,10 +250,7 @@ export class WatchHub {
         this.#fireEvent(at, EventType.NodeDataChanged, path);
       }
     }
-    const ready = this.#waiters.filter((w) => w.revision <= this.#revision);
-    if (ready.length === 0) return;
-    this.#waiters = this.#waiters.filter((w) => w.revision > this.#revision);
-    for (const w of ready) w.resolve();
+    this.#clock.advance(delivered);
   }
 
   /**

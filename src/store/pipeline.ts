@@ -214,7 +214,7 @@ export class WritePipeline {
     // session may have seen a later revision elsewhere (another server's,
     // or one of etcd's not under the prefix): then read etcd at once.
     if (!fromEtcd && replica?.ready && replica.revision < this.#floor) {
-      await replica.reached(this.#floor, REPLICA_WAIT_MS);
+      await tree.clock.reached(this.#floor, REPLICA_WAIT_MS);
     }
     let floor = this.#floor;
     for (const q of batch) if (q.req.atLeast > floor) floor = q.req.atLeast;

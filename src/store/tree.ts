@@ -24,6 +24,7 @@ import {
 } from "../etcd/client.ts";
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
 import type { Replica } from "../etcd/replica.ts";
+import { RevisionClock } from "./clock.ts";
 import { counterOf, nodeDeletes, type NodeSnapshot, nodeWrites, statFrom } from "./nodes.ts";
 import { decodeAcl, decodeBias, decodeMeta, decodeNode } from "./values.ts";
 
@@ -57,6 +58,9 @@ export class EtcdTree {
 
   /** The in-memory copy reads may be answered from (absent: every read goes to etcd). */
   replica?: Replica;
+
+  /** How far the watch stream has delivered etcd's changes (see `clock.ts`). */
+  readonly clock = new RevisionClock();
 
   /**
    * The answer to `reads` from the replica, when `from` allows it and the
