@@ -51,6 +51,8 @@ export class Replica {
   readonly #dirs = new Map<string, Set<string>>();
   /** Distinct ACL values, by their bytes as a latin1 string. */
   readonly #acls = new Map<string, Uint8Array>();
+  /** The ACL value held last: the next node's is usually the same. */
+  #lastAcl?: Uint8Array;
   /** Revision the copy reflects; 0n while it is not loaded. */
   revision = 0n;
   /** Changes from the watch stream that arrived while loading, to apply after. */
@@ -165,12 +167,7 @@ export class Replica {
   }
 
   #put(kv: KeyValue): void {
-    if (kv.key.endsWith("/acl") && kv.value.byteLength <= 512) {
-      const text = String.fromCharCode(...kv.value);
-      const shared = this.#acls.get(text);
-      if (shared) kv.value = shared;
-      else if (this.#acls.size < MAX_SHARED_ACLS) this.#acls.set(text, kv.value);
-    }
+    if (kv.key.endsWith("/acl") && kv.value.byteLength <= 512) kv.value = this.#sharedAcl(kv.value);
     if (!this.#kvs.has(kv.key)) {
       const dir = directoryOf(kv.key);
       let keys = this.#dirs.get(dir);
@@ -178,6 +175,20 @@ export class Replica {
       keys.add(kv.key);
     }
     this.#kvs.set(kv.key, kv);
+  }
+
+  /** The one copy held of an ACL value equal to `value` (most nodes share the last one seen). */
+  #sharedAcl(value: Uint8Array): Uint8Array {
+    const last = this.#lastAcl;
+    if (last && sameBytes(last, value)) return last;
+    const text = String.fromCharCode(...value);
+    let shared = this.#acls.get(text);
+    if (!shared) {
+      shared = value;
+      if (this.#acls.size < MAX_SHARED_ACLS) this.#acls.set(text, value);
+    }
+    this.#lastAcl = shared;
+    return shared;
   }
 
   #delete(key: string): void {
@@ -220,4 +231,11 @@ export class Replica {
     if (op.limit) sorted = sorted.slice(0, op.limit);
     return { kvs: sorted.map((k) => this.#kvs.get(k)!), count };
   }
+}
+
+/** Whether two byte arrays hold the same bytes. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
