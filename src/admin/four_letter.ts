@@ -11,6 +11,7 @@ import type { ServerState } from "../server/state.ts";
 import { sessionHex } from "../zk/acl.ts";
 import {
   allConnectionStats,
+  answersCommands,
   type ConnectionStats,
   environment,
   monitorValues,
@@ -82,8 +83,8 @@ const hex = sessionHex;
  * answer they reply {@link NOT_SERVING} (`isro` replies `null`, or `ro`
  * while read-only clients are served: `--read-only-mode`). While read-only
  * clients are served they answer, as ZooKeeper's read-only server does
- * (`srvr`, `stat` and `mntr` from the replica, saying `read-only`), except
- * those of {@link NEED_ETCD}.
+ * ({@link answersCommands}: `srvr`, `stat`, `mntr` and `dump` from the
+ * replica, saying `read-only`).
  */
 const NEED_SERVING: ReadonlySet<string> = new Set([
   "srvr",
@@ -101,9 +102,6 @@ const NEED_SERVING: ReadonlySet<string> = new Set([
   "hash",
 ]);
 
-/** Words that read etcd beyond the replica: not answered during read-only service. */
-const NEED_ETCD: ReadonlySet<string> = new Set(["dump"]);
-
 /** What a word needs: the server's state and the asking connection. */
 export interface WordContext {
   state: ServerState;
@@ -117,9 +115,7 @@ export async function answerFourLetterWord(word: string, ctx: WordContext): Prom
     return `${word} is not executed because it is not in the whitelist.\n`;
   }
   if (word === "isro") return serving(state) ? "rw" : servingReadOnly(state) ? "ro" : "null";
-  if (NEED_SERVING.has(word) && !serving(state)) {
-    if (!servingReadOnly(state) || NEED_ETCD.has(word)) return `${NOT_SERVING}\n`;
-  }
+  if (NEED_SERVING.has(word) && !answersCommands(state)) return `${NOT_SERVING}\n`;
   try {
     return await answer(word, ctx);
   } catch (err) {

@@ -10,6 +10,7 @@
 import type { ServerState } from "../server/state.ts";
 import {
   allConnectionStats,
+  answersCommands,
   type ConnectionStats,
   environment,
   monitorValues,
@@ -17,6 +18,7 @@ import {
   NotServingError,
   resetConnectionStats,
   resetServerStats,
+  serverMode,
   serverStats,
   serving,
   servingReadOnly,
@@ -35,7 +37,11 @@ type Fields = Record<string, unknown>;
 interface Command {
   /** The primary name, then aliases. */
   names: string[];
-  /** Needs a serving server; answered with {@link NOT_SERVING} while etcd does not answer. */
+  /**
+   * Needs a serving server: answered with {@link NOT_SERVING} while etcd
+   * does not answer, unless read-only clients are served
+   * ({@link answersCommands}; ZooKeeper's read-only server answers them).
+   */
   serverRequired: boolean;
   run(state: ServerState): Fields | Promise<Fields>;
 }
@@ -67,18 +73,19 @@ function connectionFields(c: ConnectionStats, brief: boolean): Fields {
   };
 }
 
-/** `server_stats`' fields (also the first of `stats`). */
+/** `server_stats`' fields (also the first of `stats`); `read-only` while read-only clients are served. */
 async function serverStatsFields(state: ServerState): Promise<Fields> {
   const s = await serverStats(state);
+  const mode = serverMode(state);
   return {
     version: VERSION_TEXT,
-    read_only: false,
+    read_only: mode === "read-only",
     server_stats: {
       packets_sent: s.sent,
       packets_received: s.received,
       data_dir_size: 0,
       log_dir_size: 0,
-      server_state: "standalone",
+      server_state: mode,
       last_processed_zxid: s.zxid,
       outstanding_requests: s.outstanding,
       avg_latency: s.avgLatency,
@@ -243,7 +250,9 @@ function jsonResponse(body: Fields): Response {
 async function runCommand(name: string, state: ServerState): Promise<Fields> {
   const command = BY_NAME.get(name);
   if (!command) return { command: name, error: `Unknown command: ${name}` };
-  if (command.serverRequired && !serving(state)) return { command: name, error: NOT_SERVING };
+  if (command.serverRequired && !answersCommands(state)) {
+    return { command: name, error: NOT_SERVING };
+  }
   try {
     return { ...await command.run(state), command: command.names[0], error: null };
   } catch (err) {

@@ -55,23 +55,59 @@ export function serverMode(state: ServerState): "standalone" | "read-only" {
   return servingReadOnly(state) ? "read-only" : "standalone";
 }
 
+/**
+ * Whether the commands that need a serving server (ZooKeeper's running
+ * server) answer: while etcd answers, and while read-only clients are
+ * served (ZooKeeper's read-only server answers them too): then from the
+ * replica, saying {@link serverMode} `read-only`. The four-letter words and
+ * the admin port's commands both ask this.
+ */
+export function answersCommands(state: ServerState): boolean {
+  return serving(state) || servingReadOnly(state);
+}
+
 /** Nodes of the replica walked between two turns of the event loop. */
 const WALK_SLICE = 1000;
 
+/** What a walk of the replica's tree hands each node: its path and its node record. */
+type ReplicaVisit = (path: string, kv: { value: Uint8Array; lease: bigint }) => void;
+
 /**
- * {@link TreeFigures} of the replica's last known state, for read-only
- * service (etcd does not answer): a walk of the tree from `/`, giving the
- * event loop a turn every {@link WALK_SLICE} nodes. Without
- * `withData`, only znodes and ephemerals are counted (no record decoded).
- * Throws {@link NotServingError} when the replica cannot answer.
+ * Walks the tree of the replica's last known state from `/`, for read-only
+ * service (etcd does not answer), giving the event loop a turn every
+ * {@link WALK_SLICE} nodes. Throws {@link NotServingError} when the
+ * replica cannot answer.
  */
-async function replicaFigures(state: ServerState, withData: boolean): Promise<TreeFigures> {
+async function walkReplica(state: ServerState, visit: ReplicaVisit): Promise<void> {
   const { replica, keys } = state.tree;
   const read = (get: string, prefix = false) => {
     const res = replica?.read([{ get, prefix }]);
     if (!res) throw new NotServingError();
     return res.results[0]!.kvs;
   };
+  const root = read(keys.node("/"))[0];
+  if (!root) return;
+  visit("/", root);
+  const pending = ["/"];
+  for (let walked = 1; pending.length > 0; walked++) {
+    if (walked % WALK_SLICE === 0) await new Promise((r) => setTimeout(r, 0));
+    for (const kv of read(keys.children(pending.pop()!), true)) {
+      const path = keys.pathOfNode(kv.key);
+      if (path === null) continue;
+      visit(path, kv);
+      pending.push(path);
+    }
+  }
+}
+
+/**
+ * {@link TreeFigures} of the replica's last known state, for read-only
+ * service: a {@link walkReplica}. Without `withData`, only znodes and
+ * ephemerals are counted (no record decoded). Throws
+ * {@link NotServingError} when the replica cannot answer.
+ */
+async function replicaFigures(state: ServerState, withData: boolean): Promise<TreeFigures> {
+  const { replica, keys } = state.tree;
   // A session key is the session prefix followed by 16 hex digits.
   const sessionPrefix = keys.session(0n).slice(0, -16);
   const sessions = replica?.read([{ get: sessionPrefix, prefix: true, countOnly: true }]);
@@ -82,24 +118,11 @@ async function replicaFigures(state: ServerState, withData: boolean): Promise<Tr
     dataSize: 0,
     sessions: sessions.results[0]!.count,
   };
-  const count = (path: string, kv: { value: Uint8Array; lease: bigint }) => {
+  await walkReplica(state, (path, kv) => {
     figures.znodes++;
     if (kv.lease !== 0n) figures.ephemerals++;
     if (withData) figures.dataSize += path.length + (decodeNode(kv.value).data?.byteLength ?? 0);
-  };
-  const root = read(keys.node("/"))[0];
-  if (!root) return figures;
-  count("/", root);
-  const pending = ["/"];
-  for (let walked = 1; pending.length > 0; walked++) {
-    if (walked % WALK_SLICE === 0) await new Promise((r) => setTimeout(r, 0));
-    for (const kv of read(keys.children(pending.pop()!), true)) {
-      const path = keys.pathOfNode(kv.key);
-      if (path === null) continue;
-      count(path, kv);
-      pending.push(path);
-    }
-  }
+  });
   return figures;
 }
 
@@ -339,7 +362,13 @@ export interface SessionDump {
   ephemerals: Map<bigint, string[]>;
 }
 
-/** The sessions held here and their ephemerals; throws {@link NotServingError} when etcd does not answer. */
+/**
+ * The sessions held here and their ephemerals; throws {@link NotServingError}
+ * when etcd does not answer, unless read-only clients are served: then the
+ * ephemerals are the replica's (the nodes on each session's ephemeral
+ * lease). Read-only sessions live in their connections only, with no
+ * ephemerals: they are not listed.
+ */
 export async function sessionDump(state: ServerState): Promise<SessionDump> {
   const sessions = [...state.sessions.local.values()];
   const expiries = new Map<number, bigint[]>();
@@ -348,6 +377,16 @@ export async function sessionDump(state: ServerState): Promise<SessionDump> {
     expiries.set(at, [...(expiries.get(at) ?? []), s.id]);
   }
   const ephemerals = new Map<bigint, string[]>();
+  if (serverMode(state) === "read-only") {
+    const byLease = new Map<bigint, string[]>(sessions.map((s) => [s.ephemeralLease, []]));
+    byLease.delete(0n);
+    await walkReplica(state, (path, kv) => byLease.get(kv.lease)?.push(path));
+    for (const s of sessions) {
+      const paths = byLease.get(s.ephemeralLease);
+      if (paths && paths.length > 0) ephemerals.set(s.id, paths.sort());
+    }
+    return { expiries, ephemerals };
+  }
   for (const s of sessions) {
     const paths = await fromEtcd(state, () => state.tree.ephemerals(s.ephemeralLease));
     if (paths.length > 0) ephemerals.set(s.id, paths.sort());

@@ -2,9 +2,10 @@
  * `--read-only-mode`: while etcd is unavailable, clients that connect with
  * canBeReadOnly are served the last known state read-only, as by
  * ZooKeeper's read-only server; writes get NotReadOnly; `isro` says `ro`,
- * `srvr`, `stat` and `mntr` say `read-only`; clients without canBeReadOnly
- * get no session. When etcd is back, the read-only connections are closed
- * and clients reconnect read-write.
+ * `srvr`, `stat` and `mntr` say `read-only` (on our server the admin port's
+ * `monitor`, `srvr` and `stat` too, and `dump` answers from the replica);
+ * clients without canBeReadOnly get no session. When etcd is back, the
+ * read-only connections are closed and clients reconnect read-write.
  *
  * The specs of what a client sees run twice: against our server with etcd
  * frozen, and against the oracle, a member of a ZooKeeper 3.8 ensemble of
@@ -23,7 +24,7 @@ import { runKazooProgram } from "../_util/kazoo.ts";
 import { runZetcd } from "../_util/cli.ts";
 import { DEFAULT_ZKCLI } from "../_util/zkcli.ts";
 import { runToCompletion } from "../_util/process.ts";
-import { Code, OpCode } from "../../src/zk/constants.ts";
+import { Code, CreateFlag, OpCode } from "../../src/zk/constants.ts";
 import * as R from "../../src/zk/records.ts";
 import type { JuteType } from "../../src/jute/schema.ts";
 
@@ -106,7 +107,7 @@ interface ReadOnlyTarget {
 }
 
 /** The words our server answers in these specs. */
-const WORDS = ["isro", "ruok", "srvr", "stat", "mntr", "cons", "wchs"];
+const WORDS = ["isro", "ruok", "srvr", "stat", "mntr", "cons", "wchs", "dump"];
 
 /** Our server with read-only mode on: losing etcd freezes it (SIGSTOP), recovering thaws it. */
 async function zetcdTarget(): Promise<ReadOnlyTarget & AsyncDisposable & { stack: Stack }> {
@@ -179,6 +180,8 @@ interface RawContext {
 
 /** Steps of one target only, run within the raw-frame spec. */
 interface OwnSteps {
+  /** Before the outage, after the shared steps. */
+  before?(t: Deno.TestContext): Promise<void>;
   /** During read-only service, after the shared steps. */
   during?(t: Deno.TestContext, ctx: RawContext): Promise<void>;
   /** Once read-write service is back, after the shared steps. */
@@ -222,6 +225,7 @@ async function rawFrameSpec(
       (await ask(rw, 3, OpCode.getData, R.GetDataRequest, { path: "/ro", watch: false })).zxid;
     rw.close();
   });
+  await own.before?.(t);
 
   console.log(`outage → isro says ro after ${ms(await target.lose())} ms`);
   // A read-only client that never says a word: its session times out meanwhile.
@@ -505,10 +509,48 @@ Deno.test({
 }, async (t) => {
   await using target = await zetcdTarget();
   const { address, stack } = target;
-  const isReadOnly = async () =>
-    await (await fetch(`http://${stack.server.adminAddress}/commands/is_read_only`)).json();
+  /** An admin port command's JSON reply. */
+  const admin = async (name: string) =>
+    await (await fetch(`http://${stack.server.adminAddress}/commands/${name}`)).json();
+  const isReadOnly = () => admin("is_read_only");
+  /** Asserts the admin port's monitor, server_stats and stats answer in `mode`. */
+  const assertAdminMode = async (mode: "standalone" | "read-only") => {
+    const monitor = await admin("monitor");
+    assert.equal(monitor.error, null, JSON.stringify(monitor));
+    assert.equal(monitor.server_state, mode);
+    assert.ok(monitor.znode_count >= 3, JSON.stringify(monitor));
+    assert.ok(monitor.ephemerals_count >= 1, JSON.stringify(monitor));
+    for (const name of ["srvr", "stat"]) {
+      const body = await admin(name);
+      assert.equal(body.error, null, JSON.stringify(body));
+      assert.equal(body.read_only, mode === "read-only", name);
+      assert.equal(body.server_stats.server_state, mode, name);
+      assert.ok(body.node_count >= 3, JSON.stringify(body));
+    }
+  };
   let again!: RawClient;
+  let holder!: RawClient;
+  let holderId!: bigint;
   await rawFrameSpec(t, target, {
+    before: async (t) => {
+      await step(
+        t,
+        "(zetcd only) a session holds the ephemeral /ro-eph; the admin port says standalone",
+        async () => {
+          let hello: Welcome;
+          [holder, hello] = await RawClient.session(address, { timeOut: 30_000 });
+          holderId = hello.sessionId;
+          const created = await ask(holder, 1, OpCode.create, R.CreateRequest, {
+            path: "/ro-eph",
+            data: null,
+            acl: OPEN_ACL,
+            flags: CreateFlag.EPHEMERAL,
+          });
+          assert.equal(created.err, 0);
+          await assertAdminMode("standalone");
+        },
+      );
+    },
     during: async (t, { kept }) => {
       await step(t, "(zetcd only) the admin port's is_read_only says true", async () => {
         assert.deepEqual(await isReadOnly(), {
@@ -517,6 +559,31 @@ Deno.test({
           error: null,
         });
       });
+      await step(
+        t,
+        "(zetcd only) the admin port's monitor says server_state read-only; srvr and stat " +
+          "answer, read_only true",
+        async () => {
+          await assertAdminMode("read-only");
+        },
+      );
+      await step(
+        t,
+        "(zetcd only) dump answers from the replica, over HTTP and as a four-letter word",
+        async () => {
+          const dump = await admin("dump");
+          assert.equal(dump.error, null, JSON.stringify(dump));
+          assert.deepEqual(
+            dump.session_id_to_ephemeral_paths[String(holderId)],
+            ["/ro-eph"],
+            JSON.stringify(dump),
+          );
+          const words = await sendFourLetterWord(address, "dump");
+          assert.match(words, /^SessionTracker dump:\n/, words);
+          const holderHex = `0x${BigInt.asUintN(64, holderId).toString(16)}`;
+          assert.ok(words.includes(`\n${holderHex}:\n\t/ro-eph\n`), words);
+        },
+      );
       await step(
         t,
         "(zetcd only: ZooKeeper refuses a global session read-only) a session resumed read-only " +
@@ -569,6 +636,14 @@ Deno.test({
           });
           assert.equal(set.err, 0);
           back.close();
+        },
+      );
+      await step(
+        t,
+        "(zetcd only) the admin port's monitor, srvr and stat say standalone again",
+        async () => {
+          await assertAdminMode("standalone");
+          holder.close();
         },
       );
     },
