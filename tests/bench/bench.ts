@@ -3,7 +3,9 @@
  * 3.8, against our server (a separate process on a fresh etcd) and, for
  * writes and reads, against that etcd directly, in one run on this machine,
  * at 1, 8 and 32 connections. Prints a table with the ratios us/ZooKeeper
- * and us/etcd, and our server's peak RSS.
+ * and us/etcd, and our server's peak RSS; then, in a second table, what our
+ * server's measured turns cost per operation (etcd's CPU, the server's CPU,
+ * the keys and Txn requests etcd wrote), and the same for raw etcd.
  *
  * Each system first gets 1 s of the cell's load, not measured (a warm-up, for
  * every system alike); then the systems take turns, 1/3 of the cell's time
@@ -20,6 +22,7 @@
 import { startEtcd } from "../_util/etcd.ts";
 import { startZooKeeper } from "../_util/zookeeper.ts";
 import { rssMiB, startServerProcess } from "../_util/server_process.ts";
+import { Meter } from "./usage.ts";
 import {
   type BenchOptions,
   type BenchResult,
@@ -68,10 +71,14 @@ const WARM_UP_SECONDS = 1;
 /** Turns each system takes in a cell. */
 const ROUNDS = 3;
 
-/** A system under load: where it listens, and the workload it runs. */
+/**
+ * A system under load: where it listens, the workload it runs, and the meter
+ * of what its measured turns cost, if any.
+ */
 interface System {
   endpoints: string[];
   options: Partial<BenchOptions>;
+  meter?: Meter;
 }
 
 /**
@@ -79,7 +86,7 @@ interface System {
  * the results in the order of `systems`.
  */
 async function cells(systems: System[], conns: number): Promise<BenchResult[]> {
-  const run = ({ endpoints, options }: System, duration: number) =>
+  const run = ({ endpoints, options }: System, duration: number, meter?: Meter) =>
     runBench(
       {
         workload: "get",
@@ -88,13 +95,14 @@ async function cells(systems: System[], conns: number): Promise<BenchResult[]> {
         conns,
         duration,
         keepLatencies: true,
+        onMeasure: meter?.onMeasure,
       } as BenchOptions,
     );
   for (const system of systems) await run(system, WARM_UP_SECONDS);
   const turns: BenchResult[][] = systems.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, system] of systems.entries()) {
-      turns[i].push(await run(system, SECONDS / ROUNDS));
+      turns[i].push(await run(system, SECONDS / ROUNDS, system.meter));
     }
   }
   return turns.map(mergeResults);
@@ -120,22 +128,27 @@ if (import.meta.main) {
     zk: BenchResult;
     us: BenchResult;
     raw?: BenchResult;
+    usMeter: Meter;
+    rawMeter: Meter;
   }[] = [];
   try {
     for (const row of ROWS.filter((r) => !ONLY || ONLY.some((w) => r.name.includes(w)))) {
       for (const conns of row.conns ?? CONNS) {
+        const usMeter = new Meter([etcd.pid, server.pid], etcd.clientUrl);
+        const rawMeter = new Meter([etcd.pid], etcd.clientUrl);
         const systems: System[] = [
           { endpoints: [zookeeper.hostPort], options: row.options },
-          { endpoints: [server.address], options: row.options },
+          { endpoints: [server.address], options: row.options, meter: usMeter },
         ];
         if (row.etcd) {
           systems.push({
             endpoints: etcd.endpoints,
             options: { workload: "etcd", etcdOp: row.etcd, depth: row.options.depth },
+            meter: rawMeter,
           });
         }
         const [zk, us, raw] = await cells(systems, conns);
-        results.push({ row, conns, zk, us, raw });
+        results.push({ row, conns, zk, us, raw, usMeter, rawMeter });
         console.error(
           `bench: ${row.name} × ${conns}: ZooKeeper ${zk.opsPerSecond.toFixed(0)}, zetcd ` +
             `${us.opsPerSecond.toFixed(0)}${
@@ -171,4 +184,28 @@ if (import.meta.main) {
     );
   }
   console.log(`\nzetcd server process peak RSS: ${rssPeak.toFixed(0)} MiB`);
+
+  console.log(
+    "\nPer operation, over the measured turns only (CPU from /proc/<pid>/stat; keys: etcd's " +
+      "put + delete counters; Txn: etcd's Txn requests):",
+  );
+  console.log(
+    "\n| workload | conns | zetcd: etcd CPU µs | zetcd: server CPU µs | zetcd: etcd keys | " +
+      "zetcd: etcd Txn | raw etcd: etcd CPU µs | raw etcd: etcd keys | raw etcd: etcd Txn |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  const µs = (seconds: number, ops: number) => ops > 0 ? n((seconds * 1e6) / ops) : "—";
+  const per = (count: number, ops: number) => ops > 0 ? (count / ops).toFixed(2) : "—";
+  for (const { row, conns, us, raw, usMeter: u, rawMeter: r } of results) {
+    const figures = [
+      µs(u.total.cpu[0], us.ops),
+      µs(u.total.cpu[1], us.ops),
+      per(u.total.keys, us.ops),
+      per(u.total.txns, us.ops),
+      ...(raw
+        ? [µs(r.total.cpu[0], raw.ops), per(r.total.keys, raw.ops), per(r.total.txns, raw.ops)]
+        : ["—", "—", "—"]),
+    ];
+    console.log(`| ${row.name} | ${conns} | ${figures.join(" | ")} |`);
+  }
 }

@@ -11,7 +11,8 @@
  *   package, Deno's runtime, V8's garbage collector and idle time);
  * - the server's top functions by self time.
  *
- * PROFILE_WORKLOADS picks workloads (default get,create,set); PROFILE_CONNS
+ * PROFILE_WORKLOADS picks workloads (default get,create,set); PROFILE_TOP the
+ * functions listed (default 15); PROFILE_CONNS
  * the connections (default 32).
  *
  * @module
@@ -20,11 +21,12 @@
 import { startEtcd } from "../_util/etcd.ts";
 import { startServerProcess } from "../_util/server_process.ts";
 import { type BenchOptions, formatResult, runBench, type Workload } from "../../src/bench/load.ts";
+import { cpuSeconds } from "./usage.ts";
 
 const SECONDS = Number(Deno.env.get("PROFILE_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("PROFILE_CONNS") ?? 32);
 const WORKLOADS = (Deno.env.get("PROFILE_WORKLOADS") ?? "get,create,set").split(",");
-const TOP = 15;
+const TOP = Number(Deno.env.get("PROFILE_TOP") ?? 15);
 
 /** A V8 CPU profile, as `Profiler.stop` returns it. */
 interface CpuProfile {
@@ -93,13 +95,6 @@ function summarize(profile: CpuProfile) {
   }
   const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
   return { total, areas: sorted(areas), functions: sorted(functions).slice(0, TOP) };
-}
-
-/** CPU seconds (user + system) a process has used. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
 }
 
 if (import.meta.main) {
