@@ -330,6 +330,20 @@ export class ZetcdServer {
           "1 while an etcd quorum answers, 0 while etcd is unavailable.",
           () => health.available ? 1 : 0,
         ),
+        ...(["writes", "commits", "conflicts", "splits"] as const).map((kind) =>
+          new Gauge(
+            `zetcd_pipeline_${kind}_total`,
+            {
+              writes: "Writes the write pipeline answered (a multi counts once).",
+              commits: "etcd transactions the write pipeline sent.",
+              conflicts:
+                "Write transactions that failed their compares (another server wrote in between).",
+              splits: "Write batches split in halves (after conflicts, or refused by etcd).",
+            }[kind],
+            () => state.writes.counts[kind],
+            { type: "counter" },
+          )
+        ),
         new Gauge(
           "zetcd_zxid",
           "Last revision seen on the watch stream.",

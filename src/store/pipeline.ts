@@ -20,11 +20,16 @@
  *    error answer was decided on too. A batch that writes nothing and read
  *    one snapshot of the replica needs no transaction.
  * 4. Conflict. A compare that fails (another server wrote in between) voids
- *    the batch: it is prepared again from etcd's current state, and after a
- *    second conflict split in halves, each run in turn, so a write that
- *    keeps losing does not hold up the others. etcd refusing a batch (too
- *    large, or an ephemeral on a lease that is gone) splits it too, down to
- *    the write it refuses.
+ *    the batch: its writes go back to the front of the queue, in order, and
+ *    the next batch — those writes and whatever queued meanwhile — is
+ *    prepared once the replica shows the revision the failure was seen at
+ *    (the other server's write), as soon as that server prepares its own
+ *    next batch. Nothing sleeps, and no other write waits behind a retry
+ *    loop, so under contention the servers take turns; a write still not
+ *    committed {@link CONFLICT_DEADLINE_MS} after its first conflict gets
+ *    SYSTEMERROR. etcd refusing a batch (too large, or an ephemeral on a
+ *    lease that is gone) splits it in halves, each run in turn, down to the
+ *    write it refuses.
  * 5. Answer. Every write of the batch is told its result and the commit's
  *    revision; its handler answers once the watch stream has delivered it.
  *    A session's writes keep their order: they are queued in order, and
@@ -69,8 +74,12 @@ const REPLICA_WAIT_MS = 100;
  */
 const COMMIT_TIMEOUT_MS = 1500;
 
-/** Tries of one write against other servers' writes before it gives up. */
-const MAX_ATTEMPTS = 32;
+/**
+ * How long a write may keep losing to other servers' writes before it gets
+ * SYSTEMERROR: far longer than any contention measured (two servers writing
+ * under one parent), shorter than a usual session timeout.
+ */
+const CONFLICT_DEADLINE_MS = 10_000;
 
 /** A write: its operations (one, or a multi's), who writes, and what the session has seen. */
 export interface WriteRequest extends WriteContext {
@@ -98,6 +107,10 @@ interface Queued {
   req: WriteRequest;
   bytes: number;
   done: PromiseWithResolvers<WriteOutcome>;
+  /** When its first batch failed on a conflict (ms since the epoch). */
+  conflictedAt?: number;
+  /** How many of its batches failed on a conflict. */
+  conflicts?: number;
 }
 
 /** What a prepared batch is made of. */
@@ -109,8 +122,22 @@ interface Prepared {
   consistent: boolean;
 }
 
+/** What the pipeline has done since it started (for metrics). */
+export interface PipelineCounts {
+  /** Writes answered (a multi counts once). */
+  writes: number;
+  /** etcd transactions sent. */
+  commits: number;
+  /** Transactions that failed their compares: another server wrote what a batch read. */
+  conflicts: number;
+  /** Batches split in halves (refused by etcd). */
+  splits: number;
+}
+
 /** The single write pipeline of one data tree. */
 export class WritePipeline {
+  /** Counts since start (see {@link PipelineCounts}). */
+  readonly counts: PipelineCounts = { writes: 0, commits: 0, conflicts: 0, splits: 0 };
   readonly #tree: EtcdTree;
   #queue: Queued[] = [];
   #running = false;
@@ -154,55 +181,78 @@ export class WritePipeline {
     }
   }
 
-  /** Prepares and commits `batch` until it holds, splitting it when it must. */
-  async #run(batch: Queued[]): Promise<void> {
-    let fromEtcd = false;
-    for (let attempt = 0;; attempt++) {
-      let prepared: Prepared;
+  /**
+   * Prepares and commits `batch`, splitting it when etcd refuses it; returns
+   * how many of its writes went back to the front of the queue (a conflict).
+   */
+  async #run(batch: Queued[]): Promise<number> {
+    let prepared: Prepared | undefined;
+    // Every fourth try of a write that keeps losing reads etcd itself, in
+    // case what the replica shows is what keeps it losing.
+    const suspect = batch.some((q) => (q.conflicts ?? 0) % 4 === 3);
+    for (let fromEtcd = suspect; !prepared; fromEtcd = true) {
       try {
         prepared = await this.#prepare(batch, fromEtcd);
       } catch (err) {
-        if (!(err instanceof EtcdCompactedError)) throw err;
-        fromEtcd = true; // the snapshot it read is gone: read the current one
+        // The snapshot it read is gone: read the current one.
+        if (!(err instanceof EtcdCompactedError) || fromEtcd) throw err;
+      }
+    }
+    const committed = await this.#commit(batch, prepared);
+    if (committed === "split") return await this.#halves(batch);
+    if ("conflict" in committed) return this.#again(batch, committed.conflict);
+    this.#answer(batch, prepared, committed);
+    return 0;
+  }
+
+  /**
+   * Another server wrote what `batch` read (etcd was at `revision` when its
+   * compares failed): its writes go back to the front of the queue, in
+   * order, and the next batch reads no older state than `revision`. A write
+   * that has kept losing for {@link CONFLICT_DEADLINE_MS} gets SYSTEMERROR.
+   */
+  #again(batch: Queued[], revision: bigint): number {
+    if (revision > this.#floor) this.#floor = revision;
+    const now = Date.now();
+    const again: Queued[] = [];
+    for (const q of batch) {
+      q.conflictedAt ??= now;
+      q.conflicts = (q.conflicts ?? 0) + 1;
+      if (now - q.conflictedAt <= CONFLICT_DEADLINE_MS) {
+        again.push(q);
         continue;
       }
-      const committed = await this.#commit(batch, prepared);
-      if (committed === "split") return await this.#halves(batch);
-      if (committed !== "conflict") {
-        this.#answer(batch, prepared, committed);
-        return;
-      }
-      // Another server wrote what the batch read: read etcd's current state.
-      fromEtcd = true;
-      if (batch.length > 1 && attempt > 0) return await this.#halves(batch);
-      if (attempt + 1 >= MAX_ATTEMPTS) {
-        const error = new ZkError(
-          Code.SYSTEMERROR,
-          undefined,
-          "the write kept racing other writes",
-        );
-        for (const q of batch) {
-          q.done.resolve({ zxid: 0n, wrote: false, failed: { index: 0, error } });
-        }
-        return;
-      }
-      if (attempt > 0) await pause(Math.random() * Math.min(2 ** attempt, 50));
+      const error = new ZkError(Code.SYSTEMERROR, undefined, "the write kept racing other writes");
+      q.done.resolve({ zxid: 0n, wrote: false, failed: { index: 0, error } });
     }
+    this.#queue.unshift(...again);
+    return again.length;
   }
 
-  /** Runs the two halves of `batch` one after the other; a half that fails fails alone. */
-  async #halves(batch: Queued[]): Promise<void> {
+  /**
+   * Runs the two halves of `batch` one after the other; a half that fails
+   * fails alone. When the first half's writes went back to the queue, the
+   * second's go right behind them.
+   */
+  async #halves(batch: Queued[]): Promise<number> {
+    this.counts.splits++;
     const half = Math.ceil(batch.length / 2);
-    await this.#runOrReject(batch.slice(0, half));
-    await this.#runOrReject(batch.slice(half));
+    const back = await this.#runOrReject(batch.slice(0, half));
+    if (back === 0) return await this.#runOrReject(batch.slice(half));
+    this.#queue.splice(back, 0, ...batch.slice(half));
+    return back + batch.length - half;
   }
 
-  /** Runs `batch`; an error (its outcome unknown) rejects its writes not yet answered. */
-  async #runOrReject(batch: Queued[]): Promise<void> {
+  /**
+   * Runs `batch`; an error (its outcome unknown) rejects its writes not yet
+   * answered. Returns how many of its writes went back to the queue.
+   */
+  async #runOrReject(batch: Queued[]): Promise<number> {
     try {
-      await this.#run(batch);
+      return await this.#run(batch);
     } catch (err) {
       for (const q of batch) q.done.reject(err); // a settled promise ignores this
+      return 0;
     }
   }
 
@@ -240,7 +290,7 @@ export class WritePipeline {
   async #commit(
     batch: Queued[],
     { draft, readAt, consistent }: Prepared,
-  ): Promise<{ zxid: bigint; wrote: boolean } | "conflict" | "split"> {
+  ): Promise<{ zxid: bigint; wrote: boolean } | { conflict: bigint } | "split"> {
     const keys = this.#tree.keys;
     const { compare, success } = transaction(keys, draft.nodes, draft.now);
     const wrote = success.length > 0;
@@ -252,6 +302,7 @@ export class WritePipeline {
     const ops = Math.max(compare.length, success.length);
     if (ops > this.#maxOps && batch.length > 1) return "split";
     let res;
+    this.counts.commits++;
     try {
       res = await this.#tree.etcd.txn(compare, success, [], { timeoutMs: COMMIT_TIMEOUT_MS });
     } catch (err) {
@@ -264,7 +315,10 @@ export class WritePipeline {
       if (refused && batch.length > 1) return "split";
       throw err;
     }
-    if (!res.succeeded) return "conflict";
+    if (!res.succeeded) {
+      this.counts.conflicts++;
+      return { conflict: res.revision };
+    }
     if (!wrote) return { zxid: readAt ?? res.revision, wrote };
     this.#floor = res.revision;
     return { zxid: res.revision, wrote };
@@ -276,6 +330,7 @@ export class WritePipeline {
     { outcomes }: Prepared,
     { zxid, wrote }: { zxid: bigint; wrote: boolean },
   ): void {
+    this.counts.writes += batch.length;
     batch.forEach((q, i) => {
       const outcome = outcomes[i];
       if (!Array.isArray(outcome)) {
@@ -288,8 +343,4 @@ export class WritePipeline {
       q.done.resolve({ zxid, wrote, results });
     });
   }
-}
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
