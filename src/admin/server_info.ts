@@ -199,10 +199,21 @@ export async function serverStats(state: ServerState): Promise<ServerStats> {
     connections: state.connections.size,
     outstanding: outstandingRequests(state),
     zxid: state.tree.clock.revision,
-    nodeCount: serverMode(state) === "read-only"
-      ? (await replicaFigures(state, false)).znodes
-      : await fromEtcd(state, () => state.tree.countNodes()),
+    nodeCount: asZooKeeperCounts(
+      serverMode(state) === "read-only"
+        ? (await replicaFigures(state, false)).znodes
+        : await fromEtcd(state, () => state.tree.countNodes()),
+    ),
   };
+}
+
+/**
+ * A znode count as ZooKeeper reports it (`Node count`, `zk_znode_count`):
+ * its DataTree holds the root twice, as "" and as "/", so a fresh server
+ * says 5 for its 4 nodes.
+ */
+function asZooKeeperCounts(znodes: number): number {
+  return znodes + 1;
 }
 
 /** What `cons` tells of one connection (ZooKeeper's connection info). */
@@ -306,7 +317,7 @@ export async function monitorValues(state: ServerState): Promise<[string, string
     ["num_alive_connections", state.connections.size],
     ["avg_latency", c.avgLatency],
     ["outstanding_requests", outstandingRequests(state)],
-    ["znode_count", tree.znodes],
+    ["znode_count", asZooKeeperCounts(tree.znodes)],
     ["global_sessions", tree.sessions],
     ["packets_sent", c.sent],
     ["packets_received", c.received],

@@ -141,6 +141,15 @@ Deno.test({
     }
   });
 
+  await t.step(
+    "the znode count is ZooKeeper's, its root counted twice as its DataTree does",
+    () => {
+      for (const o of [zk.before, zk.during]) assert.ok(Number(o.get("zk_znode_count")) > 0);
+      assert.equal(ours.before.get("zk_znode_count"), zk.before.get("zk_znode_count"));
+      assert.equal(ours.during.get("zk_znode_count"), zk.during.get("zk_znode_count"));
+    },
+  );
+
   await t.step("connections, outstanding requests, file descriptors and times are real", () => {
     for (const [name, o] of [["ZooKeeper", zk], ["zetcd", ours]] as const) {
       const v = (key: string) => Number(o.during.get(key));
