@@ -84,6 +84,21 @@ export class RawClient {
     await this.#writer.write(bytes);
   }
 
+  /**
+   * Writes a frame the server is expected to refuse by closing the
+   * connection: it may close before the frame is all written, so a broken
+   * pipe or a reset while writing is that outcome, not an error.
+   */
+  async writeRefused(bytes: Uint8Array): Promise<void> {
+    try {
+      await this.write(bytes);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset)) {
+        throw err;
+      }
+    }
+  }
+
   /** Sends a ConnectRequest and reads the ConnectResponse (null if the server closed). */
   async handshake(hello: Hello = {}): Promise<Welcome | null> {
     await this.write(JuteWriter.frame((w) => {

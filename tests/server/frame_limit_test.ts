@@ -77,18 +77,18 @@ differential(
 
     await t.step("a request frame of 1,048,576 bytes closes the connection", async () => {
       const [d] = await RawClient.session(address);
-      await d.write(setDataOfLength(d, `${root}/v`, MAX_FRAME + 1));
+      await d.writeRefused(setDataOfLength(d, `${root}/v`, MAX_FRAME + 1));
       assert.ok(await d.closedWithin(5000), "the server closed the connection");
       d.close();
     });
 
     await t.step("a value of 1 MiB + 1 KiB closes the connection and changes nothing", async () => {
       const [d] = await RawClient.session(address);
-      await d.send(1, OpCode.setData, R.SetDataRequest, {
+      await d.writeRefused(d.frame(1, OpCode.setData, R.SetDataRequest, {
         path: `${root}/v`,
         data: filled(MIB + KIB, 9),
         version: -1,
-      });
+      }));
       assert.ok(await d.closedWithin(5000), "the server closed the connection");
       d.close();
       await c.send(5, OpCode.exists, R.ExistsRequest, { path: `${root}/v`, watch: false });
@@ -115,7 +115,7 @@ differential(
           R.MultiHeader.write(w, { type: -1, done: true, err: -1 });
         });
       const [d] = await RawClient.session(address);
-      await d.write(multi(1, 600 * KIB));
+      await d.writeRefused(multi(1, 600 * KIB));
       assert.ok(await d.closedWithin(5000), "1.2 MB of multi closed the connection");
       d.close();
       await c.write(multi(6, 400 * KIB));
