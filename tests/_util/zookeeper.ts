@@ -69,26 +69,13 @@ export async function startZooKeeper(
     zooCfg(port, `${dir}/data`) + sasl.cfg + tls.cfg.join("\n"),
   );
 
-  // sh only redirects the JVM's output into the log file, then execs java,
-  // so the child's pid is the JVM's.
-  const java = Deno.env.get("JAVA_BIN") ?? "java";
-  const child = new Deno.Command("sh", {
-    args: [
-      "-c",
-      'exec "$@" >>"$ZK_LOG_FILE" 2>&1',
-      "sh",
-      java,
-      ...tls.jvm,
-      ...sasl.jvm,
-      ...jvmArgs([classpath, ...tls.classpath].join(":"), options),
-      "org.apache.zookeeper.server.ZooKeeperServerMain",
-      configFile,
-    ],
-    env: { ZK_LOG_FILE: logFile },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnJava([
+    ...tls.jvm,
+    ...sasl.jvm,
+    ...jvmArgs([classpath, ...tls.classpath].join(":"), options),
+    "org.apache.zookeeper.server.ZooKeeperServerMain",
+    configFile,
+  ], logFile);
 
   let stopped: Promise<void> | undefined;
   function stop(): Promise<void> {
@@ -127,6 +114,21 @@ function zooCfg(port: number, dataDir: string): string {
     "admin.enableServer=false",
     "",
   ].join("\n");
+}
+
+/**
+ * Runs java with `args`, its output appended to `logFile`. sh only
+ * redirects the output, then execs java, so the child's pid is the JVM's.
+ */
+export function spawnJava(args: string[], logFile: string): Deno.ChildProcess {
+  const java = Deno.env.get("JAVA_BIN") ?? "java";
+  return new Deno.Command("sh", {
+    args: ["-c", 'exec "$@" >>"$ZK_LOG_FILE" 2>&1', "sh", java, ...args],
+    env: { ZK_LOG_FILE: logFile },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   jvmArgs,
   logTail,
   sendFourLetterWord,
+  spawnJava,
 } from "./zookeeper.ts";
 
 /** One member of a {@link ZooKeeperEnsemble}. */
@@ -92,7 +93,6 @@ export async function startZooKeeperEnsemble(
     `server.${id}=127.0.0.1:${ports[3 * (id - 1) + 1]}:${ports[3 * (id - 1) + 2]}`
   );
   const dir = await Deno.makeTempDir({ prefix: "zetcd-test-zookeeper-ensemble-" });
-  const java = Deno.env.get("JAVA_BIN") ?? "java";
   const jvm = [
     ...(options.readOnlyMode ? ["-Dreadonlymode.enabled=true"] : []),
     "-XX:TieredStopAtLevel=1",
@@ -147,22 +147,10 @@ export async function startZooKeeperEnsemble(
       },
       start() {
         if (child) return;
-        // sh only redirects the JVM's output, then execs java: the child's pid is the JVM's.
-        child = new Deno.Command("sh", {
-          args: [
-            "-c",
-            'exec "$@" >>"$ZK_LOG_FILE" 2>&1',
-            "sh",
-            java,
-            ...jvm,
-            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-            configFile,
-          ],
-          env: { ZK_LOG_FILE: logFile },
-          stdin: "null",
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
+        child = spawnJava(
+          [...jvm, "org.apache.zookeeper.server.quorum.QuorumPeerMain", configFile],
+          logFile,
+        );
       },
       stop(): Promise<void> {
         if (!child) return stopping ?? Promise.resolve();
