@@ -8,6 +8,7 @@
  */
 
 import type { ServerState } from "../server/state.ts";
+import type { KeyValue } from "../etcd/client.ts";
 import { VERSION } from "../version.ts";
 import { elapsedMs, maxFileDescriptors, openFileDescriptors } from "./process.ts";
 import type { ConnectionInfo, LatencySummary } from "./stats.ts";
@@ -66,38 +67,16 @@ export function answersCommands(state: ServerState): boolean {
   return serving(state) || servingReadOnly(state);
 }
 
-/** Nodes of the replica walked between two turns of the event loop. */
-const WALK_SLICE = 1000;
-
-/** What a walk of the replica's tree hands each node: its path and its node record. */
-type ReplicaVisit = (path: string, kv: { value: Uint8Array; lease: bigint }) => void;
-
 /**
  * Walks the tree of the replica's last known state from `/`, for read-only
- * service (etcd does not answer), giving the event loop a turn every
- * {@link WALK_SLICE} nodes. Throws {@link NotServingError} when the
- * replica cannot answer.
+ * service (see `EtcdTree.walkReplica`). Throws {@link NotServingError} when
+ * the replica cannot answer.
  */
-async function walkReplica(state: ServerState, visit: ReplicaVisit): Promise<void> {
-  const { replica, keys } = state.tree;
-  const read = (get: string, prefix = false) => {
-    const res = replica?.read([{ get, prefix }]);
-    if (!res) throw new NotServingError();
-    return res.results[0]!.kvs;
-  };
-  const root = read(keys.node("/"))[0];
-  if (!root) return;
-  visit("/", root);
-  const pending = ["/"];
-  for (let walked = 1; pending.length > 0; walked++) {
-    if (walked % WALK_SLICE === 0) await new Promise((r) => setTimeout(r, 0));
-    for (const kv of read(keys.children(pending.pop()!), true)) {
-      const path = keys.pathOfNode(kv.key);
-      if (path === null) continue;
-      visit(path, kv);
-      pending.push(path);
-    }
-  }
+async function walkReplica(
+  state: ServerState,
+  visit: (path: string, kv: KeyValue) => void,
+): Promise<void> {
+  if (await state.tree.walkReplica("/", visit) === null) throw new NotServingError();
 }
 
 /**

@@ -45,8 +45,7 @@ const EMPTY_PASSWD = new Uint8Array(16);
 /**
  * What a read-only session is refused with NotReadOnly, as by ZooKeeper's
  * read-only server: every update of the tree (the opcode table's, but the
- * sessions' own) and sync; and getAllChildrenNumber, which counts in etcd,
- * not in the replica.
+ * sessions' own) and sync.
  */
 const READ_ONLY_REFUSED: ReadonlySet<number> = new Set([
   ...[...OPS]
@@ -55,7 +54,6 @@ const READ_ONLY_REFUSED: ReadonlySet<number> = new Set([
     )
     .map(([code]) => code),
   OpCode.sync,
-  OpCode.getAllChildrenNumber,
 ]);
 
 /**

@@ -584,6 +584,13 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   op<Req<"GetAllChildrenNumberRequest">>(OpCode.getAllChildrenNumber, async (ctx, req) => {
     const path = readPath(req.path);
     const { node } = await read(ctx, path, { perm: Perms.READ });
+    if (ctx.session.readOnly) {
+      // etcd is away: count in the replica's last known state.
+      let count = -1; // the node itself is visited too
+      const walked = await ctx.tree.walkReplica(node.path, () => count++);
+      if (!walked) throw Errors.noNode(path);
+      return reply(ctx.tree.clock.revision, R.GetAllChildrenNumberResponse, { totalNumber: count });
+    }
     const { zxid, count } = await ctx.tree.countDescendants(node.path);
     if (count === null) throw Errors.noNode(path);
     return reply(zxid, R.GetAllChildrenNumberResponse, { totalNumber: count });

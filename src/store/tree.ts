@@ -41,6 +41,9 @@ const STAT_READS = 3;
 /** Rounds of reaping before the lease is revoked anyway (etcd then deletes what is left). */
 const MAX_REAP_ROUNDS = 8;
 
+/** Nodes a walk of the replica visits between yields to other work. */
+const WALK_SLICE = 1000;
+
 /** Paths read per transaction, so a read stays under etcd's default of 128 operations. */
 const PATHS_PER_READ = 40;
 
@@ -242,6 +245,41 @@ export class EtcdTree {
     }
     if (zxid === 0n) zxid = await this.revision();
     return { zxid, nodes };
+  }
+
+  /**
+   * Visits `path` and every node under it, parents first, in the replica's
+   * last known state (each with its node key), yielding to other work every
+   * {@link WALK_SLICE} nodes: for what read-only service must count without
+   * etcd. False when `path` does not exist; null when the replica cannot
+   * answer (not loaded, or invalidated meanwhile).
+   */
+  async walkReplica(
+    path: string,
+    visit: (path: string, kv: KeyValue) => void,
+  ): Promise<boolean | null> {
+    const { replica, keys } = this;
+    const read = (get: string, prefix = false) => {
+      const res = replica?.read([{ get, prefix }]);
+      return res ? res.results[0]!.kvs : undefined;
+    };
+    const top = read(keys.node(path));
+    if (!top) return null;
+    if (top.length === 0) return false;
+    visit(path, top[0]);
+    const pending = [path];
+    for (let walked = 1; pending.length > 0; walked++) {
+      if (walked % WALK_SLICE === 0) await new Promise((r) => setTimeout(r, 0));
+      const children = read(keys.children(pending.pop()!), true);
+      if (!children) return null;
+      for (const kv of children) {
+        const child = keys.pathOfNode(kv.key);
+        if (child === null) continue;
+        visit(child, kv);
+        pending.push(child);
+      }
+    }
+    return true;
   }
 
   /** etcd's current revision, read linearizably (one key: cheap at any tree size). */

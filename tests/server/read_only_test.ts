@@ -277,6 +277,18 @@ async function rawFrameSpec(
     assert.equal(missing.err, Code.NONODE);
   });
 
+  await step(t, "getAllChildrenNumber counts the last known descendants", async () => {
+    const all = await ask(ro, 5, OpCode.getAllChildrenNumber, R.GetAllChildrenNumberRequest, {
+      path: "/ro",
+    });
+    assert.equal(all.err, 0);
+    assert.equal(R.GetAllChildrenNumberResponse.read(all.body).totalNumber, 1);
+    const none = await ask(ro, 6, OpCode.getAllChildrenNumber, R.GetAllChildrenNumberRequest, {
+      path: "/ro/none",
+    });
+    assert.equal(none.err, Code.NONODE);
+  });
+
   await step(
     t,
     "every write-kind request gets NotReadOnly, and the connection goes on",
