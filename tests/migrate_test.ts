@@ -235,3 +235,46 @@ Deno.test({
     "app3, its 20 svc and 300 leaves",
   );
 });
+
+Deno.test({
+  name:
+    "migrating without the owner's credentials stops at an ACL ZooKeeper shows masked, rather than copy an entry that locks its owner out",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using zookeeper = await startZooKeeper();
+  await using etcd = await startEtcd();
+  const owner = await ZkClient.connect(zookeeper.hostPort);
+  await owner.addAuth("digest", ALICE);
+  // Anyone may read it; only alice administers it.
+  await owner.request(OpCode.create, R.CreateRequest, {
+    path: "/shared",
+    data: new TextEncoder().encode("x"),
+    acl: ALICE_AND_READERS,
+    flags: 0,
+  });
+  await owner.close();
+  const from = `zk://${zookeeper.hostPort}`;
+  const args = ["--from", from, "--endpoints", etcd.endpoints[0], "--prefix", "/x/"];
+
+  const masked = await zetcd("migrate", ...args);
+  assert.notEqual(masked.code, 0);
+  assert.match(
+    masked.stderr,
+    /cannot read \/shared from .*: its ACL entry digest alice:x is masked/,
+  );
+  assert.match(masked.stderr, /--auth digest:alice:PASSWORD/);
+
+  const copy = await zetcd("migrate", ...args, "--auth", `digest:${ALICE}`);
+  assert.equal(copy.code, 0, copy.stderr);
+  const server = await startZetcd(etcd, { prefix: "/x/" });
+  try {
+    const zk = await ZkClient.connect(server.address);
+    await zk.addAuth("digest", ALICE); // without ADMIN, this server masks the digest too
+    const { acl } = await zk.getACL("/shared");
+    assert.deepEqual(acl, ALICE_AND_READERS, "alice's digest, not the masked entry");
+    await zk.close();
+  } finally {
+    await server.close();
+  }
+});
