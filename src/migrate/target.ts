@@ -20,7 +20,7 @@ import { absent, type Compare, type KeyValue, type Op, unchanged } from "../etcd
 import type { EtcdTree } from "../store/tree.ts";
 import { biasFor, type NodeSnapshot, nodeWrites } from "../store/nodes.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "../store/values.ts";
-import { createsOf, sameBytes, type SourceNode } from "./source.ts";
+import { createsOf, maskedDigestUser, sameBytes, type SourceNode } from "./source.ts";
 
 /** How a copy starts: into an empty prefix, resuming an interrupted copy, or merging. */
 export type CopyMode = "fresh" | "resume" | "merge";
@@ -133,6 +133,7 @@ export class MigrationTarget {
 
   /** Writes one batch (parents before children, parents of the first already written). */
   async write(batch: SourceNode[]): Promise<void> {
+    for (const node of batch) refuseMasked(node);
     for (
       const chunk of chunks(batch.map((node) => ({ node, create: createOps(this.tree, node) })))
     ) {
@@ -298,4 +299,21 @@ function unchangedSince(cur: NodeSnapshot): Compare[] {
     if (kv) out.push(unchanged(kv.key, kv));
   }
   return out;
+}
+
+/**
+ * Throws for a node with an ACL entry its source showed masked (a digest
+ * as `user:x`, to a reader without ADMIN on the node): written as shown,
+ * the entry would lock its user out.
+ */
+function refuseMasked(node: SourceNode): void {
+  for (const { id } of node.acl) {
+    const user = maskedDigestUser(id.scheme, id.id);
+    if (user === null) continue;
+    throw new Error(
+      `${node.path}: its ACL entry digest ${id.id} is masked (the source let this session read ` +
+        `the node but not administer it); give ${user}'s credentials with ` +
+        `--auth digest:${user}:PASSWORD`,
+    );
+  }
 }
