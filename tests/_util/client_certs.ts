@@ -8,6 +8,8 @@
  * @module
  */
 
+import { sh } from "./process.ts";
+
 /** Paths (PEM) of the files {@link makeClientCertificates} writes. */
 export interface ClientCertificates {
   dir: string;
@@ -28,16 +30,6 @@ export interface ClientCertificates {
   escaped: { cert: string; key: string };
   /** Removes the directory. */
   remove(): Promise<void>;
-}
-
-async function sh(cmd: string, cwd: string): Promise<void> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", cmd],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(`${cmd}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
 const CA_EXT = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign";

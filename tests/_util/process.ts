@@ -213,3 +213,14 @@ export function explainSpawnError(
   }
   throw error;
 }
+
+/** Runs `cmd` with sh in `cwd`; throws with its stderr when it fails. */
+export async function sh(cmd: string, cwd: string): Promise<void> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", cmd],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`${cmd}: ${new TextDecoder().decode(out.stderr)}`);
+}

@@ -6,23 +6,13 @@
 
 import assert from "node:assert/strict";
 import { freePorts } from "../_util/ports.ts";
+import { sh } from "../_util/process.ts";
 import { enableAuth, startEtcd } from "../_util/etcd.ts";
 import { spawnServer } from "../_util/server_process.ts";
 import { Nzk } from "../_util/nzk.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import * as R from "../../src/zk/records.ts";
 import { OpCode } from "../../src/zk/constants.ts";
-
-async function sh(cmd: string, cwd: string): Promise<void> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", cmd],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) throw new Error(`${cmd}: ${new TextDecoder().decode(out.stderr)}`);
-}
 
 /** A CA, an etcd server certificate for 127.0.0.1 and a client certificate, made with openssl. */
 async function makeCertificates(dir: string): Promise<void> {
