@@ -17,8 +17,9 @@
  * 3. Commit. One etcd transaction writes the final state of every node the
  *    batch touched (and the events, in order, for every server's watch
  *    stream), guarded by compares pinning every node as read — those an
- *    error answer was decided on too. A batch that writes nothing and read
- *    one snapshot of the replica needs no transaction.
+ *    error answer was decided on too. A batch that only fails is still
+ *    sent, its compares alone: an answer read from the replica holds only
+ *    if etcd agrees (another server may have written since).
  * 4. Conflict. A compare that fails (another server wrote in between) voids
  *    the batch: its writes go back to the front of the queue, in order, and
  *    the next batch — those writes and whatever queued meanwhile — is
@@ -117,9 +118,8 @@ interface Queued {
 interface Prepared {
   draft: Draft;
   outcomes: (OpResult[] | Failed)[];
-  /** Revision of the first read; `consistent` when every read was of the replica at it. */
+  /** Revision of the first read. */
   readAt?: bigint;
-  consistent: boolean;
 }
 
 /** What the pipeline has done since it started (for metrics). */
@@ -271,31 +271,35 @@ export class WritePipeline {
     const useReplica = !fromEtcd && replica !== undefined && replica.ready &&
       replica.revision >= floor;
     let readAt: bigint | undefined;
-    let mixed = false;
     const load: Loader = async (paths) => {
       const { zxid, nodes } = useReplica
         ? await tree.getMany(paths, { atLeast: floor })
         : await tree.getMany(paths, "etcd", readAt);
       if (readAt === undefined) readAt = zxid;
-      else if (zxid !== readAt) mixed = true;
       return nodes;
     };
     const draft = new Draft(load, tree.now());
     const outcomes: (OpResult[] | Failed)[] = [];
     for (const q of batch) outcomes.push(await draft.apply(q.req.ops, q.req));
-    return { draft, outcomes, readAt, consistent: useReplica && !mixed };
+    return { draft, outcomes, readAt };
   }
 
   /** The batch's transaction: its revision, or why it must be tried again or split. */
   async #commit(
     batch: Queued[],
-    { draft, readAt, consistent }: Prepared,
+    { draft, readAt }: Prepared,
   ): Promise<{ zxid: bigint; wrote: boolean } | { conflict: bigint } | "split"> {
     const keys = this.#tree.keys;
     const { compare, success } = transaction(keys, draft.nodes, draft.now);
     const wrote = success.length > 0;
-    // Answers decided on one snapshot of the replica, writing nothing, hold as they are.
-    if (!wrote && consistent) return { zxid: readAt ?? this.#tree.replica!.revision, wrote };
+    // Answers that read nothing hold as they are. Error answers decided on
+    // the replica are confirmed by their compares alone (a read of etcd):
+    // the replica may not show another server's write acknowledged before
+    // this one was sent — a create after another session's delete must
+    // not be answered NodeExists, as ZooKeeper's leader never would.
+    if (!wrote && compare.length === 0) {
+      return { zxid: readAt ?? this.#tree.replica?.revision ?? 0n, wrote };
+    }
     // The events in the order ZooKeeper fires them, for every server's
     // watch stream: etcd only shows the final state of each key.
     if (wrote) success.push({ put: keys.multiLog(), value: encodeEvents(draft.events) });
