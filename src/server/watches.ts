@@ -269,15 +269,22 @@ export class WatchHub {
       : children
       ? ["child"]
       : ["data"];
+    // Only tables holding watches are looked at: most writes have none.
+    const tables = this.#tables;
     const matches: [WatchTable, string][] = [];
     for (const side of sides) {
-      matches.push([side, path], [side === "data" ? "persistentData" : "persistentChild", path]);
+      const persistent = side === "data" ? "persistentData" : "persistentChild";
+      if (tables[side].size > 0) matches.push([side, path]);
+      if (tables[persistent].size > 0) matches.push([persistent, path]);
       if (children) continue; // recursive watches never see NodeChildrenChanged
+      const recursive = side === "data" ? "recursiveData" : "recursiveChild";
+      if (tables[recursive].size === 0) continue;
       for (let p = path;; p = parentOf(p)) {
-        matches.push([side === "data" ? "recursiveData" : "recursiveChild", p]);
+        matches.push([recursive, p]);
         if (p === "/") break;
       }
     }
+    if (matches.length === 0) return;
     const notified = new Set<WatchSink>();
     for (const [table, p] of matches) {
       const sinks = this.#tables[table].get(p);

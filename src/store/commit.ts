@@ -32,15 +32,13 @@ export function transaction(
   for (const [path, n] of nodes) {
     const base = n.base;
     pin(k.node(path), base?.kvs.node);
-    // Creates under a parent rely on it taking children (not ephemeral);
-    // more than one create there sets the counter's bias from its value.
-    if (base && n.childCreates > 1) n.pins.add("kids");
-    if (base) {
-      for (const attr of n.pins) pin(k.attr(path, attr), base.kvs[attr]);
-      if (n.childCreates > 0 && !n.pins.has("kids")) {
-        compare.push({ key: k.attr(path, "kids"), target: "create", op: ">", value: 0n });
-      }
+    // Creates under a parent rely on it taking children (not ephemeral):
+    // its node is pinned. More than one create there sets the counter's
+    // bias from its value, and the first ever makes the counter: pinned.
+    if (base && (n.childCreates > 1 || (n.childCreates > 0 && !base.kvs.kids))) {
+      n.pins.add("kids");
     }
+    if (base) { for (const attr of n.pins) pin(k.attr(path, attr), base.kvs[attr]); }
     if (base && !n.exists) {
       // No compare on the children themselves: those deleted by this batch
       // still exist before it; a new child would have moved the kids pin.
@@ -59,13 +57,10 @@ export function transaction(
         now,
         childCreates: n.childCreates,
         ttl: n.ttl,
+        // Data and ACL set again after the create, in this batch.
+        version: n.dataWrites,
+        aversion: n.aclWrites,
       }));
-      if (n.dataWrites > 0) {
-        success.push({ put: k.attr(path, "vbias"), value: biasFor(n.dataWrites, 1n), lease });
-      }
-      if (n.aclWrites > 0) {
-        success.push({ put: k.attr(path, "abias"), value: biasFor(n.aclWrites, 1n), lease });
-      }
     } else if (base && n.exists && n.recreated) {
       success.push(...recreation(k, path, base, n, now));
       continue;
@@ -96,7 +91,13 @@ function rewrites(k: Keys, path: string, base: NodeSnapshot, n: Live): Op[] {
     ops.push({ put: k.attr(path, "vbias"), value, lease });
   }
   if (n.aclWrites > 0) {
-    ops.push({ put: k.attr(path, "acl"), value: encodeAcl(n.acl), ignoreLease: true });
+    // A node without an ACL key (the open ACL, never set) gets one on its lease.
+    const value = encodeAcl(n.acl);
+    ops.push(
+      base.kvs.acl
+        ? { put: k.attr(path, "acl"), value, ignoreLease: true }
+        : { put: k.attr(path, "acl"), value, lease },
+    );
     // As for the data: the put counts one write, the bias the others (and
     // all of them for a key the put makes). The ACL is pinned (the
     // permission check read it), and its bias changes only with it.
@@ -110,7 +111,7 @@ function rewrites(k: Keys, path: string, base: NodeSnapshot, n: Live): Op[] {
     // One more create: the counter's next version counts it.
     ops.push({ put: k.attr(path, "kids"), ignoreValue: true });
   } else if (n.childCreates > 0) {
-    const value = biasFor(base.creates + n.childCreates, (base.kvs.kids?.version ?? 1n) + 1n);
+    const value = biasFor(base.creates + n.childCreates, (base.kvs.kids?.version ?? 0n) + 1n);
     ops.push({ put: k.attr(path, "kids"), value });
   }
   return ops;

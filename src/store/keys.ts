@@ -1,5 +1,5 @@
 /**
- * The etcd key layout, version 1 — the only module that builds or parses
+ * The etcd key layout, version 2 — the only module that builds or parses
  * keys. docs/design.md documents the same table.
  *
  * Every key starts with the configured prefix `P` (default `/zk/`). `<d>` is
@@ -7,11 +7,11 @@
  *
  * | key                          | value                                 | etcd metadata used |
  * |------------------------------|---------------------------------------|--------------------|
- * | `P layout`                   | layout version, `1`                   | written once, when the namespace is initialised |
+ * | `P layout`                   | layout version, `2`                   | written when the namespace is initialised; a server moves an older one on at start |
  * | `P node/<d><path>`           | node record: mtime + data             | mod rev = mzxid; version − 1 (+ `vbias`) = version; lease = owning session of an ephemeral |
  * | `P attr/<d><path>/meta`      | JSON: ctime, create mode, owner       | written once per creation: mod rev = czxid; lease as the node |
- * | `P attr/<d><path>/acl`       | JSON ACL list                         | version − 1 (+ `abias`) = aversion; lease as the node |
- * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter; a batch of creates puts it once, the rest in the bias); mod rev ∈ pzxid; absent on ephemerals |
+ * | `P attr/<d><path>/acl`       | JSON ACL list; absent: the open ACL, never set (aversion 0) | version − 1 (+ `abias`) = aversion; lease as the node |
+ * | `P attr/<d><path>/kids`      | decimal bias (usually empty)          | version − 1 + bias = children ever created (the sequence counter; a batch of creates puts it once, the rest in the bias); mod rev ∈ pzxid; absent until the first child is created (0), and on ephemerals |
  * | `P attr/<d><path>/gone`      | empty                                 | mod rev = last child delete (∈ pzxid) |
  * | `P attr/<d><path>/vbias`     | decimal                               | added to the data version (a batch of writes that sets one node's data twice or re-creates it writes it; on the node's lease) |
  * | `P attr/<d><path>/abias`     | decimal                               | added to the ACL version (a batch that sets one node's ACL twice or re-creates it writes it; on the node's lease) |
@@ -22,6 +22,12 @@
  * | `P sync`                     | empty                                 | put by ZooKeeper's sync and readiness checks: its mod rev is a point the watch stream must reach |
  * | `P session/<16 hex digits>`  | JSON: password, timeout, ephemeral lease | lease = the session's lease; session id = lease id; mod rev = the holding connection's claim |
  * | `P member/<N>`               | the client address a server advertises, `HOST:PORT` | lease = that server's member lease; N (decimal, from 1) = its `server.N` in `/zookeeper/config` |
+ *
+ * Version 2 leaves out `acl` and `kids` while they hold their defaults (a
+ * create writes `node` and `meta`); version 1 wrote both with every node
+ * and reads the same. A server of version 1 pinned `kids` on every create
+ * under a node, so it may not write a prefix of version 2: it refuses one
+ * at start.
  *
  * The children of `/a` are exactly the keys under `P node/2/a/`, and every
  * attribute of `/a` is under `P attr/1/a/`, so a node is deleted with two
@@ -34,7 +40,7 @@
 import { depthOf } from "../zk/path.ts";
 
 /** Version of this layout, stored under `P layout`. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 /** The attribute keys of a node, by name. */
 export type Attr = "meta" | "acl" | "kids" | "gone" | "vbias" | "abias";
@@ -46,6 +52,7 @@ export class Keys {
   readonly #node: string;
   readonly #attr: string;
   readonly #session: string;
+  readonly #multi: string;
 
   /** Keys under `prefix` (which should end with `/`). */
   constructor(prefix: string) {
@@ -53,6 +60,7 @@ export class Keys {
     this.#node = `${prefix}node/`;
     this.#attr = `${prefix}attr/`;
     this.#session = `${prefix}session/`;
+    this.#multi = `${prefix}multi`;
   }
 
   /** Layout version marker. */
@@ -99,7 +107,7 @@ export class Keys {
 
   /** The events of the latest multi (see `values.ts` encodeEvents). */
   multiLog(): string {
-    return `${this.prefix}multi`;
+    return this.#multi;
   }
 
   /** The znode's record (also its existence marker). */

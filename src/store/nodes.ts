@@ -10,6 +10,7 @@ import { CreateFlag } from "../zk/constants.ts";
 import type { ACL, Stat } from "../zk/records.ts";
 import type { KeyValue, Op } from "../etcd/client.ts";
 import type { Keys } from "./keys.ts";
+import { OPEN_ACL } from "../zk/acl.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "./values.ts";
 
 /** A znode as read at one revision. */
@@ -90,36 +91,55 @@ export interface NewNode {
   mtime?: bigint;
   /** Children created under it in the same transaction (multi), or ever (migration). */
   childCreates?: number;
-  /** Starting data and ACL versions (migration keeps the source's). */
+  /** Starting data and ACL versions: the source's (migration), or writes in the same batch. */
   version?: number;
   aversion?: number;
   /** Time to live of a TTL node, ms. */
   ttl?: bigint;
 }
 
-/** The puts that create a node (its parent's counter is the caller's). */
+/** Whether `acl` is the open ACL (world:anyone, every permission). */
+function isOpen(acl: ACL[]): boolean {
+  const [open] = OPEN_ACL;
+  return acl.length === 1 && acl[0].perms === open.perms &&
+    acl[0].id.scheme === open.id.scheme && acl[0].id.id === open.id.id;
+}
+
+/**
+ * The puts that create a node (its parent's counter is the caller's). Keys
+ * that would hold their defaults are left out, and read as those defaults:
+ * no `acl` key for the open ACL never set, no `kids` key before the first
+ * child — most creates write the node and its meta only.
+ */
 export function nodeWrites(keys: Keys, n: NewNode): Op[] {
+  const lease = n.lease;
   const ops: Op[] = [
     {
       put: keys.node(n.path),
       value: encodeNode({ data: n.data, mtime: n.mtime ?? n.now }),
-      lease: n.lease,
+      lease,
     },
     {
       put: keys.attr(n.path, "meta"),
       value: encodeMeta({ ctime: n.now, mode: n.mode, owner: n.owner, ttl: n.ttl }),
-      lease: n.lease,
+      lease,
     },
-    { put: keys.attr(n.path, "acl"), value: encodeAcl(n.acl), lease: n.lease },
   ];
-  if (n.version) ops.push({ put: keys.attr(n.path, "vbias"), value: biasFor(n.version, 1n) });
-  if (n.aversion) ops.push({ put: keys.attr(n.path, "abias"), value: biasFor(n.aversion, 1n) });
+  if (n.aversion || !isOpen(n.acl)) {
+    ops.push({ put: keys.attr(n.path, "acl"), value: encodeAcl(n.acl), lease });
+  }
+  if (n.version) {
+    ops.push({ put: keys.attr(n.path, "vbias"), value: biasFor(n.version, 1n), lease });
+  }
+  if (n.aversion) {
+    ops.push({ put: keys.attr(n.path, "abias"), value: biasFor(n.aversion, 1n), lease });
+  }
   if (n.mode === CreateFlag.CONTAINER) ops.push({ put: keys.index("container", n.path) });
   if (n.ttl !== undefined) ops.push({ put: keys.index("ttl", n.path) });
-  if (n.owner === 0n) {
-    // The kids key's first put counts as zero creates; children created in
-    // the same transaction go in its bias.
-    ops.push({ put: keys.attr(n.path, "kids"), value: biasFor(n.childCreates ?? 0, 1n) });
+  if (n.owner === 0n && n.childCreates) {
+    // Children created in the same transaction: the key's first put counts
+    // as none, its bias counts them.
+    ops.push({ put: keys.attr(n.path, "kids"), value: biasFor(n.childCreates, 1n) });
   }
   return ops;
 }

@@ -108,11 +108,21 @@ export class EtcdTree {
       [{ get: k.layout() }],
     );
     if (res.succeeded) return;
-    const stored = new TextDecoder().decode(res.results[0]!.kvs[0]?.value);
-    if (Number(stored) > LAYOUT_VERSION) {
+    const kv = res.results[0]!.kvs[0];
+    const stored = Number(new TextDecoder().decode(kv?.value));
+    if (stored > LAYOUT_VERSION) {
       throw new Error(
         `etcd prefix ${k.prefix} holds layout version ${stored}; this server reads up to ${LAYOUT_VERSION}`,
       );
+    }
+    if (kv && stored < LAYOUT_VERSION) {
+      // An older layout is read as it is; the marker moves on so that a
+      // server of the older release refuses the prefix instead of writing
+      // into what it can no longer read right (see keys.ts).
+      await this.etcd.txn([unchanged(k.layout(), kv)], [{
+        put: k.layout(),
+        value: new TextEncoder().encode(`${LAYOUT_VERSION}`),
+      }]);
     }
   }
 

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { Draft, type Failed, type OpResult, type WriteOp } from "../../src/store/changes.ts";
 import { transaction } from "../../src/store/commit.ts";
+import { encodeAcl } from "../../src/store/values.ts";
 import type { KeyValue } from "../../src/etcd/client.ts";
 import { Keys } from "../../src/store/keys.ts";
 import type { NodeSnapshot } from "../../src/store/nodes.ts";
@@ -126,6 +127,32 @@ Deno.test("sequential creates of one batch take consecutive numbers from the par
   assert.ok(compare.some((c) => c.key === keys.attr("/q", "kids") && c.target === "mod"));
 });
 
+Deno.test("an open node is created as its node and meta keys; the first child makes its parent's counter, pinned absent", async () => {
+  const fresh = node("/f", 4n);
+  delete fresh.kvs.kids; // no child ever created: layout 2 has no counter key yet
+  const { draft } = draftOf(fresh);
+  succeeded(await draft.apply([create("/f/a")], ctx));
+  const { compare, success } = transaction(keys, draft.nodes, draft.now);
+  const puts = success.flatMap((op) => "put" in op ? [op.put] : []);
+  assert.deepEqual(
+    puts.sort(),
+    [
+      keys.attr("/f", "kids"),
+      keys.attr("/f/a", "meta"),
+      keys.node("/f/a"),
+    ].sort(),
+  );
+  const kids = success.find((op) => "put" in op && op.put === keys.attr("/f", "kids"));
+  // Its first put is version 1, counted as 0 creates: the bias counts this one.
+  assert.equal(kids && "value" in kids && new TextDecoder().decode(kids.value), "1");
+  assert.deepEqual(compare.find((c) => c.key === keys.attr("/f", "kids")), {
+    key: keys.attr("/f", "kids"),
+    target: "create",
+    op: "==",
+    value: 0n,
+  });
+});
+
 Deno.test("a failed multi writes nothing, but what its checks read is pinned", async () => {
   const { draft } = draftOf(node("/", 5n), node("/taken", 6n));
   const out = await draft.apply([
@@ -164,6 +191,28 @@ Deno.test("two setACL calls in one batch: one put of the ACL, and its bias count
   const bias = success[1];
   // aversion 2 = (ACL key's version 2 after the put) − 1 + bias 1.
   assert.equal("value" in bias && new TextDecoder().decode(bias.value), "1");
+});
+
+Deno.test("setACL of a node whose open ACL was never stored makes its ACL key, on the node's lease", async () => {
+  const open = node("/o", 9n);
+  delete open.kvs.acl; // layout 2: the open ACL, never set, has no key
+  open.kvs.node = { ...open.kvs.node, lease: 77n };
+  const { draft } = draftOf(open);
+  const [res] = succeeded(
+    await draft.apply([{ kind: "setACL", path: "/o", acl: OPEN_ACL, version: 0 }], ctx),
+  );
+  assert.equal(res.kind === "setACL" && res.stat.aversion, 1);
+  const { compare, success } = transaction(keys, draft.nodes, draft.now);
+  // etcd refuses to keep the lease of a key that does not exist: it is given.
+  assert.deepEqual(success.find((op) => "put" in op && op.put === keys.attr("/o", "acl")), {
+    put: keys.attr("/o", "acl"),
+    value: encodeAcl(OPEN_ACL),
+    lease: 77n,
+  });
+  // Its first put is version 1, counted as aversion 0: the bias counts this write.
+  const bias = success.find((op) => "put" in op && op.put === keys.attr("/o", "abias"));
+  assert.equal(bias && "value" in bias && new TextDecoder().decode(bias.value), "1");
+  assert.ok(compare.some((c) => c.key === keys.attr("/o", "acl") && c.target === "create"));
 });
 
 Deno.test("a delete rests on the node having no children: no child created or deleted since it was read", async () => {

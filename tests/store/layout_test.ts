@@ -1,0 +1,106 @@
+/**
+ * The key layout's versions (src/store/keys.ts): a prefix written by an
+ * older layout is served as it is, and a newer one is refused. Layout 1
+ * wrote every node with its `acl` and (persistent nodes) `kids` keys;
+ * layout 2 leaves them out while they hold their defaults.
+ */
+
+import assert from "node:assert/strict";
+import { startEtcd } from "../_util/etcd.ts";
+import { startZetcd, uniquePrefix } from "../_util/zetcd.ts";
+import { EtcdClient, type Op } from "../../src/etcd/client.ts";
+import { Keys, LAYOUT_VERSION } from "../../src/store/keys.ts";
+import { encodeAcl, encodeMeta, encodeNode } from "../../src/store/values.ts";
+import { ZkClient } from "../../src/client/client.ts";
+import { OPEN_ACL } from "../../src/zk/acl.ts";
+import type { ACL } from "../../src/zk/records.ts";
+import { CreateFlag } from "../../src/zk/constants.ts";
+
+const text = new TextEncoder();
+
+/** A persistent node as layout 1 wrote it: node, meta, acl and kids (`creates` children ever made). */
+function layout1Node(k: Keys, path: string, acl: ACL[], creates: number): Op[] {
+  return [
+    { put: k.node(path), value: encodeNode({ data: text.encode(path), mtime: 1n }) },
+    { put: k.attr(path, "meta"), value: encodeMeta({ ctime: 1n, mode: 0, owner: 0n }) },
+    { put: k.attr(path, "acl"), value: encodeAcl(acl) },
+    { put: k.attr(path, "kids"), value: text.encode(creates ? String(creates) : "") },
+  ];
+}
+
+Deno.test("a prefix written by layout 1 is served as it was, written on, and marked layout 2", async () => {
+  await using etcd = await startEtcd();
+  const prefix = uniquePrefix();
+  const k = new Keys(prefix);
+  const raw = EtcdClient.connect({ endpoints: etcd.endpoints });
+  const local: ACL[] = [{ perms: 31, id: { scheme: "ip", id: "127.0.0.1" } }];
+  await raw.txn([], [
+    { put: k.layout(), value: text.encode("1") },
+    ...layout1Node(k, "/", OPEN_ACL, 2),
+    ...layout1Node(k, "/zookeeper", OPEN_ACL, 1),
+    ...layout1Node(k, "/zookeeper/quota", OPEN_ACL, 0),
+    // Five children ever created under /q, two of them still there.
+    ...layout1Node(k, "/q", local, 5),
+    ...layout1Node(k, "/q/s-0000000003", OPEN_ACL, 0),
+    ...layout1Node(k, "/q/s-0000000004", OPEN_ACL, 0),
+  ]);
+  const server = await startZetcd(etcd, { prefix });
+  const zk = await ZkClient.connect(server.address);
+  try {
+    const before = await zk.getACL("/q");
+    assert.deepEqual(before.acl, local);
+    assert.equal(before.stat.cversion, 2 * 5 - 2);
+    // The sequence counter goes on from layout 1's.
+    assert.equal(
+      await zk.create("/q/s-", null, CreateFlag.PERSISTENT_SEQUENTIAL),
+      "/q/s-0000000005",
+    );
+    assert.equal((await zk.exists("/q"))!.cversion, 2 * 6 - 3);
+    assert.equal((await zk.setACL("/q", OPEN_ACL, 0)).aversion, 1);
+
+    const marker = await raw.read([{ get: k.layout() }]);
+    assert.equal(new TextDecoder().decode(marker.results[0]!.kvs[0].value), `${LAYOUT_VERSION}`);
+    assert.equal(LAYOUT_VERSION, 2);
+
+    // Written now: an open node with no children is its node and meta keys only.
+    await zk.create("/fresh", text.encode("x"));
+    const attrs = async (path: string) =>
+      (await raw.read([{ get: k.attrs(path), prefix: true }])).results[0]!.kvs
+        .map((kv) => k.attrName(kv.key)).sort();
+    assert.deepEqual(await attrs("/fresh"), ["meta"]);
+    const fresh = (await zk.exists("/fresh"))!;
+    assert.deepEqual([fresh.cversion, fresh.aversion, fresh.pzxid], [0, 0, fresh.czxid]);
+    assert.deepEqual((await zk.getACL("/fresh")).acl, OPEN_ACL);
+    // Its first child makes its counter.
+    assert.equal(
+      await zk.create("/fresh/c-", null, CreateFlag.PERSISTENT_SEQUENTIAL),
+      "/fresh/c-0000000000",
+    );
+    assert.deepEqual(await attrs("/fresh"), ["kids", "meta"]);
+    assert.equal(
+      await zk.create("/fresh/c-", null, CreateFlag.PERSISTENT_SEQUENTIAL),
+      "/fresh/c-0000000001",
+    );
+    const grown = (await zk.exists("/fresh"))!;
+    assert.deepEqual([grown.cversion, grown.numChildren], [2, 2]);
+  } finally {
+    await zk.close();
+    await server.close();
+    raw.close();
+  }
+});
+
+Deno.test("a server refuses a prefix of a newer layout, naming both versions", async () => {
+  await using etcd = await startEtcd();
+  const prefix = uniquePrefix();
+  const raw = EtcdClient.connect({ endpoints: etcd.endpoints });
+  try {
+    await raw.txn([], [{ put: new Keys(prefix).layout(), value: text.encode("3") }]);
+    await assert.rejects(
+      startZetcd(etcd, { prefix }),
+      new RegExp(`holds layout version 3; this server reads up to ${LAYOUT_VERSION}`),
+    );
+  } finally {
+    raw.close();
+  }
+});
