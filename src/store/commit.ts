@@ -38,7 +38,9 @@ export function transaction(
     if (base && (n.childCreates > 1 || (n.childCreates > 0 && !base.kvs.kids))) {
       n.pins.add("kids");
     }
-    if (base) { for (const attr of n.pins) pin(k.attr(path, attr), base.kvs[attr]); }
+    if (base) {
+      for (const attr of n.pins) pin(k.attr(path, attr), base.kvs[attr]);
+    }
     if (base && !n.exists) {
       // No compare on the children themselves: those deleted by this batch
       // still exist before it; a new child would have moved the kids pin.

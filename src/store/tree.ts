@@ -117,8 +117,9 @@ export class EtcdTree {
     }
     if (kv && stored < LAYOUT_VERSION) {
       // An older layout is read as it is; the marker moves on so that a
-      // server of the older release refuses the prefix instead of writing
-      // into what it can no longer read right (see keys.ts).
+      // server of the older release refuses the prefix: it pinned `kids` on
+      // every create, and its creates under a node made since would never
+      // commit (see keys.ts).
       await this.etcd.txn([unchanged(k.layout(), kv)], [{
         put: k.layout(),
         value: new TextEncoder().encode(`${LAYOUT_VERSION}`),
