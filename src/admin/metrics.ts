@@ -21,6 +21,13 @@ function labelText(labels: Labels): string {
   return parts.length === 0 ? "" : `{${parts.join(",")}}`;
 }
 
+/** A series' key in its family's map: cheap, as it is made on every update. */
+function seriesKey(labels: Labels): string {
+  let key = "";
+  for (const name in labels) key += `${name}\u0000${labels[name]}\u0001`;
+  return key;
+}
+
 /** A counter family. */
 export class Counter {
   readonly #values = new Map<string, [Labels, number]>();
@@ -28,7 +35,7 @@ export class Counter {
 
   /** Adds `by` (default 1) to the series with `labels`. */
   inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
+    const key = seriesKey(labels);
     const entry = this.#values.get(key);
     if (entry) entry[1] += by;
     else this.#values.set(key, [labels, by]);
@@ -36,7 +43,7 @@ export class Counter {
 
   /** The value of the series with `labels` (0 if it has none yet). */
   value(labels: Labels = {}): number {
-    return this.#values.get(labelText(labels))?.[1] ?? 0;
+    return this.#values.get(seriesKey(labels))?.[1] ?? 0;
   }
 
   render(): string {
@@ -75,12 +82,11 @@ export class Histogram {
 
   /** Records one observation (seconds, for latencies). */
   observe(value: number, labels: Labels = {}): void {
-    const key = labelText(labels);
+    const key = seriesKey(labels);
     let s = this.#series.get(key);
     if (!s) this.#series.set(key, s = { labels, counts: this.buckets.map(() => 0), sum: 0, n: 0 });
-    this.buckets.forEach((b, i) => {
-      if (value <= b) s.counts[i]++;
-    });
+    // Cumulative buckets: every one from the first that holds the value.
+    for (let i = this.buckets.length - 1; i >= 0 && value <= this.buckets[i]; i--) s.counts[i]++;
     s.sum += value;
     s.n++;
   }

@@ -9,7 +9,12 @@
  *   share them, so the server's CPU is taken from etcd's;
  * - the server's self time per code area (our modules by folder, each npm
  *   package, Deno's runtime, V8's garbage collector and idle time);
- * - the server's top functions by self time.
+ * - the server's top functions by self time;
+ * - with PROFILE_HEAP=1, also the bytes the server allocated per operation
+ *   (V8's sampling heap profiler, objects already collected included) and
+ *   the functions that allocated most. Unlike CPU time on this noisy
+ *   machine, this changes only when the code does; the sampler slows the
+ *   server, so read CPU and throughput from a run without it.
  *
  * PROFILE_WORKLOADS picks workloads (default get,create,set); PROFILE_TOP the
  * functions listed (default 15); PROFILE_CONNS
@@ -27,6 +32,7 @@ const SECONDS = Number(Deno.env.get("PROFILE_SECONDS") ?? 5);
 const CONNS = Number(Deno.env.get("PROFILE_CONNS") ?? 32);
 const WORKLOADS = (Deno.env.get("PROFILE_WORKLOADS") ?? "get,create,set").split(",");
 const TOP = Number(Deno.env.get("PROFILE_TOP") ?? 15);
+const HEAP = Deno.env.get("PROFILE_HEAP") === "1";
 
 /** A V8 CPU profile, as `Profiler.stop` returns it. */
 interface CpuProfile {
@@ -60,6 +66,30 @@ async function inspect(port: number) {
     },
     close: () => socket.close(),
   };
+}
+
+/** A V8 sampling heap profile, as `HeapProfiler.stopSampling` returns it. */
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Bytes allocated in all, and per function (largest first). */
+function allocations(head: HeapNode): { total: number; functions: [string, number][] } {
+  const functions = new Map<string, number>();
+  let total = 0;
+  const visit = (node: HeapNode) => {
+    const { functionName, url } = node.callFrame;
+    if (node.selfSize > 0) {
+      const f = `${functionName || "(anonymous)"} ${area(url, functionName)}`;
+      functions.set(f, (functions.get(f) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    node.children.forEach(visit);
+  };
+  visit(head);
+  return { total, functions: [...functions].sort((a, b) => b[1] - a[1]).slice(0, TOP) };
 }
 
 /** The code area a frame belongs to. */
@@ -116,6 +146,7 @@ if (import.meta.main) {
   try {
     await cdp.call("Profiler.enable");
     await cdp.call("Profiler.setSamplingInterval", { interval: 200 });
+    if (HEAP) await cdp.call("HeapProfiler.enable");
     for (const workload of WORKLOADS) {
       // A short warm-up, so the profile shows optimized code rather than the JIT warming up.
       await runBench(
@@ -127,6 +158,7 @@ if (import.meta.main) {
       let t0 = 0;
       let wall = 0;
       let profile: CpuProfile | undefined;
+      let heap: HeapNode | undefined;
       const result = await runBench({
         workload: workload as Workload,
         endpoints: [server.address],
@@ -137,11 +169,22 @@ if (import.meta.main) {
           if (phase === "start") {
             before = await Promise.all(pids.map(cpuSeconds));
             await cdp.call("Profiler.start");
+            if (HEAP) {
+              await cdp.call("HeapProfiler.startSampling", {
+                samplingInterval: 1024,
+                includeObjectsCollectedByMajorGC: true,
+                includeObjectsCollectedByMinorGC: true,
+              });
+            }
             t0 = performance.now();
           } else {
             wall = (performance.now() - t0) / 1000;
             after = await Promise.all(pids.map(cpuSeconds));
             profile = (await cdp.call<{ profile: CpuProfile }>("Profiler.stop")).profile;
+            if (HEAP) {
+              heap = (await cdp.call<{ profile: { head: HeapNode } }>("HeapProfiler.stopSampling"))
+                .profile.head;
+            }
           }
         },
       });
@@ -159,6 +202,14 @@ if (import.meta.main) {
       }
       console.log("\nserver top functions by self time:");
       for (const [f, ms] of s.functions) console.log(`  ${pct(ms, s.total).padStart(6)} ${f}`);
+      if (heap) {
+        const a = allocations(heap);
+        const perOp = (bytes: number) => `${Math.round(bytes / result.ops)}`.padStart(6);
+        console.log(
+          `\nserver allocations: ${perOp(a.total).trim()} bytes per operation; by function:`,
+        );
+        for (const [f, bytes] of a.functions) console.log(`  ${perOp(bytes)} B ${f}`);
+      }
     }
   } finally {
     cdp.close();

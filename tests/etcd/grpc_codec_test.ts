@@ -1,11 +1,12 @@
 /**
  * The codecs of our own gRPC transport: HPACK (with RFC 7541's examples as
- * golden bytes) and its Huffman code.
+ * golden bytes), its Huffman code, and the protobuf of a transaction.
  */
 
 import assert from "node:assert/strict";
 import { huffmanCode, huffmanDecode } from "../../src/etcd/grpc/huffman.ts";
 import { encodeHeaders, HpackDecoder } from "../../src/etcd/grpc/hpack.ts";
+import { encodeTxnRequest } from "../../src/etcd/grpc/proto.ts";
 
 const hex = (s: string) =>
   Uint8Array.from(s.replace(/\s/g, "").match(/../g)!, (h) => parseInt(h, 16));
@@ -118,4 +119,25 @@ Deno.test("HPACK gives null for a block past the header list limit, and keeps it
   assert.deepEqual(decoder.decode(new Uint8Array([0x80 | 62]), 4096), [["a", "b".repeat(30)]]);
   assert.equal(decoder.decode(new Uint8Array([0x80 | 62, 0x80 | 62]), 126)?.length, 2);
   assert.equal(decoder.decode(new Uint8Array([0x80 | 62, 0x80 | 62]), 125), null);
+});
+
+Deno.test("a transaction's keys are UTF-8 in the request, with lengths past one varint byte", () => {
+  // Compare{target: MOD, key: "/é", mod_revision: 5} as TxnRequest.compare (field 1).
+  assert.deepEqual(
+    encodeTxnRequest({
+      compare: [{ key: "/é", target: "mod", op: "==", value: 5n }],
+      success: [],
+      failure: [],
+    }),
+    new Uint8Array([0x0a, 9, 0x10, 2, 0x1a, 3, 0x2f, 0xc3, 0xa9, 0x30, 5]),
+  );
+  // A put of a 400-byte key: PutRequest 403 bytes, RequestOp 406, in TxnRequest.success (field 2).
+  const key = "é".repeat(200);
+  const bytes = encodeTxnRequest({ compare: [], success: [{ put: key }], failure: [] });
+  assert.deepEqual(
+    [...bytes.subarray(0, 9)],
+    [0x12, 0x96, 0x03, 0x12, 0x93, 0x03, 0x0a, 0x90, 0x03],
+  );
+  assert.equal(bytes.length, 409);
+  assert.equal(new TextDecoder().decode(bytes.subarray(9)), key);
 });

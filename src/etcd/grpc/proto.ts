@@ -94,6 +94,20 @@ class Writer {
   }
 
   /**
+   * A string field as UTF-8, encoded straight into the buffer (empty
+   * strings are omitted unless `always`): its length is reserved as for
+   * {@link message}.
+   */
+  string(field: number, text: string, always = false): void {
+    if (text.length === 0 && !always) return;
+    this.message(field, (w) => {
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+      w.#room(3 * text.length);
+      w.pos += encoder.encodeInto(text, w.buf.subarray(w.pos)).written;
+    });
+  }
+
+  /**
    * An embedded message, written by `fill` in place: its length is not
    * known before, so one byte is left for it (the usual case) and the
    * message moved along when its length needs more.
@@ -142,7 +156,7 @@ const COMPARE_RESULT = { "==": 0, ">": 1, "<": 2, "!=": 3 } as const;
 function writeCompare(w: Writer, c: Compare): void {
   w.int64(1, COMPARE_RESULT[c.op]);
   w.int64(2, COMPARE_TARGET[c.target]);
-  w.bytes(3, encoder.encode(c.key), true);
+  w.string(3, c.key, true);
   if (c.target === "value") {
     w.bytes(COMPARE_FIELD.value, c.bytes, true);
   } else {
@@ -157,8 +171,8 @@ function writeOp(w: Writer, op: Op | TxnRequest): void {
     w.message(4, (t) => writeTxn(t, op));
   } else if ("get" in op) {
     w.message(1, (r) => {
-      r.bytes(1, encoder.encode(op.from ?? op.get), true);
-      if (op.end !== undefined) r.bytes(2, encoder.encode(op.end));
+      r.string(1, op.from ?? op.get, true);
+      if (op.end !== undefined) r.string(2, op.end);
       else if (op.prefix) r.bytes(2, prefixEndBytes(op.get));
       r.int64(3, op.limit);
       r.int64(4, op.revision);
@@ -172,7 +186,7 @@ function writeOp(w: Writer, op: Op | TxnRequest): void {
     });
   } else if ("put" in op) {
     w.message(2, (p) => {
-      p.bytes(1, encoder.encode(op.put), true);
+      p.string(1, op.put, true);
       if (!op.ignoreValue) p.bytes(2, op.value);
       p.int64(3, op.lease);
       p.bool(5, op.ignoreValue);
@@ -180,7 +194,7 @@ function writeOp(w: Writer, op: Op | TxnRequest): void {
     });
   } else {
     w.message(3, (d) => {
-      d.bytes(1, encoder.encode(op.del), true);
+      d.string(1, op.del, true);
       if (op.prefix) d.bytes(2, prefixEndBytes(op.del));
     });
   }
