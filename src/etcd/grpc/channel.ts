@@ -11,7 +11,8 @@
  * What it does of HTTP/2: one connection per channel, opened on first use
  * and again after it fails; both flow-control windows when sending; receive
  * windows (4 MiB per stream, 2 GiB for the connection) topped up as data
- * arrives; SETTINGS, PING, GOAWAY (calls
+ * arrives; SETTINGS, PING (etcd's are acknowledged behind our next write,
+ * see {@link PING_ACK_DELAY_MS}), GOAWAY (calls
  * the server did not take are sent again on a new connection),
  * RST_STREAM; HPACK header decoding ({@link HpackDecoder}). No server push,
  * no priorities, no compression.
@@ -274,6 +275,16 @@ const MAX_CONTINUATIONS = 64;
  * floods them without reading ours is failed, not buffered for.
  */
 const MAX_QUEUED_ACKS = 4096;
+
+/**
+ * Longest a PING's acknowledgement waits to go out with our next write.
+ * etcd's gRPC server pings whenever data arrives and none of its pings is
+ * unanswered (grpc-go's flow-control window estimate): answered at once,
+ * that is one more write and one more wake-up of each side per call.
+ * Held until the next write, it goes behind that write's frames, so the
+ * data it carries sets off no new ping. Far below any keep-alive timeout.
+ */
+const PING_ACK_DELAY_MS = 10;
 /** Default {@link ChannelOptions.keepAliveMs} and {@link ChannelOptions.keepAliveTimeoutMs}. */
 const KEEPALIVE_MS = 10_000;
 const KEEPALIVE_TIMEOUT_MS = 5_000;
@@ -347,8 +358,11 @@ class H2Connection {
   /** Whether the server's first frame, its SETTINGS, has come. */
   #settingsSeen = false;
   #out: Uint8Array[] = [];
-  /** PING and SETTINGS ACKs in {@link #out}. */
+  /** PING and SETTINGS ACKs in {@link #out} and {@link #heldAcks}. */
   #queuedAcks = 0;
+  /** PING ACKs waiting to go behind our next write (see {@link PING_ACK_DELAY_MS}). */
+  #heldAcks: Uint8Array[] = [];
+  #heldAckTimer?: ReturnType<typeof setTimeout>;
   #keepAliveTimer?: ReturnType<typeof setInterval>;
   /** Our PING waiting for its ACK, and when it fails the connection. */
   #ping: { payload: Uint8Array; timer: ReturnType<typeof setTimeout> } | null = null;
@@ -590,15 +604,7 @@ class H2Connection {
 
   #frame(type: number, flags: number, id: number, payload: Uint8Array): void {
     if (this.#dead) return;
-    const frame = new Uint8Array(9 + payload.length);
-    frame[0] = payload.length >>> 16;
-    frame[1] = (payload.length >>> 8) & 0xff;
-    frame[2] = payload.length & 0xff;
-    frame[3] = type;
-    frame[4] = flags;
-    new DataView(frame.buffer).setUint32(5, id);
-    frame.set(payload, 9);
-    this.#out.push(frame);
+    this.#out.push(frameBytes(type, flags, id, payload));
   }
 
   #windowUpdate(id: number, increment: number): void {
@@ -616,6 +622,12 @@ class H2Connection {
         while (this.#out.length > 0) {
           const frames = this.#out;
           this.#out = [];
+          // Held PING ACKs go behind the frames they waited for.
+          if (this.#heldAcks.length > 0) {
+            frames.push(...this.#heldAcks.splice(0));
+            clearTimeout(this.#heldAckTimer);
+            this.#heldAckTimer = undefined;
+          }
           this.#queuedAcks = 0;
           const bytes = frames.length === 1 ? frames[0] : concat(frames);
           for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
@@ -751,7 +763,13 @@ class H2Connection {
           return;
         }
         this.#ack();
-        this.#frame(PING, ACK, 0, payload.slice());
+        this.#heldAcks.push(frameBytes(PING, ACK, 0, payload));
+        this.#heldAckTimer ??= setTimeout(() => {
+          this.#heldAckTimer = undefined;
+          this.#out.push(...this.#heldAcks.splice(0));
+          this.#flush();
+        }, PING_ACK_DELAY_MS);
+        Deno.unrefTimer(this.#heldAckTimer);
         return;
       case GOAWAY:
         if (id !== 0) throw new H2Error(PROTOCOL_ERROR, "GOAWAY on a stream");
@@ -1041,6 +1059,9 @@ class H2Connection {
     }
     for (const wake of this.#waiting.splice(0)) wake();
     this.#out = [];
+    this.#heldAcks = [];
+    clearTimeout(this.#heldAckTimer);
+    this.#heldAckTimer = undefined;
     if (goaway < 0) return this.#closeSocket();
     // GOAWAY: last stream id 0 (the server opened none), then the error code.
     const frame = new Uint8Array(17);
@@ -1061,6 +1082,19 @@ class H2Connection {
       this.#conn.close();
     } catch { /* already closed */ }
   }
+}
+
+/** An HTTP/2 frame: its 9-byte header, then `payload`. */
+function frameBytes(type: number, flags: number, id: number, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(9 + payload.length);
+  frame[0] = payload.length >>> 16;
+  frame[1] = (payload.length >>> 8) & 0xff;
+  frame[2] = payload.length & 0xff;
+  frame[3] = type;
+  frame[4] = flags;
+  new DataView(frame.buffer).setUint32(5, id);
+  frame.set(payload, 9);
+  return frame;
 }
 
 /** A message with gRPC's 5-byte prefix: not compressed, then its length. */
