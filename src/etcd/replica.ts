@@ -214,6 +214,11 @@ export class Replica {
     return { succeeded: true, revision: this.revision, results };
   }
 
+  /** Whether the copy holds `key` (false also while it is not ready). */
+  has(key: string): boolean {
+    return this.ready && this.#kvs.has(key);
+  }
+
   #range(op: GetOp): RangeResult | null {
     if (op.end !== undefined || op.from !== undefined || op.revision || op.newestFirst) {
       return null;

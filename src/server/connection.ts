@@ -28,7 +28,7 @@ import {
 } from "../zk/constants.ts";
 import { ZkError } from "../zk/errors.ts";
 import { EtcdRefusedError } from "../etcd/client.ts";
-import { type AuthId, sessionHex } from "../zk/acl.ts";
+import { type AuthId, type Principal, sessionHex } from "../zk/acl.ts";
 import { HANDLERS, type Reply, type RequestContext } from "./handlers.ts";
 import * as R from "../zk/records.ts";
 import { OPS } from "../zk/protocol.ts";
@@ -177,6 +177,8 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       });
       close();
     };
+    // Who the session is, made again only when its identities change.
+    let principal: Principal | undefined;
     const ctx: RequestContext = {
       tree: state.tree,
       writes: state.writes,
@@ -186,11 +188,12 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       superDigest: state.superDigest,
       extendedTypes: state.extendedTypes,
       sasl: state.saslUsers ? new DigestMd5Exchange(state.saslUsers) : undefined,
-      who: () => ({
-        ids: [...owned.authIds, { scheme: "ip", id: remote.hostname }],
-        address: remote.hostname,
-        superuser: owned.superuser,
-      }),
+      who: () =>
+        principal = samePrincipal(principal, owned) ? principal! : {
+          ids: [...owned.authIds, { scheme: "ip", id: remote.hostname }],
+          address: remote.hostname,
+          superuser: owned.superuser,
+        },
       closeSession: async () => {
         owned.detach = undefined;
         if (owned.readOnly) {
@@ -503,4 +506,17 @@ function describe(err: unknown): string {
   if (err instanceof JuteDecodeError) return `undecodable request: ${err.message}`;
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return String(err);
+}
+
+/** Whether `p` still names the session: its identities (then its IP's) and super user flag. */
+function samePrincipal(
+  p: Principal | undefined,
+  session: { authIds: AuthId[]; superuser: boolean },
+): boolean {
+  if (!p || p.superuser !== session.superuser) return false;
+  if (p.ids.length !== session.authIds.length + 1) return false;
+  for (let i = 0; i < session.authIds.length; i++) {
+    if (p.ids[i] !== session.authIds[i]) return false;
+  }
+  return true;
 }

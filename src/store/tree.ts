@@ -70,9 +70,13 @@ export class EtcdTree {
    * replica has reached the revision asked for; null otherwise.
    */
   #fromReplica(reads: GetOp[], from: ReadFrom): TxnResult | null {
-    if (from === "etcd" || !this.replica) return null;
-    if (this.replica.revision < from.atLeast) return null;
-    return this.replica.read(reads);
+    return this.#replicaFor(from)?.read(reads) ?? null;
+  }
+
+  /** The replica, when `from` allows it and it has reached the revision asked for. */
+  #replicaFor(from: ReadFrom): Replica | null {
+    if (from === "etcd" || !this.replica?.ready) return null;
+    return this.replica.revision < from.atLeast ? null : this.replica;
   }
 
   constructor(etcd: EtcdClient, keys: Keys) {
@@ -243,6 +247,21 @@ export class EtcdTree {
     let copy: ReadFrom = at === undefined ? from : "etcd";
     for (let i = 0; i < paths.length; i += PATHS_PER_READ) {
       const chunk = paths.slice(i, i + PATHS_PER_READ);
+      const replica = this.#replicaFor(copy);
+      if (replica) {
+        // A node the replica does not hold is absent: nothing more to read.
+        for (const p of chunk) {
+          if (!replica.has(this.keys.node(p))) {
+            nodes.push(null);
+            continue;
+          }
+          const res = replica.read(this.statReads(p));
+          if (!res) throw new Error(`the replica cannot answer the reads of ${p}`);
+          nodes.push(this.snapshotAt(p, res.results, 0));
+        }
+        if (zxid === 0n) zxid = replica.revision;
+        continue;
+      }
       const reads = chunk.flatMap((p) => this.statReads(p));
       let res = this.#fromReplica(reads, copy);
       if (!res) {

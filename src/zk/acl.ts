@@ -77,11 +77,13 @@ function validId(scheme: string, id: string): boolean {
 export function fixupACL(path: string, acl: ACL[], authIds: AuthId[]): ACL[] {
   if (acl.length === 0) throw Errors.invalidACL(path);
   // ZooKeeper drops repeated entries (same perms, scheme and id) first.
-  const seen = new Set<string>();
-  acl = acl.filter((a) => {
-    const key = JSON.stringify([a.perms, a.id.scheme, a.id.id]);
-    return seen.has(key) ? false : (seen.add(key), true);
-  });
+  if (acl.length > 1) {
+    const seen = new Set<string>();
+    acl = acl.filter((a) => {
+      const key = JSON.stringify([a.perms, a.id.scheme, a.id.id]);
+      return seen.has(key) ? false : (seen.add(key), true);
+    });
+  }
   const out: ACL[] = [];
   for (const entry of acl) {
     const scheme = entry.id.scheme ?? "";
