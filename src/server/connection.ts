@@ -188,12 +188,16 @@ export async function serveConnection(conn: Deno.Conn, state: ServerState): Prom
       superDigest: state.superDigest,
       extendedTypes: state.extendedTypes,
       sasl: state.saslUsers ? new DigestMd5Exchange(state.saslUsers) : undefined,
-      who: () =>
-        principal = samePrincipal(principal, owned) ? principal! : {
-          ids: [...owned.authIds, { scheme: "ip", id: remote.hostname }],
-          address: remote.hostname,
-          superuser: owned.superuser,
-        },
+      who: () => {
+        if (!samePrincipal(principal, owned)) {
+          principal = {
+            ids: [...owned.authIds, { scheme: "ip", id: remote.hostname }],
+            address: remote.hostname,
+            superuser: owned.superuser,
+          };
+        }
+        return principal!;
+      },
       closeSession: async () => {
         owned.detach = undefined;
         if (owned.readOnly) {
