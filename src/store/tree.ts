@@ -263,13 +263,10 @@ export class EtcdTree {
         continue;
       }
       const reads = chunk.flatMap((p) => this.statReads(p));
-      let res = this.#fromReplica(reads, copy);
-      if (!res) {
-        copy = "etcd";
-        res = await this.etcd.read(
-          zxid === 0n ? reads : reads.map((r) => ({ ...r, revision: zxid })),
-        );
-      }
+      copy = "etcd";
+      const res = await this.etcd.read(
+        zxid === 0n ? reads : reads.map((r) => ({ ...r, revision: zxid })),
+      );
       if (zxid === 0n) zxid = res.revision; // a pinned read's header has the current one
       chunk.forEach((p, j) => nodes.push(this.snapshotAt(p, res.results, j * STAT_READS)));
     }
