@@ -19,7 +19,7 @@ import { SYSTEM_PATHS } from "../zk/path.ts";
 import { absent, type Compare, type KeyValue, type Op, unchanged } from "../etcd/client.ts";
 import type { EtcdTree } from "../store/tree.ts";
 import { biasFor, type NodeSnapshot, nodeWrites } from "../store/nodes.ts";
-import { encodeAcl, encodeMeta, encodeNode } from "../store/values.ts";
+import { encodeAcl, encodeNode } from "../store/values.ts";
 import { createsOf, maskedDigestUser, sameBytes, type SourceNode } from "./source.ts";
 
 /** How a copy starts: into an empty prefix, resuming an interrupted copy, or merging. */
@@ -260,13 +260,18 @@ function updateOps(tree: EtcdTree, n: SourceNode, cur: NodeSnapshot): Op[] {
   const ops: Op[] = [];
   /** The version of `kv` after one more put. */
   const next = (kv: KeyValue | undefined) => (kv?.version ?? 0n) + 1n;
+  const meta = { ctime: n.ctime, mode: n.mode, owner: 0n, ttl: n.ttl };
+  const metaChanged = n.ctime !== cur.stat.ctime || n.mode !== cur.mode || n.ttl !== cur.ttl;
   if (
-    !sameBytes(n.data, cur.data) || n.mtime !== cur.stat.mtime || n.version !== cur.stat.version
+    metaChanged || !sameBytes(n.data, cur.data) || n.mtime !== cur.stat.mtime ||
+    n.version !== cur.stat.version
   ) {
     ops.push(
-      { put: k.node(n.path), value: encodeNode({ data: n.data, mtime: n.mtime }) },
+      { put: k.node(n.path), value: encodeNode({ data: n.data, mtime: n.mtime, meta }) },
       { put: k.attr(n.path, "vbias"), value: biasFor(n.version, next(cur.kvs.node)) },
     );
+    // The record carries the new facts; a `meta` key an older layout wrote would override them.
+    if (metaChanged && cur.kvs.meta) ops.push({ del: k.attr(n.path, "meta") });
   }
   if (
     !sameBytes(encodeAcl(n.acl), encodeAcl(cur.acl)) ||
@@ -281,11 +286,7 @@ function updateOps(tree: EtcdTree, n: SourceNode, cur: NodeSnapshot): Op[] {
   if (creates !== cur.creates) {
     ops.push({ put: k.attr(n.path, "kids"), value: biasFor(creates, next(cur.kvs.kids)) });
   }
-  if (n.ctime !== cur.stat.ctime || n.mode !== cur.mode || n.ttl !== cur.ttl) {
-    ops.push({
-      put: k.attr(n.path, "meta"),
-      value: encodeMeta({ ctime: n.ctime, mode: n.mode, owner: 0n, ttl: n.ttl }),
-    });
+  if (metaChanged) {
     if (n.mode === 4) ops.push({ put: k.index("container", n.path) });
     if (n.ttl !== undefined) ops.push({ put: k.index("ttl", n.path) });
   }

@@ -247,14 +247,19 @@ export class Members {
       }
       const node = res.results[1]!.kvs[0];
       if (!node) return; // not initialised (cannot happen after init)
-      const current = new TextDecoder().decode(decodeNode(node.value).data ?? new Uint8Array());
+      const record = decodeNode(node.value);
+      const current = new TextDecoder().decode(record.data ?? new Uint8Array());
       if (linesOf(current) === serverLines(members)) return;
       const text = configText(members, res.revision + 1n);
       const put = await this.#etcd.txn(
         [{ key: nodeKey, target: "mod", op: "==", value: node.modRevision }],
         [{
           put: nodeKey,
-          value: encodeNode({ data: new TextEncoder().encode(text), mtime: BigInt(Date.now()) }),
+          value: encodeNode({
+            ...record,
+            data: new TextEncoder().encode(text),
+            mtime: BigInt(Date.now()),
+          }),
         }],
       );
       if (put.succeeded) return;

@@ -15,7 +15,7 @@
 import { CreateFlag } from "../zk/constants.ts";
 import { type Compare, type Op, unchanged } from "../etcd/client.ts";
 import type { Keys } from "./keys.ts";
-import { biasFor, nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
+import { biasFor, metaOf, nodeDeletes, type NodeSnapshot, nodeWrites } from "./nodes.ts";
 import { encodeAcl, encodeMeta, encodeNode } from "./values.ts";
 import type { Live } from "./changes.ts";
 
@@ -83,7 +83,7 @@ function rewrites(k: Keys, path: string, base: NodeSnapshot, n: Live): Op[] {
   if (n.dataWrites > 0) {
     ops.push({
       put: k.node(path),
-      value: encodeNode({ data: n.data, mtime: n.mtime }),
+      value: encodeNode({ data: n.data, mtime: n.mtime, meta: metaOf(base) }),
       ignoreLease: true,
     });
   }
@@ -123,19 +123,17 @@ function rewrites(k: Keys, path: string, base: NodeSnapshot, n: Live): Op[] {
  * The writes that delete and create a node again within one transaction.
  * etcd refuses a put and a delete of one key in one transaction, so the
  * keys are overwritten instead, and the biases cancel the versions the old
- * node had counted: meta's new write gives the czxid, `vbias`/`abias`
+ * node had counted: the node key keeps its create revision, so `meta` is
+ * written too (its mod revision is the czxid), `vbias`/`abias`
  * bring the data and ACL versions back to this batch's count, the `kids`
  * bias the sequence counter.
  */
 function recreation(k: Keys, path: string, base: NodeSnapshot, n: Live, now: bigint): Op[] {
   const lease = n.lease ?? 0n;
+  const meta = { ctime: now, mode: n.mode, owner: n.owner, ttl: n.ttl };
   const ops: Op[] = [
-    { put: k.node(path), value: encodeNode({ data: n.data, mtime: now }), lease },
-    {
-      put: k.attr(path, "meta"),
-      value: encodeMeta({ ctime: now, mode: n.mode, owner: n.owner, ttl: n.ttl }),
-      lease,
-    },
+    { put: k.node(path), value: encodeNode({ data: n.data, mtime: now, meta }), lease },
+    { put: k.attr(path, "meta"), value: encodeMeta(meta), lease },
     { put: k.attr(path, "acl"), value: encodeAcl(n.acl), lease },
     {
       put: k.attr(path, "vbias"),

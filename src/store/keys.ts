@@ -1,5 +1,5 @@
 /**
- * The etcd key layout, version 2 — the only module that builds or parses
+ * The etcd key layout, version 3 — the only module that builds or parses
  * keys. docs/design.md documents the same table.
  *
  * Every key starts with the configured prefix `P` (default `/zk/`). `<d>` is
@@ -7,7 +7,7 @@
  *
  * | key                          | value                                 | etcd metadata used |
  * |------------------------------|---------------------------------------|--------------------|
- * | `P layout`                   | layout version, `2`                   | written when the namespace is initialised; a server moves an older one on at start |
+ * | `P layout`                   | layout version, `3`                   | written when the namespace is initialised; a server moves an older one on at start |
  * | `P node/<d><path>`           | node record: mtime + data             | mod rev = mzxid; version − 1 (+ `vbias`) = version; lease = owning session of an ephemeral |
  * | `P attr/<d><path>/meta`      | JSON: ctime, create mode, owner       | written once per creation: mod rev = czxid; lease as the node |
  * | `P attr/<d><path>/acl`       | JSON ACL list; absent: the open ACL, never set (aversion 0) | version − 1 (+ `abias`) = aversion; lease as the node |
@@ -23,11 +23,14 @@
  * | `P session/<16 hex digits>`  | JSON: password, timeout, ephemeral lease | lease = the session's lease; session id = lease id; mod rev = the holding connection's claim |
  * | `P member/<N>`               | the client address a server advertises, `HOST:PORT` | lease = that server's member lease; N (decimal, from 1) = its `server.N` in `/zookeeper/config` |
  *
- * Version 2 leaves out `acl` and `kids` while they hold their defaults (a
- * create writes `node` and `meta`); version 1 wrote both with every node
- * and reads the same. A server of version 1 pinned `kids` on every create
- * under a node, so it may not write a prefix of version 2: it refuses one
- * at start.
+ * Version 3 keeps the facts fixed at creation in the node record (format
+ * 2, see `values.ts`), so a create writes one key. Version 2 wrote them to
+ * `meta` with every node, in a node record of format 1; version 1 also
+ * wrote `acl` and `kids` with every node. This version reads all three as
+ * they are (a `meta` key, when present, decides), and moves the marker on
+ * at start; a server of an older version refuses a prefix of a newer one
+ * (version 2 would not read a record of format 2, version 1 pinned `kids`
+ * on every create under a node).
  *
  * The children of `/a` are exactly the keys under `P node/2/a/`, and every
  * attribute of `/a` is under `P attr/1/a/`, so a node is deleted with two
@@ -40,7 +43,7 @@
 import { depthOf } from "../zk/path.ts";
 
 /** Version of this layout, stored under `P layout`. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 /** The attribute keys of a node, by name. */
 export type Attr = "meta" | "acl" | "kids" | "gone" | "vbias" | "abias";

@@ -11,7 +11,7 @@ import type { ACL, Stat } from "../zk/records.ts";
 import type { KeyValue, Op } from "../etcd/client.ts";
 import type { Keys } from "./keys.ts";
 import { OPEN_ACL } from "../zk/acl.ts";
-import { encodeAcl, encodeMeta, encodeNode } from "./values.ts";
+import { encodeAcl, encodeNode, type MetaValue } from "./values.ts";
 
 /** A znode as read at one revision. */
 export interface NodeSnapshot {
@@ -25,8 +25,15 @@ export interface NodeSnapshot {
   ttl?: bigint;
   /** Children ever created (the sequence counter). */
   creates: number;
-  /** The etcd keys that multi compares against. */
-  kvs: { node: KeyValue; kids?: KeyValue; gone?: KeyValue; acl?: KeyValue };
+  /** The etcd keys that multi compares against (and `meta`, where one is kept). */
+  kvs: { node: KeyValue; kids?: KeyValue; gone?: KeyValue; acl?: KeyValue; meta?: KeyValue };
+}
+
+/** The facts a node was created with, which every rewrite of its record carries on. */
+export function metaOf(s: NodeSnapshot): MetaValue {
+  const meta: MetaValue = { ctime: s.stat.ctime, mode: s.mode, owner: s.stat.ephemeralOwner };
+  if (s.ttl !== undefined) meta.ttl = s.ttl;
+  return meta;
 }
 
 /** What a Stat is made from: the counters and times kept of a node; zxids of type `Z`. */
@@ -109,19 +116,19 @@ function isOpen(acl: ACL[]): boolean {
  * The puts that create a node (its parent's counter is the caller's). Keys
  * that would hold their defaults are left out, and read as those defaults:
  * no `acl` key for the open ACL never set, no `kids` key before the first
- * child — most creates write the node and its meta only.
+ * child — most creates write the node record alone, which carries the
+ * facts fixed at creation and whose create revision is the czxid.
  */
 export function nodeWrites(keys: Keys, n: NewNode): Op[] {
   const lease = n.lease;
   const ops: Op[] = [
     {
       put: keys.node(n.path),
-      value: encodeNode({ data: n.data, mtime: n.mtime ?? n.now }),
-      lease,
-    },
-    {
-      put: keys.attr(n.path, "meta"),
-      value: encodeMeta({ ctime: n.now, mode: n.mode, owner: n.owner, ttl: n.ttl }),
+      value: encodeNode({
+        data: n.data,
+        mtime: n.mtime ?? n.now,
+        meta: { ctime: n.now, mode: n.mode, owner: n.owner, ttl: n.ttl },
+      }),
       lease,
     },
   ];

@@ -121,9 +121,8 @@ export class EtcdTree {
     }
     if (kv && stored < LAYOUT_VERSION) {
       // An older layout is read as it is; the marker moves on so that a
-      // server of the older release refuses the prefix: it pinned `kids` on
-      // every create, and its creates under a node made since would never
-      // commit (see keys.ts).
+      // server of an older release refuses the prefix: it would not read
+      // the node records written since (see keys.ts).
       await this.etcd.txn([unchanged(k.layout(), kv)], [{
         put: k.layout(),
         value: new TextEncoder().encode(`${LAYOUT_VERSION}`),
@@ -148,30 +147,34 @@ export class EtcdTree {
     if (!node) return null;
     const attrs = new Map<string, KeyValue>();
     for (const kv of attrR?.kvs ?? []) attrs.set(this.keys.attrName(kv.key), kv);
+    const { data, mtime, meta: inRecord } = decodeNode(node.value);
+    // Layouts 1 and 2 kept the facts fixed at creation in `meta`, whose
+    // mod revision is the czxid; layout 3 keeps them in the node record,
+    // whose create revision is the czxid, and writes `meta` only where a
+    // batch deletes and creates a node again (the node key lives on): when
+    // there is one, it decides.
     const metaKv = attrs.get("meta");
-    if (!metaKv) return null;
-    const { data, mtime } = decodeNode(node.value);
-    const meta = decodeMeta(metaKv.value);
+    const meta = metaKv ? decodeMeta(metaKv.value) : inRecord;
+    if (!meta) return null;
+    const czxid = metaKv ? metaKv.modRevision : node.createRevision;
     const aclKv = attrs.get("acl");
     const kids = attrs.get("kids");
     const gone = attrs.get("gone");
     const numChildren = countR?.count ?? 0;
     const creates = kids ? counterOf(kids.version, decodeBias(kids.value)) : 0;
-    let pzxid = metaKv.modRevision;
+    let pzxid = czxid;
     if (kids && kids.modRevision > pzxid) pzxid = kids.modRevision;
     if (gone && gone.modRevision > pzxid) pzxid = gone.modRevision;
     return {
       path,
       data,
       acl: aclKv ? decodeAcl(aclKv.value) : OPEN_ACL,
-      kvs: { node, kids, gone, acl: aclKv },
+      kvs: { node, kids, gone, acl: aclKv, meta: metaKv },
       mode: meta.mode,
       ttl: meta.ttl,
       creates,
       stat: statFrom({
-        // meta is written once per creation, also when a batch deletes and
-        // re-creates the node (when the node key itself lives on).
-        czxid: metaKv.modRevision,
+        czxid,
         mzxid: node.modRevision,
         pzxid,
         ctime: meta.ctime,

@@ -8,34 +8,64 @@
 
 import type { ACL } from "../zk/records.ts";
 
-const NODE_FORMAT = 1;
 const NULL_DATA = 1;
+const HAS_TTL = 2;
 
-/** The node record: the znode's data and its last modification time. */
+/**
+ * The node record: the znode's data, its last modification time and, from
+ * layout 3 on, the facts fixed when it was created (before, those lived in
+ * the `meta` key alone).
+ */
 export interface NodeValue {
   data: Uint8Array | null;
   mtime: bigint;
+  /** Absent in a record of format 1: the node's `meta` key holds them. */
+  meta?: MetaValue;
 }
 
-/** `[format 1][flags: bit 0 = null data][mtime int64 ms][data bytes]`. */
+/**
+ * Format 2 (with `meta`): `[2][flags: bit 0 = null data, bit 1 = ttl][mtime
+ * int64 ms][ctime int64 ms][owner int64][mode uint8][ttl int64 ms, if bit
+ * 1][data bytes]`. Format 1 (without): `[1][flags: bit 0][mtime][data]`.
+ */
 export function encodeNode(v: NodeValue): Uint8Array {
   const data = v.data ?? new Uint8Array();
-  const out = new Uint8Array(10 + data.byteLength);
-  out[0] = NODE_FORMAT;
-  out[1] = v.data === null ? NULL_DATA : 0;
-  new DataView(out.buffer).setBigInt64(2, v.mtime);
-  out.set(data, 10);
+  const m = v.meta;
+  const head = m === undefined ? 10 : m.ttl === undefined ? 27 : 35;
+  const out = new Uint8Array(head + data.byteLength);
+  const view = new DataView(out.buffer);
+  out[0] = m === undefined ? 1 : 2;
+  out[1] = (v.data === null ? NULL_DATA : 0) | (m?.ttl === undefined ? 0 : HAS_TTL);
+  view.setBigInt64(2, v.mtime);
+  if (m !== undefined) {
+    view.setBigInt64(10, m.ctime);
+    view.setBigInt64(18, m.owner);
+    out[26] = m.mode;
+    if (m.ttl !== undefined) view.setBigInt64(27, m.ttl);
+  }
+  out.set(data, head);
   return out;
 }
 
 /** Reads a node record written by any release so far. */
 export function decodeNode(bytes: Uint8Array): NodeValue {
-  if (bytes.byteLength < 10 || bytes[0] !== NODE_FORMAT) {
-    throw new Error(`unknown node record format ${bytes[0]}`);
+  const format = bytes[0];
+  const flags = bytes[1];
+  const head = format === 1 ? 10 : format === 2 ? (flags & HAS_TTL ? 35 : 27) : -1;
+  if (head < 0 || bytes.byteLength < head) {
+    throw new Error(`unreadable node record: format ${format}, ${bytes.byteLength} bytes`);
   }
-  const mtime = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigInt64(2);
-  const data = (bytes[1] & NULL_DATA) ? null : bytes.slice(10);
-  return { data, mtime };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const data = (flags & NULL_DATA) ? null : bytes.slice(head);
+  const mtime = view.getBigInt64(2);
+  if (format === 1) return { data, mtime };
+  const meta: MetaValue = {
+    ctime: view.getBigInt64(10),
+    owner: view.getBigInt64(18),
+    mode: bytes[26],
+  };
+  if (flags & HAS_TTL) meta.ttl = view.getBigInt64(27);
+  return { data, mtime, meta };
 }
 
 /** Immutable facts about a znode, fixed when it is created. */
@@ -53,7 +83,11 @@ export interface MetaValue {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** JSON `{"v":1,"ctime":"…","mode":n,"owner":"<hex>"[,"ttl":"<ms>"]}`. */
+/**
+ * The `meta` key's JSON `{"v":1,"ctime":"…","mode":n,"owner":"<hex>"[,"ttl":"<ms>"]}`:
+ * written by layouts 1 and 2 with every node, and from layout 3 only where
+ * a batch deletes and creates a node again (see `keys.ts`).
+ */
 export function encodeMeta(v: MetaValue): Uint8Array {
   return encoder.encode(JSON.stringify({
     v: 1,

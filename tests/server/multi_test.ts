@@ -154,6 +154,26 @@ async function multiSpec(t: Deno.TestContext, address: string): Promise<void> {
       assert.equal(m?.czxid, m?.mzxid, "one multi, one zxid");
     });
 
+    await t.step(
+      "a node deleted and created again in one multi is new: the multi's czxid, versions from 0",
+      async () => {
+        await multi(c, [["create", "/re"], ["setData", "/re", "v", 0]]);
+        const before = await stat(c, "/re");
+        assert.deepEqual(kinds(await multi(c, [["delete", "/re"], ["create", "/re"]])), [[2, 0], [
+          1,
+          0,
+        ]]);
+        const after = await stat(c, "/re");
+        assert.ok(after!.czxid > before!.czxid);
+        assert.deepEqual([after!.mzxid, after!.version], [after!.czxid, 0]);
+        // A later write keeps the new czxid.
+        assert.deepEqual(kinds(await multi(c, [["setData", "/re", "w", 0]])), [[5, 0]]);
+        const later = await stat(c, "/re");
+        assert.deepEqual([later!.czxid, later!.version], [after!.czxid, 1]);
+        assert.deepEqual(kinds(await multi(c, [["delete", "/re"]])), [[2, 0]]);
+      },
+    );
+
     await t.step("a failing multi reports every operation and applies none", async () => {
       const rs = await multi(c, [
         ["create", "/m/a"],

@@ -127,7 +127,7 @@ Deno.test("sequential creates of one batch take consecutive numbers from the par
   assert.ok(compare.some((c) => c.key === keys.attr("/q", "kids") && c.target === "mod"));
 });
 
-Deno.test("an open node is created as its node and meta keys; the first child makes its parent's counter, pinned absent", async () => {
+Deno.test("an open node is created as its node key alone; the first child makes its parent's counter, pinned absent", async () => {
   const fresh = node("/f", 4n);
   delete fresh.kvs.kids; // no child ever created: layout 2 has no counter key yet
   const { draft } = draftOf(fresh);
@@ -138,7 +138,6 @@ Deno.test("an open node is created as its node and meta keys; the first child ma
     puts.sort(),
     [
       keys.attr("/f", "kids"),
-      keys.attr("/f/a", "meta"),
       keys.node("/f/a"),
     ].sort(),
   );
