@@ -165,6 +165,7 @@ export class Draft {
    * its checks read (the commit pins that too, so an error answer holds).
    */
   async apply(ops: WriteOp[], ctx: WriteContext): Promise<OpResult[] | Failed> {
+    if (ops.length === 1) return await this.#applyOne(ops[0], ctx);
     const layer = new Map<string, Live>();
     const events: [number, string][] = [];
     const load = async (paths: string[]) => {
@@ -196,6 +197,38 @@ export class Draft {
     return results;
   }
 
+  /**
+   * A write of one operation, applied to the draft itself: an operation
+   * changes nothing before its last check (see {@link applyOne}), so if it
+   * fails, the draft keeps only its pins and the nodes it read — what a
+   * multi's layer would leave — without copying a node.
+   */
+  async #applyOne(op: WriteOp, ctx: WriteContext): Promise<OpResult[] | Failed> {
+    const load = async (paths: string[]) => {
+      let missing: string[] | undefined;
+      for (const p of paths) {
+        if (!this.nodes.has(p) && !missing?.includes(p)) (missing ??= []).push(p);
+      }
+      if (!missing) return;
+      const read = await this.#load(missing);
+      missing.forEach((p, i) => this.nodes.set(p, fromSnapshot(read[i])));
+    };
+    const step: StepContext = {
+      ...ctx,
+      nodes: this.nodes,
+      events: this.events,
+      load,
+      now: this.now,
+    };
+    await load(pathsOf(op));
+    try {
+      return [await applyOne(op, step)];
+    } catch (err) {
+      if (!(err instanceof ZkError)) throw err;
+      return { index: 0, error: err };
+    }
+  }
+
   /** Keeps what a failed write read: its nodes' pins, on their state before it. */
   #keepPins(layer: Map<string, Live>): void {
     for (const [p, n] of layer) {
@@ -220,7 +253,11 @@ interface StepContext extends WriteContext {
   now: bigint;
 }
 
-/** Applies one operation, with ZooKeeper's checks in its order. */
+/**
+ * Applies one operation, with ZooKeeper's checks in its order. Every check
+ * comes before the first change (pins aside, which a failure keeps): a
+ * single write is applied to the draft itself on that rule.
+ */
 async function applyOne(op: WriteOp, ctx: StepContext): Promise<OpResult> {
   const { nodes } = ctx;
   switch (op.kind) {

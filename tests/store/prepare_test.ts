@@ -229,3 +229,24 @@ Deno.test("a delete rests on the node having no children: no child created or de
     value: 0n,
   });
 });
+
+Deno.test("a single write that fails changes nothing in the batch but the pins of what it read", async () => {
+  const parent = node("/e", 3n, { creates: 4 });
+  parent.stat.ephemeralOwner = 42n; // an ephemeral: it takes no children
+  const { draft } = draftOf(parent, node("/", 2n));
+  const out = await draft.apply([create("/e/s-", 2)], ctx);
+  assert.ok(!Array.isArray(out) && out.error.code === Code.NOCHILDRENFOREPHEMERALS);
+  // Its name was taken from the counter, but the counter did not move.
+  const e = draft.nodes.get("/e")!;
+  assert.deepEqual([e.creates, e.childCreates, e.numChildren], [4, 0, 0]);
+  assert.deepEqual([...e.pins].sort(), ["acl", "kids"]);
+  assert.equal(draft.nodes.get("/e/s-0000000004")?.exists, false);
+  assert.deepEqual(draft.events, []);
+  // The next write of the batch sees the nodes as they were.
+  succeeded(await draft.apply([create("/f")], ctx));
+  const { success } = transaction(keys, draft.nodes, draft.now);
+  assert.deepEqual(success.flatMap((op) => "put" in op ? [op.put] : []), [
+    keys.node("/f"),
+    keys.attr("/", "kids"),
+  ]);
+});
