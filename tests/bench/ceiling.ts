@@ -3,7 +3,7 @@
  * transaction, with no ZooKeeper server in the way. Starts a fresh etcd and
  * commits, one transaction in flight as the pipeline does, transactions
  * shaped like a batch of creates under one parent: the parent pinned, each
- * new node pinned absent, its node and meta keys put, and one events key
+ * new node pinned absent, its node key put (layout 3), and one events key
  * (the `multi` log); a watch on the prefix reads every event back, as the
  * server's watch stream does. For each batch size it prints creates and
  * transactions per second, the time per transaction and etcd's CPU per
@@ -24,9 +24,8 @@ import { cpuSeconds } from "./usage.ts";
 const SIZES = (Deno.env.get("CEILING_SIZES") ?? "1,8,16,32,64").split(",").map(Number);
 const SECONDS = Number(Deno.env.get("CEILING_SECONDS") ?? 3);
 
-/** A node's value (128 bytes of data and its header) and its meta value, as large as ours. */
-const NODE = new Uint8Array(148);
-const META = new Uint8Array(24);
+/** A node's record as large as ours: 128 bytes of data and the header of format 2. */
+const NODE = new Uint8Array(155);
 /** About the bytes one create's events take in the `multi` log. */
 const EVENT_BYTES = 40;
 
@@ -60,10 +59,7 @@ if (import.meta.main) {
         const success: Op[] = [];
         for (let j = 0; j < size; j++, i++) {
           compare.push(absent(`/ceiling/n/p/c${i}`));
-          success.push(
-            { put: `/ceiling/n/p/c${i}`, value: NODE },
-            { put: `/ceiling/m/p/c${i}`, value: META },
-          );
+          success.push({ put: `/ceiling/n/p/c${i}`, value: NODE });
         }
         success.push({ put: "/ceiling/multi", value: multi });
         const res = await client.txn(compare, success);
