@@ -9,7 +9,8 @@
  *   share them, so the server's CPU is taken from etcd's;
  * - the server's self time per code area (our modules by folder, each npm
  *   package, Deno's runtime, V8's garbage collector and idle time);
- * - the server's top functions by self time;
+ * - the server's top functions by self time, and by total time (what they
+ *   called included, within one synchronous stack: an await starts anew);
  * - with PROFILE_HEAP=1, also the bytes the server allocated per operation
  *   (V8's sampling heap profiler, objects already collected included) and
  *   the functions that allocated most. Unlike CPU time on this noisy
@@ -39,6 +40,7 @@ interface CpuProfile {
   nodes: {
     id: number;
     callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
   }[];
   samples: number[];
   timeDeltas: number[];
@@ -123,8 +125,28 @@ function summarize(profile: CpuProfile) {
     functions.set(f, (functions.get(f) ?? 0) + ms);
     total += ms;
   }
+  // Total time: each sample counts once for every function on its stack.
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const totals = new Map<string, number>();
+  for (const [id, ms] of self) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const { functionName, url, lineNumber } = byId.get(at)!.callFrame;
+      if (!url.includes("/src/")) continue; // our code only: the rest is its callers' plumbing
+      const f = `${functionName || "(anonymous)"} ${area(url, functionName)}:${lineNumber + 1}`;
+      if (seen.has(f)) continue;
+      seen.add(f);
+      totals.set(f, (totals.get(f) ?? 0) + ms);
+    }
+  }
   const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
-  return { total, areas: sorted(areas), functions: sorted(functions).slice(0, TOP) };
+  return {
+    total,
+    areas: sorted(areas),
+    functions: sorted(functions).slice(0, TOP),
+    totals: sorted(totals).slice(0, TOP),
+  };
 }
 
 if (import.meta.main) {
@@ -202,6 +224,10 @@ if (import.meta.main) {
       }
       console.log("\nserver top functions by self time:");
       for (const [f, ms] of s.functions) console.log(`  ${pct(ms, s.total).padStart(6)} ${f}`);
+      console.log(
+        "\nserver top functions of ours by total time (callees within one synchronous stack):",
+      );
+      for (const [f, ms] of s.totals) console.log(`  ${pct(ms, s.total).padStart(6)} ${f}`);
       if (heap) {
         const a = allocations(heap);
         const perOp = (bytes: number) => `${Math.round(bytes / result.ops)}`.padStart(6);
