@@ -584,11 +584,13 @@ export async function main(args: string[]): Promise<number> {
     log.error(startProblem(err));
     return 1;
   }
-  const signal = await stopped;
-  log.info("{signal}: stopping", { signal });
+  const superseded = server.superseded.then((reason) => ({ reason }));
+  const ended = await Promise.race([stopped, superseded]);
+  if (typeof ended === "string") log.info("{signal}: stopping", { signal: ended });
+  else log.error(ended.reason);
   await server.close();
   await local?.stop();
-  return 0;
+  return typeof ended === "string" ? 0 : 1;
 }
 
 /** Why the server could not start, in one line. */

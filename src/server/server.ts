@@ -149,6 +149,12 @@ export class ZetcdServer {
   readonly #historyCheck?: HistoryCheck;
   /** Settles once the read replica is loaded (or given up on at close; at once when it is off). */
   readonly replicaLoaded: Promise<void>;
+  /**
+   * Settles, with one line for the operator, if a server of a newer
+   * release moves the prefix to a layout this one does not read: the
+   * caller should close this server (`zetcd` exits with status 1).
+   */
+  readonly superseded: Promise<string>;
   readonly #closing = new AbortController();
 
   private constructor(
@@ -165,8 +171,10 @@ export class ZetcdServer {
       historyCheck?: HistoryCheck;
       replica?: { replica: Replica; revision: bigint };
       members?: Members;
+      superseded: Promise<string>;
     },
   ) {
+    this.superseded = extra.superseded;
     this.members = extra.members;
     this.compactor = extra.compactor;
     this.#historyCheck = extra.historyCheck;
@@ -208,6 +216,7 @@ export class ZetcdServer {
     const keys = new Keys(options.prefix ?? "/zk/");
     let reaper: ReturnType<typeof setInterval> | undefined;
     const tree = new EtcdTree(etcd, keys);
+    const superseded = Promise.withResolvers<string>();
     let ports: Ports | undefined;
     let members: Members | undefined;
     try {
@@ -304,6 +313,13 @@ export class ZetcdServer {
         for (const conn of [...state.connections]) if (conn.readOnly) conn.close();
       });
       watches.onOtherChange = (event) => {
+        if (event.kv.key === keys.layout()) {
+          // A server of a newer release took the prefix over: its records
+          // may not read here, so this one stops rather than answer wrongly.
+          const newer = event.type === "put" ? tree.newerLayout(event.kv.value) : null;
+          if (newer) superseded.resolve(`${newer}: stopping; upgrade this server`);
+          return;
+        }
         if (!members!.onChange(event)) state.sessions.onRecordChange(event);
       };
       etcd.onRoundTrip = (kind, seconds) => state.metrics.etcdLatency.observe(seconds, { kind });
@@ -395,6 +411,7 @@ export class ZetcdServer {
         tlsListener,
         maxConnections: options.maxConnections ?? 10_000,
         replica: replica ? { replica, revision: zxid } : undefined,
+        superseded: superseded.promise,
       });
       if (server.tlsAddress) {
         log.info("serving ZooKeeper clients over TLS on {addr}", { addr: server.tlsAddress });

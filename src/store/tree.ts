@@ -113,13 +113,9 @@ export class EtcdTree {
     );
     if (res.succeeded) return;
     const kv = res.results[0]!.kvs[0];
-    const stored = Number(new TextDecoder().decode(kv?.value));
-    if (stored > LAYOUT_VERSION) {
-      throw new Error(
-        `etcd prefix ${k.prefix} holds layout version ${stored}; this server reads up to ${LAYOUT_VERSION}`,
-      );
-    }
-    if (kv && stored < LAYOUT_VERSION) {
+    const newer = this.newerLayout(kv?.value);
+    if (newer) throw new Error(newer);
+    if (kv && Number(new TextDecoder().decode(kv.value)) < LAYOUT_VERSION) {
       // An older layout is read as it is; the marker moves on so that a
       // server of an older release refuses the prefix: it would not read
       // the node records written since (see keys.ts).
@@ -128,6 +124,16 @@ export class EtcdTree {
         value: new TextEncoder().encode(`${LAYOUT_VERSION}`),
       }]);
     }
+  }
+
+  /**
+   * Why this server may not serve the prefix, in one line, when `marker`
+   * (the value of `P layout`) names a newer layout than it reads; else null.
+   */
+  newerLayout(marker: Uint8Array | undefined): string | null {
+    const stored = Number(new TextDecoder().decode(marker));
+    if (!(stored > LAYOUT_VERSION)) return null;
+    return `etcd prefix ${this.keys.prefix} holds layout version ${stored}; this server reads up to ${LAYOUT_VERSION}`;
   }
 
   /** The reads from which {@link snapshotAt} builds a node's Stat, data and ACL. */

@@ -18,6 +18,8 @@ export interface ServerProcess {
   output(): string;
   /** Sends a signal and waits for the process to end; resolves to its exit code. */
   kill(signal: Deno.Signal): Promise<number>;
+  /** Resolves to the exit code once the process ends by itself (or is killed). */
+  exited: Promise<number>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -83,6 +85,10 @@ export async function spawnServer(
     pid: child.pid,
     output: () => text,
     kill,
+    exited: child.status.then(async (s) => {
+      await drained;
+      return s.code;
+    }),
     [Symbol.asyncDispose]: async () => {
       await kill("SIGKILL");
     },

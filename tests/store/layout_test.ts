@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { startEtcd } from "../_util/etcd.ts";
 import { startZetcd, uniquePrefix } from "../_util/zetcd.ts";
+import { startServerProcess } from "../_util/server_process.ts";
 import { EtcdClient, type Op } from "../../src/etcd/client.ts";
 import { Keys, LAYOUT_VERSION } from "../../src/store/keys.ts";
 import { decodeNode, encodeAcl, encodeMeta, encodeNode } from "../../src/store/values.ts";
@@ -147,6 +148,33 @@ Deno.test("a server refuses a prefix of a newer layout, naming both versions", a
       new RegExp(`holds layout version ${newer}; this server reads up to ${LAYOUT_VERSION}`),
     );
   } finally {
+    raw.close();
+  }
+});
+
+Deno.test("a running server stops with one line when a newer release moves the prefix to its layout", async () => {
+  await using etcd = await startEtcd();
+  const prefix = uniquePrefix();
+  await using server = await startServerProcess(etcd.endpoints, prefix);
+  const zk = await ZkClient.connect(server.address);
+  const raw = EtcdClient.connect({ endpoints: etcd.endpoints });
+  try {
+    await zk.create("/before", null);
+    const newer = LAYOUT_VERSION + 1;
+    await raw.txn([], [{ put: new Keys(prefix).layout(), value: text.encode(`${newer}`) }]);
+    const late = new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve("still running after 10 s"), 10_000);
+      server.exited.finally(() => clearTimeout(timer));
+    });
+    assert.equal(await Promise.race([server.exited, late]), 1);
+    assert.match(
+      server.output(),
+      new RegExp(
+        `holds layout version ${newer}; this server reads up to ${LAYOUT_VERSION}: stopping`,
+      ),
+    );
+  } finally {
+    await zk.close().catch(() => {});
     raw.close();
   }
 });
