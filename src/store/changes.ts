@@ -310,9 +310,13 @@ async function applyOne(op: WriteOp, ctx: StepContext): Promise<OpResult> {
       if (!node.exists) throw Errors.noNode(op.path);
       if (op.version !== -1 && node.version !== op.version) throw Errors.badVersion(op.path);
       // "No children" must still hold when it is written: no child created
-      // (kids) or deleted (gone) since it was read.
-      node.pins.add("kids").add("gone");
-      if (node.numChildren > 0) throw Errors.notEmpty(op.path);
+      // since it was read (kids) — with none there, none can have been
+      // deleted since. NotEmpty must hold too: no child deleted since (gone).
+      node.pins.add("kids");
+      if (node.numChildren > 0) {
+        node.pins.add("gone");
+        throw Errors.notEmpty(op.path);
+      }
       node.exists = false;
       parent.numChildren--;
       parent.childDeletes++;

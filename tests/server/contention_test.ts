@@ -71,3 +71,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a delete and a create under the node, through two servers at once: never both succeed",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using etcd = await startEtcd();
+    await using a = await startServerProcess(etcd.endpoints, "/race/");
+    await using b = await startServerProcess(etcd.endpoints, "/race/");
+    const za = await ZkClient.connect(a.address, { timeout: 30_000 });
+    const zb = await ZkClient.connect(b.address, { timeout: 30_000 });
+    try {
+      const outcomes = new Map<string, number>();
+      for (let i = 0; i < 200; i++) {
+        await za.create(`/p${i}`);
+        // Several deletes of leaves ride in one batch on server a, as under load.
+        const [deleted, created] = await Promise.allSettled([
+          za.delete(`/p${i}`),
+          zb.create(`/p${i}/c`),
+        ]);
+        const outcome = `${deleted.status === "fulfilled" ? "deleted" : String(deleted.reason)} / ${
+          created.status === "fulfilled" ? "created" : String(created.reason)
+        }`;
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        // Whatever the order: the child exists exactly when its parent does.
+        const parent = await za.exists(`/p${i}`);
+        const child = await za.exists(`/p${i}/c`);
+        assert.equal(child !== null, parent !== null, `round ${i}: ${outcome}`);
+        if (child) await za.delete(`/p${i}/c`);
+        if (parent) await za.delete(`/p${i}`);
+      }
+      for (const outcome of outcomes.keys()) {
+        assert.ok(
+          /^deleted \/ .*NONODE|NotEmpty|NOTEMPTY.* \/ created$/i.test(outcome),
+          `an outcome ZooKeeper never gives: ${outcome} (${JSON.stringify([...outcomes])})`,
+        );
+      }
+    } finally {
+      await za.close();
+      await zb.close();
+    }
+  },
+});

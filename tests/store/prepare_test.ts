@@ -214,16 +214,26 @@ Deno.test("setACL of a node whose open ACL was never stored makes its ACL key, o
   assert.ok(compare.some((c) => c.key === keys.attr("/o", "acl") && c.target === "create"));
 });
 
-Deno.test("a delete rests on the node having no children: no child created or deleted since it was read", async () => {
-  const { draft } = draftOf(node("/", 5n), node("/leaf", 8n));
+Deno.test("a delete rests on no child created since the read; NotEmpty on none deleted since", async () => {
+  const { draft } = draftOf(
+    node("/", 5n),
+    node("/leaf", 8n),
+    node("/full", 9n, { creates: 1, children: 1 }),
+  );
   succeeded(await draft.apply([{ kind: "delete", path: "/leaf", version: -1 }], ctx));
+  const notEmpty = await draft.apply([{ kind: "delete", path: "/full", version: -1 }], ctx);
+  assert.ok(!Array.isArray(notEmpty) && notEmpty.error.code === Code.NOTEMPTY);
   const { compare } = transaction(keys, draft.nodes, draft.now);
   const pinned = (key: string) => compare.find((c) => c.key === key);
-  // The children counter as read, and the child-delete marker still absent:
-  // a child deleted meanwhile by another server would move it.
+  // The children counter as read: a child created meanwhile by another
+  // server would move it. With no child, none can be deleted: no pin on
+  // the child-delete marker, one compare less for etcd.
   assert.ok(pinned(keys.attr("/leaf", "kids")));
-  assert.deepEqual(pinned(keys.attr("/leaf", "gone")), {
-    key: keys.attr("/leaf", "gone"),
+  assert.equal(pinned(keys.attr("/leaf", "gone")), undefined);
+  // NotEmpty holds only while the child is there: the marker as read.
+  assert.ok(pinned(keys.attr("/full", "kids")));
+  assert.deepEqual(pinned(keys.attr("/full", "gone")), {
+    key: keys.attr("/full", "gone"),
     target: "create",
     op: "==",
     value: 0n,
