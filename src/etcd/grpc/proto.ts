@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Compare, KeyValue, Op, RangeResult, WatchEvent } from "../client.ts";
+import type { Compare, KeyValue, Op, RangeResult, WatchEvent } from "../ops.ts";
 
 /** A decoded TxnResponse; a nested transaction keeps its own. */
 export interface TxnResponse {
