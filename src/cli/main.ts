@@ -20,7 +20,7 @@ import { VERSION } from "../version.ts";
 import { COMMIT } from "../build_info.ts";
 import { type LocalEtcd, LocalEtcdError, startLocalEtcd } from "./local_etcd.ts";
 import { systemdUnit } from "./systemd.ts";
-import { ALL_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
+import { ALL_FOUR_LETTER_WORDS } from "../server/four_letter.ts";
 import { ctl } from "./ctl.ts";
 import { bench } from "./bench.ts";
 import { backup } from "./backup.ts";

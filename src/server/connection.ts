@@ -10,8 +10,8 @@
 
 import type { Logger } from "@logtape/logtape";
 import { timingSafeEqual } from "node:crypto";
-import { answerFourLetterWord, fourLetterWord } from "../admin/four_letter.ts";
-import { servingReadOnly } from "../admin/server_info.ts";
+import { answerFourLetterWord, fourLetterWord } from "./four_letter.ts";
+import { servingReadOnly } from "./server_info.ts";
 import { type ConnectionInfo, Counters, SHORT_OP_NAMES } from "../admin/stats.ts";
 import { readFrames, readsOf } from "../jute/frame.ts";
 import { JuteDecodeError, JuteReader } from "../jute/reader.ts";

@@ -15,10 +15,10 @@ import { DEFAULT_MAX_FRAME } from "../jute/frame.ts";
 
 /** Default of {@link ServerOptions.maxOutgoingBytes}. */
 const DEFAULT_MAX_OUTGOING_BYTES = 16 * 1024 * 1024;
-import { DEFAULT_FOUR_LETTER_WORDS } from "../admin/four_letter.ts";
+import { DEFAULT_FOUR_LETTER_WORDS } from "./four_letter.ts";
 import { Counters } from "../admin/stats.ts";
 import { Gauge, Metrics } from "../admin/metrics.ts";
-import { serveAdmin } from "../admin/http.ts";
+import { serveAdmin } from "./admin_http.ts";
 import { serveConnection } from "./connection.ts";
 import { SessionManager } from "./sessions.ts";
 import { EtcdHealth } from "./etcd_health.ts";

@@ -11,7 +11,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ALL_FOUR_LETTER_WORDS } from "../../src/admin/four_letter.ts";
+import { ALL_FOUR_LETTER_WORDS } from "../../src/server/four_letter.ts";
 import { startStack } from "../_util/zetcd.ts";
 import { sendFourLetterWord, startZooKeeper } from "../_util/zookeeper.ts";
 import { CreateMode, Nzk } from "../_util/nzk.ts";

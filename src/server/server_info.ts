@@ -2,17 +2,17 @@
  * What the four-letter words and the admin port's commands report, as
  * data: server and connection statistics, `mntr`'s values, watches,
  * sessions and the environment. `four_letter.ts` renders it as ZooKeeper
- * 3.8's text, `http.ts` as its AdminServer's JSON.
+ * 3.8's text, `admin_http.ts` as its AdminServer's JSON.
  *
  * @module
  */
 
-import type { ServerState } from "../server/state.ts";
+import type { ServerState } from "./state.ts";
 import type { KeyValue } from "../etcd/client.ts";
 import { VERSION } from "../version.ts";
-import { elapsedMs, maxFileDescriptors, openFileDescriptors } from "./process.ts";
-import type { ConnectionInfo, LatencySummary } from "./stats.ts";
-import { type TreeFigures, treeFigures } from "./tree_figures.ts";
+import { elapsedMs, maxFileDescriptors, openFileDescriptors } from "../admin/process.ts";
+import type { ConnectionInfo, LatencySummary } from "../admin/stats.ts";
+import { type TreeFigures, treeFigures } from "../admin/tree_figures.ts";
 import { decodeNode } from "../store/values.ts";
 
 /** The version line ZooKeeper prints, naming this server. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ServerState } from "../server/state.ts";
+import type { ServerState } from "./state.ts";
 import {
   allConnectionStats,
   answersCommands,
@@ -28,7 +28,7 @@ import {
   watchesBySession,
   watchSummary,
 } from "./server_info.ts";
-import { elapsedMs } from "./process.ts";
+import { elapsedMs } from "../admin/process.ts";
 
 /** A command's fields besides `command` and `error`. */
 type Fields = Record<string, unknown>;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ServerState } from "../server/state.ts";
+import type { ServerState } from "./state.ts";
 import { sessionHex } from "../zk/acl.ts";
 import {
   allConnectionStats,
@@ -30,7 +30,7 @@ import {
   watchesBySession,
   watchSummary,
 } from "./server_info.ts";
-import type { ConnectionInfo } from "./stats.ts";
+import type { ConnectionInfo } from "../admin/stats.ts";
 
 /** Every word ZooKeeper 3.8 knows. */
 export const ALL_FOUR_LETTER_WORDS: readonly string[] = [
