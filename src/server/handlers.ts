@@ -30,6 +30,7 @@ import {
 import { invalidPathReason, SYSTEM_PATHS } from "../zk/path.ts";
 import { PROTOCOL } from "../zk/protocol.ts";
 import * as R from "../zk/records.ts";
+import { ephemeralPaths } from "../store/reapers.ts";
 
 /** The decoded type of record `K`. */
 type Req<K extends keyof typeof R> = (typeof R)[K] extends JuteType<infer T> ? T : never;
@@ -598,7 +599,9 @@ export const HANDLERS: ReadonlyMap<number, OpHandler> = new Map<number, OpHandle
   op<Req<"GetEphemeralsRequest">>(OpCode.getEphemerals, async (ctx, req) => {
     const prefix = req.prefixPath ?? "";
     // A read-only session creates none (and etcd, which knows the lease's keys, is away).
-    const all = ctx.session.readOnly ? [] : await ctx.tree.ephemerals(ctx.session.ephemeralLease);
+    const all = ctx.session.readOnly
+      ? []
+      : await ephemeralPaths(ctx.tree, ctx.session.ephemeralLease);
     const ephemerals = prefix === "" || prefix === "/"
       ? all
       : all.filter((p) => p.startsWith(prefix));

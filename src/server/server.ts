@@ -29,6 +29,7 @@ import type { ServerState } from "./state.ts";
 import { WatchHub } from "./watches.ts";
 import { type ClientAuth, ClientTlsListener } from "./client_certs.ts";
 import { defaultAdvertise, Members } from "./members.ts";
+import { reapExpired } from "../store/reapers.ts";
 
 /** Settings of {@link ZetcdServer.start}; all but `endpoints` have defaults. */
 export interface ServerOptions {
@@ -371,7 +372,7 @@ export class ZetcdServer {
       state.lag.start();
       const reapEvery = options.reapIntervalMs ?? 60_000;
       reaper = setInterval(() => {
-        tree.reapExpired(tree.now()).then((paths) => {
+        reapExpired(tree, tree.now()).then((paths) => {
           if (paths.length > 0) {
             log.info("deleted {count} expired container/TTL node(s): {paths}", {
               count: paths.length,

@@ -14,6 +14,7 @@ import { elapsedMs, maxFileDescriptors, openFileDescriptors } from "../admin/pro
 import type { ConnectionInfo, LatencySummary } from "../admin/stats.ts";
 import { type TreeFigures, treeFigures } from "../admin/tree_figures.ts";
 import { decodeNode } from "../store/values.ts";
+import { ephemeralPaths } from "../store/reapers.ts";
 
 /** The version line ZooKeeper prints, naming this server. */
 export const VERSION_TEXT = `3.8.0-zetcd-${VERSION}, built on zetcd for Deno`;
@@ -378,7 +379,7 @@ export async function sessionDump(state: ServerState): Promise<SessionDump> {
     return { expiries, ephemerals };
   }
   for (const s of sessions) {
-    const paths = await fromEtcd(state, () => state.tree.ephemerals(s.ephemeralLease));
+    const paths = await fromEtcd(state, () => ephemeralPaths(state.tree, s.ephemeralLease));
     if (paths.length > 0) ephemerals.set(s.id, paths.sort());
   }
   return { expiries, ephemerals };

@@ -37,6 +37,7 @@ import {
 import { sessionHex } from "../zk/acl.ts";
 import type { EtcdTree } from "../store/tree.ts";
 import { decodeSession, encodeSession } from "../store/values.ts";
+import { reapEphemerals } from "../store/reapers.ts";
 
 /** One ZooKeeper session as this server knows it. */
 export class Session {
@@ -246,7 +247,7 @@ export class SessionManager {
   async close(session: Session): Promise<bigint> {
     this.#local.delete(session.id);
     session.closed = true;
-    const { zxid } = await this.#tree.reapEphemerals(session.ephemeralLease);
+    const { zxid } = await reapEphemerals(this.#tree, session.ephemeralLease);
     const res = await this.#etcd.txn([], [{ del: this.#tree.keys.session(session.id) }]);
     await this.#etcd.revokeLease(session.id);
     return zxid || res.revision;
@@ -281,7 +282,7 @@ export class SessionManager {
         );
         return;
       }
-      const { paths } = await this.#tree.reapEphemerals(lease);
+      const { paths } = await reapEphemerals(this.#tree, lease);
       if (paths.length > 0) {
         this.#options.log.info("session {session} ended: deleted {count} ephemeral node(s)", {
           session: sessionHex(id),

@@ -1,15 +1,14 @@
 /**
  * The ZooKeeper data tree on etcd: its reads (a node's Stat, data and ACL
  * from its keys; from the replica when it may answer), the creation of the
- * root and system nodes, sync, and the reapers of ephemerals, containers
- * and TTL nodes. Every write of a client goes through the write pipeline
- * (`pipeline.ts`).
+ * root and system nodes, and sync. Every write of a client goes through
+ * the write pipeline (`pipeline.ts`); the server's own deletes, through
+ * the reapers (`reapers.ts`).
  *
  * @module
  */
 
 import { OPEN_ACL } from "../zk/acl.ts";
-import { CreateFlag } from "../zk/constants.ts";
 import { baseName, depthOf, parentOf } from "../zk/path.ts";
 import type { ACL } from "../zk/records.ts";
 import {
@@ -25,7 +24,7 @@ import {
 import { type Keys, LAYOUT_VERSION } from "./keys.ts";
 import type { Replica } from "../etcd/replica.ts";
 import { RevisionClock } from "./clock.ts";
-import { counterOf, nodeDeletes, type NodeSnapshot, nodeWrites, statFrom } from "./nodes.ts";
+import { counterOf, type NodeSnapshot, nodeWrites, statFrom } from "./nodes.ts";
 import { decodeAcl, decodeBias, decodeMeta, decodeNode } from "./values.ts";
 
 const READ_ACL: ACL[] = [{ perms: 1, id: { scheme: "world", id: "anyone" } }];
@@ -38,14 +37,11 @@ export interface AtRevision {
 /** Number of reads {@link EtcdTree.statReads} adds to a transaction. */
 const STAT_READS = 3;
 
-/** Rounds of reaping before the lease is revoked anyway (etcd then deletes what is left). */
-const MAX_REAP_ROUNDS = 8;
-
 /** Nodes a walk of the replica visits between yields to other work. */
 const WALK_SLICE = 1000;
 
 /** Paths read per transaction, so a read stays under etcd's default of 128 operations. */
-const PATHS_PER_READ = 40;
+export const PATHS_PER_READ = 40;
 
 /**
  * Where a read may be answered: only by etcd (linearizable), or by the
@@ -373,95 +369,5 @@ export class EtcdTree {
       countOnly: true,
     }]);
     return res.results[0]!.count;
-  }
-
-  /** The ephemeral nodes attached to `lease` (a session's), as paths. */
-  async ephemerals(lease: bigint): Promise<string[]> {
-    const { keys } = await this.etcd.leaseInfo(lease);
-    return keys.map((key) => this.keys.pathOfNode(key)).filter((p): p is string => p !== null);
-  }
-
-  /**
-   * What ZooKeeper's container manager does: deletes the containers that
-   * had children and have none left, and the TTL nodes that have no
-   * children and were not modified for their TTL. Each delete holds only
-   * if the node did not change since it was read, so several servers may
-   * run this at once. Index entries whose node is gone are dropped.
-   * Returns the paths deleted.
-   */
-  async reapExpired(now: bigint): Promise<string[]> {
-    const k = this.keys;
-    const deleted: string[] = [];
-    for (const kind of ["container", "ttl"] as const) {
-      const listed = await this.etcd.read([{ get: k.indexOf(kind), prefix: true, keysOnly: true }]);
-      const paths = listed.results[0]!.kvs.map((kv) => k.pathOfIndex(kind, kv.key)!);
-      const { nodes } = await this.getMany(paths);
-      for (const [i, path] of paths.entries()) {
-        const node = nodes[i];
-        const index = k.index(kind, path);
-        const stale = !node ||
-          (kind === "container" ? node.mode !== CreateFlag.CONTAINER : node.ttl === undefined);
-        if (stale) {
-          // Only while the node is still gone (or still not of this kind).
-          await this.etcd.txn(
-            [unchanged(k.node(path), node?.kvs.node)],
-            [{ del: index }],
-          );
-          continue;
-        }
-        const { numChildren, cversion, mtime } = node.stat;
-        const due = numChildren === 0 &&
-          (kind === "container" ? cversion > 0 : now - mtime > node.ttl!);
-        if (!due) continue;
-        const res = await this.etcd.txn(
-          [
-            unchanged(k.node(path), node.kvs.node),
-            unchanged(k.attr(path, "kids"), node.kvs.kids),
-            unchanged(k.attr(path, "gone"), node.kvs.gone),
-            absent(k.children(path), true),
-          ],
-          [...nodeDeletes(k, path), { put: k.attr(parentOf(path), "gone") }, { del: index }],
-        );
-        if (res.succeeded) deleted.push(path);
-      }
-    }
-    return deleted;
-  }
-
-  /**
-   * Deletes the ephemeral nodes attached to `lease` in one transaction,
-   * touching each parent's `gone` key (so pzxid and cversion move as in
-   * ZooKeeper), then revokes the lease. Safe to run from several servers at
-   * once: each node is deleted only while it still carries the lease.
-   * Returns the revision of the deletion (0n when there was nothing to do).
-   */
-  async reapEphemerals(lease: bigint): Promise<AtRevision & { paths: string[] }> {
-    const reaped: string[] = [];
-    let zxid = 0n;
-    for (let attempt = 0; attempt < MAX_REAP_ROUNDS; attempt++) {
-      const { keys } = await this.etcd.leaseInfo(lease);
-      const paths = keys.map((key) => this.keys.pathOfNode(key)).filter((p): p is string =>
-        p !== null
-      );
-      if (paths.length === 0) break;
-      // In chunks, to stay within etcd's default of 128 operations per transaction.
-      for (let i = 0; i < paths.length; i += PATHS_PER_READ) {
-        const chunk = paths.slice(i, i + PATHS_PER_READ);
-        const parents = new Set(chunk.map(parentOf));
-        const res = await this.etcd.txn(
-          chunk.map((p) => ({ key: this.keys.node(p), target: "lease", op: "==", value: lease })),
-          [
-            ...chunk.flatMap((p) => nodeDeletes(this.keys, p)),
-            ...[...parents].map((p) => ({ put: this.keys.attr(p, "gone") })),
-          ],
-        );
-        if (res.succeeded) {
-          reaped.push(...chunk);
-          zxid = res.revision;
-        }
-      }
-    }
-    await this.etcd.revokeLease(lease);
-    return { zxid, paths: reaped };
   }
 }
