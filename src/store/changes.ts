@@ -168,18 +168,7 @@ export class Draft {
     if (ops.length === 1) return await this.#applyOne(ops[0], ctx);
     const layer = new Map<string, Live>();
     const events: [number, string][] = [];
-    const load = async (paths: string[]) => {
-      const missing: string[] = [];
-      for (const p of new Set(paths)) {
-        if (layer.has(p)) continue;
-        const drafted = this.nodes.get(p);
-        if (drafted) layer.set(p, { ...drafted, pins: new Set(drafted.pins) });
-        else missing.push(p);
-      }
-      if (missing.length === 0) return;
-      const read = await this.#load(missing);
-      missing.forEach((p, i) => layer.set(p, fromSnapshot(read[i])));
-    };
+    const load = (paths: string[]) => this.#loadInto(layer, paths);
     const step: StepContext = { ...ctx, nodes: layer, events, load, now: this.now };
     await load(ops.flatMap(pathsOf));
     const results: OpResult[] = [];
@@ -204,15 +193,7 @@ export class Draft {
    * multi's layer would leave — without copying a node.
    */
   async #applyOne(op: WriteOp, ctx: WriteContext): Promise<OpResult[] | Failed> {
-    const load = async (paths: string[]) => {
-      let missing: string[] | undefined;
-      for (const p of paths) {
-        if (!this.nodes.has(p) && !missing?.includes(p)) (missing ??= []).push(p);
-      }
-      if (!missing) return;
-      const read = await this.#load(missing);
-      missing.forEach((p, i) => this.nodes.set(p, fromSnapshot(read[i])));
-    };
+    const load = (paths: string[]) => this.#loadInto(this.nodes, paths);
     const step: StepContext = {
       ...ctx,
       nodes: this.nodes,
@@ -227,6 +208,24 @@ export class Draft {
       if (!(err instanceof ZkError)) throw err;
       return { index: 0, error: err };
     }
+  }
+
+  /**
+   * Puts the nodes at `paths` into `into` (the draft's nodes, or a multi's
+   * layer over them) unless it holds them: a layer gets a copy of the
+   * draft's node, and nodes neither holds are read, all in one call.
+   */
+  async #loadInto(into: Map<string, Live>, paths: string[]): Promise<void> {
+    const missing: string[] = [];
+    for (const p of new Set(paths)) {
+      if (into.has(p)) continue;
+      const drafted = this.nodes.get(p);
+      if (drafted) into.set(p, { ...drafted, pins: new Set(drafted.pins) });
+      else missing.push(p);
+    }
+    if (missing.length === 0) return;
+    const read = await this.#load(missing);
+    missing.forEach((p, i) => into.set(p, fromSnapshot(read[i])));
   }
 
   /** Keeps what a failed write read: its nodes' pins, on their state before it. */
