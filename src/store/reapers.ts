@@ -84,10 +84,7 @@ export async function reapEphemerals(
   const reaped: string[] = [];
   let zxid = 0n;
   for (let attempt = 0; attempt < MAX_REAP_ROUNDS; attempt++) {
-    const { keys } = await tree.etcd.leaseInfo(lease);
-    const paths = keys.map((key) => tree.keys.pathOfNode(key)).filter((p): p is string =>
-      p !== null
-    );
+    const paths = await ephemeralPaths(tree, lease);
     if (paths.length === 0) break;
     // In chunks, to stay within etcd's default of 128 operations per transaction.
     for (let i = 0; i < paths.length; i += PATHS_PER_READ) {
