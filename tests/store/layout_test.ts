@@ -21,11 +21,18 @@ import { CreateFlag } from "../../src/zk/constants.ts";
 
 const text = new TextEncoder();
 
-/** A persistent node as layout 1 wrote it: node, meta, acl and kids (`creates` children ever made). */
+/** A node as layout 2 wrote it: a record of format 1 and its meta key. */
+function layout2Node(k: Keys, path: string, ctime: bigint): Op[] {
+  return [
+    { put: k.node(path), value: encodeNode({ data: text.encode(path), mtime: ctime }) },
+    { put: k.attr(path, "meta"), value: encodeMeta({ ctime, mode: 0, owner: 0n }) },
+  ];
+}
+
+/** A persistent node as layout 1 wrote it: layout 2's keys, its acl and kids (`creates` children ever made). */
 function layout1Node(k: Keys, path: string, acl: ACL[], creates: number): Op[] {
   return [
-    { put: k.node(path), value: encodeNode({ data: text.encode(path), mtime: 1n }) },
-    { put: k.attr(path, "meta"), value: encodeMeta({ ctime: 1n, mode: 0, owner: 0n }) },
+    ...layout2Node(k, path, 1n),
     { put: k.attr(path, "acl"), value: encodeAcl(acl) },
     { put: k.attr(path, "kids"), value: text.encode(creates ? String(creates) : "") },
   ];
@@ -98,17 +105,12 @@ Deno.test("a prefix written by layout 2 keeps every node's czxid, ctime and owne
   const prefix = uniquePrefix();
   const k = new Keys(prefix);
   const raw = EtcdClient.connect({ endpoints: etcd.endpoints });
-  /** A node as layout 2 wrote it: a record of format 1 and its meta key. */
-  const layout2Node = (path: string, ctime: bigint): Op[] => [
-    { put: k.node(path), value: encodeNode({ data: text.encode(path), mtime: ctime }) },
-    { put: k.attr(path, "meta"), value: encodeMeta({ ctime, mode: 0, owner: 0n }) },
-  ];
   const written = await raw.txn([], [
     { put: k.layout(), value: text.encode("2") },
-    ...layout2Node("/", 1n),
-    ...layout2Node("/zookeeper", 1n),
-    ...layout2Node("/zookeeper/quota", 1n),
-    ...layout2Node("/old", 1234n),
+    ...layout2Node(k, "/", 1n),
+    ...layout2Node(k, "/zookeeper", 1n),
+    ...layout2Node(k, "/zookeeper/quota", 1n),
+    ...layout2Node(k, "/old", 1234n),
   ]);
   const server = await startZetcd(etcd, { prefix });
   const zk = await ZkClient.connect(server.address);
