@@ -5,7 +5,7 @@
  * @module
  */
 
-import { freePort } from "./ports.ts";
+import { freePort, isListening } from "./ports.ts";
 import { sleep, stopChild, tailLines } from "./process.ts";
 import { type ZooKeeperTls, zooKeeperTlsSettings } from "./zookeeper_tls.ts";
 import { zooKeeperSaslSettings } from "./zookeeper_sasl.ts";
@@ -43,7 +43,8 @@ const READY_TIMEOUT_MS = 20_000;
  * Starts a standalone ZooKeeper (java from env `JAVA_BIN`, else `java` on
  * PATH; main class `org.apache.zookeeper.server.ZooKeeperServerMain`) on a
  * free loopback port with a fresh temporary data dir, and resolves once it
- * answers `ruok` with `imok` and `srvr` reports it serving. Throws, with the tail of its log, when it does
+ * answers `ruok` with `imok` and `srvr` reports it serving (and its TLS
+ * port, if any, takes connections). Throws, with the tail of its log, when it does
  * not within 20 s.
  */
 export async function startZooKeeper(
@@ -84,7 +85,7 @@ export async function startZooKeeper(
   }
 
   try {
-    await waitUntilServing(port, child, logFile);
+    await waitUntilServing(port, child, logFile, tlsPort);
   } catch (error) {
     await stop();
     throw error;
@@ -168,13 +169,15 @@ export async function checkClasspath(classpath: string): Promise<void> {
 }
 
 /**
- * Waits until the server is serving clients; throws when it exits
- * first or the deadline passes.
+ * Waits until the server is serving clients (and, with `tlsPort`, also
+ * takes connections there: ZooKeeper opens its TLS port after the plain
+ * one); throws when it exits first or the deadline passes.
  */
 async function waitUntilServing(
   port: number,
   child: Deno.ChildProcess,
   logFile: string,
+  tlsPort?: number,
 ): Promise<void> {
   let exited: Deno.CommandStatus | undefined;
   child.status.then((status) => exited = status);
@@ -186,7 +189,10 @@ async function waitUntilServing(
           `Last lines of ${logFile}:\n${await logTail(logFile)}`,
       );
     }
-    if (await isServing(`127.0.0.1:${port}`)) return;
+    if (
+      await isServing(`127.0.0.1:${port}`) &&
+      (tlsPort === undefined || await isListening(tlsPort))
+    ) return;
     await sleep(50);
   }
   throw new Error(
