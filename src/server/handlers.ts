@@ -252,6 +252,7 @@ function prepareCreate(
 async function write(ctx: RequestContext, ops: WriteOp[]): Promise<WriteOutcome> {
   const out = await ctx.writes.submit({
     ops,
+    writer: ctx.session,
     who: ctx.who(),
     validate: invalidPathReason,
     atLeast: ctx.session.seenZxid,

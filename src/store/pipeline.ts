@@ -7,8 +7,11 @@
  *
  * Protocol:
  * 1. Writes queue in arrival order. One batch runs at a time: the writes
- *    queued when the batch before it finished (up to {@link MAX_BATCH}, or
- *    about {@link MAX_BATCH_BYTES} of data).
+ *    queued when it starts (up to {@link MAX_BATCH}, or about
+ *    {@link MAX_BATCH_BYTES} of data). It starts once the writers the
+ *    batch before it answered are back with their next writes, or a full
+ *    batch waits, or `GATHER_MS` has passed (`gate.ts`): etcd's
+ *    cost is per transaction, so writers are gathered, not split.
  * 2. Prepare. The batch's writes are applied in order to a {@link Draft},
  *    which reads nodes from the replica once it shows the previous batch
  *    (else from etcd, every read as of one revision). Each write sees the
@@ -55,6 +58,7 @@ import {
   type WriteOp,
 } from "./changes.ts";
 import { transaction } from "./commit.ts";
+import { BatchGate } from "./gate.ts";
 
 /** Most writes one batch prepares and commits together. */
 const MAX_BATCH = 64;
@@ -85,6 +89,8 @@ const CONFLICT_DEADLINE_MS = 10_000;
 /** A write: its operations (one, or a multi's), who writes, and what the session has seen. */
 export interface WriteRequest extends WriteContext {
   ops: WriteOp[];
+  /** The writer (its session): whom the next batch waits for once answered. */
+  writer?: object;
   /** The revision the writer's session has seen: nothing older is read to prepare it. */
   atLeast: bigint;
 }
@@ -141,6 +147,8 @@ export class WritePipeline {
   readonly #tree: EtcdTree;
   #queue: Queued[] = [];
   #running = false;
+  /** When the next batch starts. */
+  readonly #gate = new BatchGate();
   /** The last commit's revision: the next batch reads no older state. */
   #floor = 0n;
   /** Most operations (compares, or writes) etcd takes in one transaction: its --max-txn-ops. */
@@ -160,6 +168,8 @@ export class WritePipeline {
     const done = Promise.withResolvers<WriteOutcome>();
     const bytes = req.ops.reduce((n, op) => n + ("data" in op ? op.data?.byteLength ?? 0 : 0), 0);
     this.#queue.push({ req, bytes, done });
+    this.#gate.arrived(req.writer);
+    if (this.#queue.length >= MAX_BATCH) this.#gate.release();
     if (!this.#running) this.#drain();
     return done.promise;
   }
@@ -168,6 +178,8 @@ export class WritePipeline {
     this.#running = true;
     try {
       while (this.#queue.length > 0) {
+        const gathering = this.#queue.length < MAX_BATCH ? this.#gate.wait() : null;
+        if (gathering) await gathering;
         let n = 0;
         let bytes = 0;
         while (n < this.#queue.length && n < MAX_BATCH && (n === 0 || bytes < MAX_BATCH_BYTES)) {
@@ -335,6 +347,9 @@ export class WritePipeline {
     { zxid, wrote }: { zxid: bigint; wrote: boolean },
   ): void {
     this.counts.writes += batch.length;
+    const queued = new Set<object | undefined>();
+    for (const q of this.#queue) queued.add(q.req.writer);
+    this.#gate.answered(batch.map((q) => q.req.writer), (w) => queued.has(w));
     batch.forEach((q, i) => {
       const outcome = outcomes[i];
       if (!Array.isArray(outcome)) {
