@@ -22,8 +22,10 @@
  *    cycle before (a moving average), so a load that does not come back
  *    soon is not waited for.
  *
- * A client alone, or one pipelining its writes, is never kept waiting: its
- * next write is the one expected (or the queue is full).
+ * A client alone is never kept waiting: its next write is the one
+ * expected. One pipelining its writes is not waited for while its next
+ * writes are queued; once a burst of them is answered, it is expected back
+ * with as many, and the next batch waits at most GATHER_MS if fewer come.
  *
  * @module
  */
