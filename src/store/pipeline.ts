@@ -169,24 +169,34 @@ export class WritePipeline {
     const bytes = req.ops.reduce((n, op) => n + ("data" in op ? op.data?.byteLength ?? 0 : 0), 0);
     this.#queue.push({ req, bytes, done });
     this.#gate.arrived(req.writer);
-    if (this.#queue.length >= MAX_BATCH) this.#gate.release();
+    if (this.#nextBatch().full) this.#gate.release();
     if (!this.#running) this.#drain();
     return done.promise;
+  }
+
+  /**
+   * How many writes at the head of the queue the next batch takes (up to
+   * {@link MAX_BATCH}, or until their data reach {@link MAX_BATCH_BYTES}),
+   * and whether that batch is full: no later write would join it.
+   */
+  #nextBatch(): { size: number; full: boolean } {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.#queue.length && n < MAX_BATCH && (n === 0 || bytes < MAX_BATCH_BYTES)) {
+      bytes += this.#queue[n].bytes;
+      n++;
+    }
+    return { size: n, full: n === MAX_BATCH || bytes >= MAX_BATCH_BYTES };
   }
 
   async #drain(): Promise<void> {
     this.#running = true;
     try {
       while (this.#queue.length > 0) {
-        const gathering = this.#queue.length < MAX_BATCH ? this.#gate.wait() : null;
+        // A full batch goes at once; one with room waits for the writers expected.
+        const gathering = this.#nextBatch().full ? null : this.#gate.wait();
         if (gathering) await gathering;
-        let n = 0;
-        let bytes = 0;
-        while (n < this.#queue.length && n < MAX_BATCH && (n === 0 || bytes < MAX_BATCH_BYTES)) {
-          bytes += this.#queue[n].bytes;
-          n++;
-        }
-        await this.#runOrReject(this.#queue.splice(0, n));
+        await this.#runOrReject(this.#queue.splice(0, this.#nextBatch().size));
       }
     } finally {
       this.#running = false;
