@@ -296,6 +296,14 @@ export class EtcdClient {
    * Runs one transaction: `success` if every compare holds, else `failure`.
    * `options.timeoutMs` bounds the wait for its answer (default 10 s; over
    * our own transport only): past it, it fails with its outcome unknown.
+   *
+   * Every transaction is linearizable. etcd answers one with no operation
+   * in either branch from the member's own state, without asking the
+   * leader (its `isTxnSerializable` holds for empty branches), so a member
+   * that lags — frozen, cut off, or a deposed leader — would confirm
+   * compares that no longer hold. Such a transaction is sent with a count
+   * of its first key added to `success`, which etcd serves after a read
+   * barrier; that count is dropped from the answer.
    */
   async txn(
     compare: Compare[],
@@ -303,6 +311,11 @@ export class EtcdClient {
     failure: Op[] = [],
     options: { timeoutMs?: number } = {},
   ): Promise<TxnResult> {
+    const comparesOnly = compare.length > 0 && success.length === 0 && failure.length === 0;
+    if (comparesOnly) {
+      const res = await this.txn(compare, [{ get: compare[0].key, countOnly: true }], [], options);
+      return { ...res, results: [] };
+    }
     const started = performance.now();
     const result =
       await (this.#direct

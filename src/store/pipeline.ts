@@ -22,7 +22,8 @@
  *    stream), guarded by compares pinning every node as read — those an
  *    error answer was decided on too. A batch that only fails is still
  *    sent, its compares alone: an answer read from the replica holds only
- *    if etcd agrees (another server may have written since).
+ *    if etcd agrees (another server may have written since), as of now
+ *    (the client makes such a transaction linearizable).
  * 4. Conflict. A compare that fails (another server wrote in between) voids
  *    the batch: its writes go back to the front of the queue, in order, and
  *    the next batch — those writes and whatever queued meanwhile — is
