@@ -3,7 +3,8 @@
  * 3.8, against our server (a separate process on a fresh etcd) and, for
  * writes and reads, against that etcd directly, in one run on this machine,
  * at 1, 8 and 32 connections. Prints a table with the ratios us/ZooKeeper
- * and us/etcd, and our server's peak RSS; then, in a second table, what our
+ * and us/etcd, the latencies (raw etcd's p50 is the floor of a write's),
+ * and our server's peak RSS; then, in a second table, what our
  * server's measured turns cost per operation (etcd's CPU, the server's CPU,
  * the keys and Txn requests etcd wrote), and the same for raw etcd.
  *
@@ -167,9 +168,10 @@ if (import.meta.main) {
   const ms = (x: number) => x.toFixed(x < 10 ? 2 : 1);
   console.log(
     "\n| workload | conns | ZooKeeper ops/s | zetcd ops/s | raw etcd ops/s | zetcd / ZooKeeper | " +
-      "zetcd / etcd | ZooKeeper p50 / p99 ms | zetcd p50 / p99 ms | p50 zetcd / ZooKeeper |",
+      "zetcd / etcd | ZooKeeper p50 / p99 ms | zetcd p50 / p99 ms | raw etcd p50 ms | " +
+      "p50 zetcd / ZooKeeper |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const { row, conns, zk, us, raw } of results) {
     const errors = zk.errors + us.errors + (raw?.errors ?? 0);
     console.log(
@@ -179,7 +181,7 @@ if (import.meta.main) {
         } | ` +
         `${raw ? (us.opsPerSecond / raw.opsPerSecond).toFixed(2) : "—"} | ` +
         `${ms(zk.p50)} / ${ms(zk.p99)} | ${ms(us.p50)} / ${ms(us.p99)} | ` +
-        `${(us.p50 / zk.p50).toFixed(2)} |` +
+        `${raw ? ms(raw.p50) : "—"} | ${(us.p50 / zk.p50).toFixed(2)} |` +
         (errors > 0 ? ` (${errors} errors)` : ""),
     );
   }
