@@ -55,6 +55,13 @@ export class Replica {
   #lastAcl?: Uint8Array;
   /** Revision the copy reflects; 0n while it is not loaded. */
   revision = 0n;
+  /**
+   * The revision of the last load: the copy already holds every change up to
+   * it, so a change the watch stream delivers later at or below it (a watch
+   * still catching up when the load read a newer revision) is old news and
+   * must not roll the copy back.
+   */
+  #loadedAt = 0n;
   /** Changes from the watch stream that arrived while loading, to apply after. */
   #pending: { type: "put" | "delete"; kv: KeyValue }[] = [];
   /** The newest revision of a held change that was dropped (too many held): a load must be at or past it. */
@@ -131,9 +138,8 @@ export class Replica {
     this.#pending = [];
     this.#droppedThrough = 0n;
     this.revision = revision;
-    for (const { type, kv } of held) {
-      if (kv.modRevision > revision) this.apply(type, kv);
-    }
+    this.#loadedAt = revision;
+    for (const { type, kv } of held) this.apply(type, kv);
   }
 
   /** Drops every key of the copy. */
@@ -155,6 +161,8 @@ export class Replica {
       }
       return;
     }
+    // Not `this.revision`: one revision's changes arrive one key at a time.
+    if (kv.modRevision <= this.#loadedAt) return;
     if (type === "put") this.#put(kv);
     else this.#delete(kv.key);
     if (kv.modRevision > this.revision) this.revision = kv.modRevision;

@@ -42,3 +42,39 @@ Deno.test({
     client.close();
   }
 });
+
+Deno.test({
+  name:
+    "a change older than the load, delivered after it by a watch still catching up, does not roll the copy back",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using etcd = await startEtcd();
+  const client = EtcdClient.connect({ endpoints: etcd.endpoints });
+  try {
+    const put = await client.txn([], [{ put: "/r/k", value: enc.encode("old") }]);
+    const deleted = await client.txn([], [{ del: "/r/k" }]);
+    const replica = new Replica("/r/");
+    await replica.load(client, deleted.revision);
+    const kv = (value: string, revision: bigint): KeyValue => ({
+      key: "/r/k",
+      value: enc.encode(value),
+      createRevision: put.revision,
+      modRevision: revision,
+      version: 1n,
+      lease: 0n,
+    });
+    // The watch, behind the load, now delivers the put the load already saw deleted.
+    replica.apply("put", kv("old", put.revision));
+    assert.equal(replica.read([{ get: "/r/k" }])!.results[0]!.kvs.length, 0, "still deleted");
+    assert.equal(replica.revision, deleted.revision);
+    // A change after the load is applied.
+    const next = await client.txn([], [{ put: "/r/k", value: enc.encode("new") }]);
+    replica.apply("put", kv("new", next.revision));
+    const read = replica.read([{ get: "/r/k" }])!.results[0]!.kvs;
+    assert.equal(new TextDecoder().decode(read[0]?.value), "new");
+    assert.equal(replica.revision, next.revision);
+  } finally {
+    client.close();
+  }
+});
