@@ -65,7 +65,16 @@ export {
   type WatchBatch,
   type WatchEvent,
 } from "./ops.ts";
-import type { Compare, GetOp, KeyValue, Op, RangeResult, TxnResult, WatchBatch } from "./ops.ts";
+import type {
+  Compare,
+  GetOp,
+  KeyValue,
+  Op,
+  RangeResult,
+  TxnResult,
+  WatchBatch,
+  WatchEvent,
+} from "./ops.ts";
 
 /**
  * etcd refused a read as of a revision it has compacted away. Reads pinned
@@ -348,16 +357,27 @@ export class EtcdClient {
     onError: (err: Error) => void,
   ): Promise<() => Promise<void>> {
     if (this.#direct) return this.#watchDirect(prefix, fromRevision, onBatch, onError);
+    // The library resumes a watch from the revision in the header of each
+    // answer, plus one: etcd's current revision, ahead of the history a
+    // watch still catching up has not been sent (skipped on a reconnect),
+    // or behind it on a lagging member (sent twice). It resumes from the
+    // revision after the last event delivered instead, set as each
+    // (re)created watch is sent; anything older that comes again is dropped.
+    let next = fromRevision;
     const watcher = await this.#etcd!.watch().prefix(prefix).startRevision(String(fromRevision))
       .create();
+    watcher.on("connecting", () => {
+      watcher.request.start_revision = String(next);
+    });
     watcher.on("data", (res: RPC.IWatchResponse) => {
-      onBatch({
-        revision: BigInt(res.header.revision),
-        events: (res.events ?? []).map((e) => ({
-          type: e.type === "Delete" ? "delete" : "put",
-          kv: fromKv(e.kv),
-        })),
-      });
+      const events: WatchEvent[] = [];
+      for (const e of res.events ?? []) {
+        const kv = fromKv(e.kv);
+        if (kv.modRevision < next) continue;
+        events.push({ type: e.type === "Delete" ? "delete" : "put", kv });
+      }
+      if (events.length > 0) next = events[events.length - 1].kv.modRevision + 1n;
+      onBatch({ revision: BigInt(res.header.revision), events });
     });
     watcher.on("error", onError);
     return () => watcher.cancel();
