@@ -12,6 +12,10 @@ export interface TcpRelay {
   address: string;
   /** Closes every relayed connection (new ones are still accepted). */
   cut(): void;
+  /** Cuts every connection and closes new ones at once, until {@link resume}: etcd is unreachable. */
+  pause(): void;
+  /** Relays new connections again after {@link pause}. */
+  resume(): void;
   /** Connections accepted so far. */
   readonly accepted: number;
   close(): void;
@@ -23,6 +27,7 @@ export function startRelay(target: string): TcpRelay {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const open = new Set<Deno.Conn>();
   let accepted = 0;
+  let paused = false;
   const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
     try {
       await from.readable.pipeTo(to.writable, { preventClose: true });
@@ -38,6 +43,10 @@ export function startRelay(target: string): TcpRelay {
   (async () => {
     for await (const client of listener) {
       accepted++;
+      if (paused) {
+        client.close();
+        continue;
+      }
       try {
         const server = await Deno.connect({ hostname, port: Number(port) });
         open.add(client);
@@ -58,6 +67,13 @@ export function startRelay(target: string): TcpRelay {
           c.close();
         } catch { /* already closed */ }
       }
+    },
+    pause() {
+      paused = true;
+      this.cut();
+    },
+    resume() {
+      paused = false;
     },
     get accepted() {
       return accepted;
