@@ -63,6 +63,12 @@ export class WatchHub {
   #stopped = false;
   #reopening = false;
   #reopenedAt = 0;
+  /**
+   * The stream fell behind a compaction and the copy has not been read
+   * again since: a reopen that failed midway (etcd unreachable while the
+   * copy loads) is still one, or the copy would stay unloaded for good.
+   */
+  #behind = false;
   readonly #keys: Keys;
   readonly #onError: (err: Error) => void;
   /** The in-memory copy of the prefix this stream keeps current, if any. */
@@ -108,13 +114,15 @@ export class WatchHub {
     this.#reopening = true;
     // A watch cancelled again right after it was reopened is behind a
     // compaction (etcd 3.4 gives no reason with the cancellation).
-    const compacted = err instanceof EtcdCompactedError || Date.now() - this.#reopenedAt < 5000;
+    const compacted = this.#behind || err instanceof EtcdCompactedError ||
+      Date.now() - this.#reopenedAt < 5000;
     try {
       // The old watch has ended: do not wait for its cancellation.
       this.#stop?.().catch(() => {});
       await new Promise((r) => setTimeout(r, 200));
       if (this.#stopped) return;
       if (compacted) {
+        this.#behind = true;
         const { revision: zxid } = await this.#etcd!.read([{
           get: this.#keys.prefix,
           keysOnly: true,
@@ -131,6 +139,7 @@ export class WatchHub {
           this.replica.invalidate();
           await this.replica.load(this.#etcd!, zxid);
         }
+        this.#behind = false;
       }
       await this.#open(this.#clock.revision + 1n);
       this.#reopenedAt = Date.now();
