@@ -183,7 +183,7 @@ async function read(
     : null;
   // A refused read leaves no watch; a missing node does for exists.
   if (opts.watch && (error === null || (!out.node && opts.watchMissing))) {
-    ctx.watches.add(opts.watch, p, ctx.sink, out.zxid);
+    ctx.watches.add(opts.watch, p, ctx.sink, out.zxid, !out.node);
   }
   await settle(ctx, out.seen);
   if (error) throw error;
@@ -384,14 +384,15 @@ async function setWatches(
   asked.forEach(({ kind, path }, i) => {
     const node = read.nodes[i];
     const fire = (type: EventType) => ctx.sink.notify(type, path);
-    const watch = (table: WatchTable) => ctx.watches.add(table, path, ctx.sink, read.zxid);
+    const watch = (table: WatchTable, missing = false) =>
+      ctx.watches.add(table, path, ctx.sink, read.zxid, missing);
     if (kind === "data") {
       if (!node) fire(EventType.NodeDeleted);
       else if (node.stat.mzxid > rel) fire(EventType.NodeDataChanged);
       else watch("data");
     } else if (kind === "exist") {
       if (node) fire(EventType.NodeCreated);
-      else watch("data");
+      else watch("data", true);
     } else {
       if (!node) fire(EventType.NodeDeleted);
       else if (node.stat.pzxid > rel) fire(EventType.NodeChildrenChanged);

@@ -265,6 +265,7 @@ export class ZetcdServer {
         tree.replica = replica;
         watches.replica = replica;
       }
+      watches.readNodes = async (paths) => (await tree.getMany(paths, "etcd")).nodes;
       await watches.start(etcd, zxid);
       const health = new EtcdHealth(etcd, keys.layout(), log);
       const state: ServerState = {

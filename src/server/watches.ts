@@ -16,6 +16,8 @@ import {
 import type { Keys } from "../store/keys.ts";
 import type { RevisionClock } from "../store/clock.ts";
 import type { Replica } from "../etcd/replica.ts";
+import type { NodeSnapshot } from "../store/nodes.ts";
+import type { Stat } from "../zk/records.ts";
 import { EventType } from "../zk/constants.ts";
 import { parentOf } from "../zk/path.ts";
 import { decodeEvents } from "../store/values.ts";
@@ -46,7 +48,27 @@ export type WatchTable =
 /** Tables of one-shot watches, removed when they fire. */
 const ONE_SHOT: ReadonlySet<WatchTable> = new Set(["data", "child"]);
 
-type Registrations = Map<string, Map<WatchSink, bigint>>;
+/** One connection's watch on one path of one table. */
+interface Watch {
+  /** The revision it was set at: only later changes trigger it. */
+  since: bigint;
+  /** Set by exists on a node that was missing (a data watch waiting for a create). */
+  missing: boolean;
+}
+
+type Registrations = Map<string, Map<WatchSink, Watch>>;
+
+/**
+ * The event a one-shot watch of `table` missed, judged from its node as it
+ * is now (`stat`, null: missing), or null if the node did not change.
+ */
+function missedEvent(table: WatchTable, watch: Watch, stat: Stat | null): EventType | null {
+  const { since, missing } = watch;
+  if (table === "data" && missing) return stat ? EventType.NodeCreated : null;
+  if (!stat || stat.czxid > since) return EventType.NodeDeleted;
+  if (table === "child") return stat.pzxid > since ? EventType.NodeChildrenChanged : null;
+  return stat.mzxid > since ? EventType.NodeDataChanged : null;
+}
 
 /** Watches of every connection of one server. */
 export class WatchHub {
@@ -75,6 +97,8 @@ export class WatchHub {
   replica?: Replica;
   /** Receives every change that is not a node's (session records, attributes). */
   onOtherChange?: (event: WatchEvent) => void;
+  /** Reads nodes as etcd has them now (null: missing): for the watches a compaction gap skipped. */
+  readNodes?: (paths: string[]) => Promise<(NodeSnapshot | null)[]>;
 
   /** The clock this stream advances: how far its changes are delivered. */
   readonly #clock: RevisionClock;
@@ -130,7 +154,7 @@ export class WatchHub {
         }]);
         this.#onError(
           new Error(
-            `events after revision ${this.#clock.revision} were compacted away; watching again from ${zxid}: watches on nodes changed in between may not fire`,
+            `events after revision ${this.#clock.revision} were compacted away; watching again from ${zxid}: watches on nodes changed in between fire from the nodes as they are`,
           ),
         );
         this.#clock.advance(zxid);
@@ -139,6 +163,7 @@ export class WatchHub {
           this.replica.invalidate();
           await this.replica.load(this.#etcd!, zxid);
         }
+        await this.#fireMissed(zxid);
         this.#behind = false;
       }
       await this.#open(this.#clock.revision + 1n);
@@ -151,6 +176,50 @@ export class WatchHub {
     this.#reopening = false;
   }
 
+  /**
+   * The events before revision `zxid` are lost (compacted away): each
+   * one-shot watch set before it fires if its node changed since the watch
+   * was set, judged from the node as it is now — as ZooKeeper's SetWatches
+   * judges a reconnecting client's watches: a data watch NodeDeleted if the
+   * node is gone (or gone and made again), NodeDataChanged if its data
+   * changed, NodeCreated if an exists was waiting for it; a child watch
+   * NodeDeleted, or NodeChildrenChanged if its children changed.
+   * Persistent watches stay, and see the changes from `zxid` on.
+   */
+  async #fireMissed(zxid: bigint): Promise<void> {
+    const paths = new Set<string>();
+    for (const table of ONE_SHOT) {
+      for (const [path, sinks] of this.#tables[table]) {
+        for (const { since } of sinks.values()) if (since < zxid) paths.add(path);
+      }
+    }
+    if (paths.size === 0 || !this.readNodes) return;
+    const list = [...paths];
+    const read = await this.readNodes(list);
+    const nodes = new Map(list.map((p, i) => [p, read[i]]));
+    // Each connection is told of one event on a path once (a deleted node's
+    // data and child watches).
+    const told = new Map<WatchSink, Set<string>>();
+    for (const table of ONE_SHOT) {
+      for (const [path, sinks] of this.#tables[table]) {
+        const node = nodes.get(path);
+        if (node === undefined) continue; // set after the gap
+        for (const [sink, { since, missing }] of sinks) {
+          if (since >= zxid) continue;
+          const type = missedEvent(table, { since, missing }, node?.stat ?? null);
+          if (type === null) continue;
+          sinks.delete(sink);
+          const seen = told.get(sink) ?? new Set<string>();
+          told.set(sink, seen);
+          if (seen.has(`${type} ${path}`)) continue;
+          seen.add(`${type} ${path}`);
+          sink.notify(type, path);
+        }
+        if (sinks.size === 0) this.#tables[table].delete(path);
+      }
+    }
+  }
+
   /** Closes the etcd watch stream and releases every waiter. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -159,15 +228,16 @@ export class WatchHub {
   }
 
   /**
-   * Registers a watch on `path` for `sink`, seen at `revision`: only changes
-   * after that revision trigger it. Registering twice keeps one watch.
+   * Registers a watch on `path` for `sink`, seen at `revision` (`missing`:
+   * an exists on a node that was not there): only changes after that
+   * revision trigger it. Registering twice keeps one watch.
    */
-  add(table: WatchTable, path: string, sink: WatchSink, revision: bigint): void {
+  add(table: WatchTable, path: string, sink: WatchSink, revision: bigint, missing = false): void {
     const byPath = this.#tables[table];
     let sinks = byPath.get(path);
     if (!sinks) byPath.set(path, sinks = new Map());
     const prev = sinks.get(sink);
-    if (prev === undefined || revision < prev) sinks.set(sink, revision);
+    if (prev === undefined || revision < prev.since) sinks.set(sink, { since: revision, missing });
   }
 
   /** Whether `sink` has a watch on `path` in `table`. */
@@ -298,7 +368,7 @@ export class WatchHub {
     for (const [table, p] of matches) {
       const sinks = this.#tables[table].get(p);
       if (!sinks) continue;
-      for (const [sink, since] of sinks) {
+      for (const [sink, { since }] of sinks) {
         if (since >= at) continue;
         if (ONE_SHOT.has(table)) sinks.delete(sink);
         if (!notified.has(sink)) {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startEtcd } from "../_util/etcd.ts";
 import { startZetcd } from "../_util/zetcd.ts";
+import { startRelay } from "../_util/tcp_relay.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import { EtcdClient } from "../../src/etcd/client.ts";
 import { ZkClient } from "../../src/client/client.ts";
@@ -126,3 +127,74 @@ Deno.test({
     raw.close();
   }
 });
+
+Deno.test({
+  name:
+    "watches set before a compaction gap fire for what changed in it, judged as SetWatches judges them",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using etcd = await startEtcd();
+  const relay = startRelay(etcd.endpoints[0]);
+  const prefix = "/gap/";
+  const cut = await startZetcd(etcd, { prefix, endpoints: [relay.address] });
+  const other = await startZetcd(etcd, { prefix });
+  const raw = EtcdClient.connect({ endpoints: etcd.endpoints });
+  const events: string[] = [];
+  const watcher = await ZkClient.connect(cut.address, {
+    onEvent: (e) => events.push(`${eventName(e.type)} ${e.path}`),
+  });
+  const writer = await ZkClient.connect(other.address);
+  try {
+    for (const path of ["/x", "/gone", "/p", "/same"]) await writer.create(path, null);
+    // Set on the server that is about to lose etcd: each reads the node first.
+    await waitFor(async () => (await watcher.exists("/same")) !== null);
+    await watcher.getData("/x", true);
+    await watcher.exists("/gone", true);
+    assert.equal(await watcher.exists("/later", true), null);
+    await watcher.getChildren("/p", true);
+    await watcher.getData("/same", true);
+    // The server loses etcd for a moment (shorter than its 2 s of grace)
+    // while the other server writes and etcd's history is compacted past it.
+    relay.pause();
+    await writer.setData("/x", new Uint8Array([1]));
+    await writer.delete("/gone");
+    await writer.create("/later", null);
+    await writer.create("/p/c", null);
+    const { revision } = await raw.read([{ get: prefix, keysOnly: true, limit: 1 }]);
+    await raw.compact(revision);
+    relay.resume();
+    const expected = [
+      "NodeChildrenChanged /p",
+      "NodeCreated /later",
+      "NodeDataChanged /x",
+      "NodeDeleted /gone",
+    ];
+    await waitFor(() => Promise.resolve(events.length >= expected.length));
+    // A watch whose node did not change stays, and fires on the next change.
+    await writer.setData("/same", new Uint8Array([2]));
+    await waitFor(() => Promise.resolve(events.includes("NodeDataChanged /same")));
+    assert.deepEqual(events.toSorted(), [...expected, "NodeDataChanged /same"].toSorted());
+  } finally {
+    await watcher.close();
+    await writer.close();
+    raw.close();
+    relay.close();
+    await cut.close();
+    await other.close();
+  }
+});
+
+/** Resolves once `check` holds, polling for up to 15 s. */
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, "not within 15 s");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** An event type's name, as ZooKeeper spells it. */
+function eventName(type: number): string {
+  return Object.entries(EventType).find(([, v]) => v === type)?.[0] ?? String(type);
+}
