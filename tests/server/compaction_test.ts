@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { startEtcd } from "../_util/etcd.ts";
 import { startZetcd } from "../_util/zetcd.ts";
-import { startRelay } from "../_util/tcp_relay.ts";
+import { startCompactionGap } from "../_util/compaction_gap.ts";
 import { RawClient } from "../_util/raw_client.ts";
 import { EtcdClient } from "../../src/etcd/client.ts";
 import { ZkClient } from "../../src/client/client.ts";
@@ -134,17 +134,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  await using etcd = await startEtcd();
-  const relay = startRelay(etcd.endpoints[0]);
-  const prefix = "/gap/";
-  const cut = await startZetcd(etcd, { prefix, endpoints: [relay.address] });
-  const other = await startZetcd(etcd, { prefix });
-  const raw = EtcdClient.connect({ endpoints: etcd.endpoints });
+  await using gap = await startCompactionGap("/gap/");
   const events: string[] = [];
-  const watcher = await ZkClient.connect(cut.address, {
+  const watcher = await ZkClient.connect(gap.cut.address, {
     onEvent: (e) => events.push(`${eventName(e.type)} ${e.path}`),
   });
-  const writer = await ZkClient.connect(other.address);
+  const writer = await ZkClient.connect(gap.other.address);
   try {
     for (const path of ["/x", "/gone", "/p", "/same"]) await writer.create(path, null);
     // Set on the server that is about to lose etcd: each reads the node first.
@@ -154,16 +149,12 @@ Deno.test({
     assert.equal(await watcher.exists("/later", true), null);
     await watcher.getChildren("/p", true);
     await watcher.getData("/same", true);
-    // The server loses etcd for a moment (shorter than its 2 s of grace)
-    // while the other server writes and etcd's history is compacted past it.
-    relay.pause();
-    await writer.setData("/x", new Uint8Array([1]));
-    await writer.delete("/gone");
-    await writer.create("/later", null);
-    await writer.create("/p/c", null);
-    const { revision } = await raw.read([{ get: prefix, keysOnly: true, limit: 1 }]);
-    await raw.compact(revision);
-    relay.resume();
+    await gap.during(async () => {
+      await writer.setData("/x", new Uint8Array([1]));
+      await writer.delete("/gone");
+      await writer.create("/later", null);
+      await writer.create("/p/c", null);
+    });
     const expected = [
       "NodeChildrenChanged /p",
       "NodeCreated /later",
@@ -178,10 +169,6 @@ Deno.test({
   } finally {
     await watcher.close();
     await writer.close();
-    raw.close();
-    relay.close();
-    await cut.close();
-    await other.close();
   }
 });
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { startStack, startZetcd } from "../_util/zetcd.ts";
 import { startEtcd } from "../_util/etcd.ts";
 import { TreeWriter } from "../_util/tree_writer.ts";
-import { startRelay } from "../_util/tcp_relay.ts";
+import { startCompactionGap } from "../_util/compaction_gap.ts";
 import { EtcdClient } from "../../src/etcd/client.ts";
 import { ZkClient } from "../../src/client/client.ts";
 import { OpCode } from "../../src/zk/constants.ts";
@@ -206,50 +206,33 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  await using etcd = await startEtcd();
-  const relay = startRelay(etcd.endpoints[0]);
-  const prefix = "/behind/";
-  const cut = await startZetcd(etcd, {
-    prefix,
-    endpoints: [relay.address],
+  await using gap = await startCompactionGap("/behind/", {
     admin: { hostname: "127.0.0.1", port: 0 },
     reapIntervalMs: 60_000,
   });
-  const other = await startZetcd(etcd, { prefix });
-  const raw = EtcdClient.connect({ endpoints: etcd.endpoints });
-  try {
-    await cut.replicaLoaded;
-    const writer = await ZkClient.connect(other.address);
-    await writer.create("/x", text("a"));
-    // The server loses etcd for a moment (shorter than its 2 s of grace),
-    // while the other writes and etcd's history is compacted past it.
-    relay.pause();
+  const { cut } = gap;
+  await cut.replicaLoaded;
+  const writer = await ZkClient.connect(gap.other.address);
+  await writer.create("/x", text("a"));
+  await gap.during(async () => {
     for (let i = 0; i < 5; i++) await writer.setData("/x", text(`b${i}`));
     await writer.create("/y", null);
-    const { revision } = await raw.read([{ get: prefix, keysOnly: true, limit: 1 }]);
-    await raw.compact(revision);
-    relay.resume();
-    await writer.close();
-    const reader = await ZkClient.connect(cut.address);
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const before = await etcdRoundTrips(cut.adminAddress!, "read");
-      const data = new TextDecoder().decode((await reader.getData("/x")).data!);
-      const y = await reader.exists("/y");
-      const reads = await etcdRoundTrips(cut.adminAddress!, "read") - before;
-      // From memory (one read may be the health probe's), with every write it missed.
-      if (data === "b4" && y !== null && reads <= 1) break;
-      assert.ok(
-        Date.now() < deadline,
-        `still "${data}", /y ${y ? "seen" : "missing"}, ${reads} reads`,
-      );
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await reader.close();
-  } finally {
-    raw.close();
-    relay.close();
-    await cut.close();
-    await other.close();
+  });
+  await writer.close();
+  const reader = await ZkClient.connect(cut.address);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const before = await etcdRoundTrips(cut.adminAddress!, "read");
+    const data = new TextDecoder().decode((await reader.getData("/x")).data!);
+    const y = await reader.exists("/y");
+    const reads = await etcdRoundTrips(cut.adminAddress!, "read") - before;
+    // From memory (one read may be the health probe's), with every write it missed.
+    if (data === "b4" && y !== null && reads <= 1) break;
+    assert.ok(
+      Date.now() < deadline,
+      `still "${data}", /y ${y ? "seen" : "missing"}, ${reads} reads`,
+    );
+    await new Promise((r) => setTimeout(r, 100));
   }
+  await reader.close();
 });
