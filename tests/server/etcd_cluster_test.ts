@@ -49,3 +49,52 @@ Deno.test({
     }
   }
 });
+
+Deno.test({
+  name:
+    "a server whose etcd member freezes moves to another: writes go on within seconds and no session expires",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using cluster = await startEtcdCluster();
+  await cluster.waitHealthy();
+  const leader = await cluster.leader();
+  const frozen = cluster.members.find((m) => m !== leader)!;
+  // The server talks to the member that freezes (a frozen process still
+  // takes TCP connections: only silence tells it apart).
+  const endpoints = [frozen, ...cluster.members.filter((m) => m !== frozen)].map((m) => m.endpoint);
+  const server = await startZetcd({ endpoints } as EtcdProcess);
+  const zk = await Nzk.connect(server.address, 6_000);
+  const states: string[] = [];
+  zk.raw.on("state", (s: unknown) => states.push(String(s)));
+  try {
+    await zk.create("/k");
+    await frozen.pause();
+    const frozenAt = Date.now();
+    const acknowledged: number[] = [];
+    // Writes through a freeze longer than the session's timeout.
+    while (Date.now() - frozenAt < 10_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([
+          zk.setData("/k", new Uint8Array([1]), -1),
+          new Promise((_, reject) =>
+            timer = setTimeout(() => reject(new Error("no answer")), 2_000)
+          ),
+        ]);
+        acknowledged.push(Date.now() - frozenAt);
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    assert.ok(acknowledged.length > 0, "writes acknowledged while the member is frozen");
+    assert.ok(acknowledged[0] < 5_000, `the first write after the freeze at ${acknowledged[0]} ms`);
+    assert.ok(!states.some((s) => s.startsWith("EXPIRED")), `no expiry: ${states.join(", ")}`);
+  } finally {
+    frozen.resume();
+    await Promise.race([zk.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
+    await server.close();
+  }
+});

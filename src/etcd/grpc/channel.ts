@@ -165,7 +165,16 @@ export class GrpcChannel {
     if (this.#closed) return Promise.reject(new GrpcError(1, "the etcd client is closed"));
     const current = this.#connection;
     if (current) {
-      return current.then((c) => c.usable ? c : (this.#drop(current), this.#connect()));
+      return current.then((c) => {
+        if (c.usable) return c;
+        if (this.#connection === current) {
+          // It failed (its member killed, frozen or cut off, or going away):
+          // the next connection tries the next member first.
+          this.#endpoint = (this.#endpoint + 1) % this.#options.endpoints.length;
+          this.#drop(current);
+        }
+        return this.#connect();
+      });
     }
     const opening = this.#open();
     this.#connection = opening;
@@ -179,7 +188,10 @@ export class GrpcChannel {
     this.#live = null;
   }
 
-  /** Opens a connection to the first endpoint that answers, starting with the last one used. */
+  /**
+   * Opens a connection to the first endpoint that answers, starting with the
+   * last one used (the one after it, when that connection failed).
+   */
   async #open(): Promise<H2Connection> {
     const { endpoints } = this.#options;
     let lastError: unknown;
@@ -285,9 +297,15 @@ const MAX_QUEUED_ACKS = 4096;
  * data it carries sets off no new ping. Far below any keep-alive timeout.
  */
 const PING_ACK_DELAY_MS = 10;
-/** Default {@link ChannelOptions.keepAliveMs} and {@link ChannelOptions.keepAliveTimeoutMs}. */
-const KEEPALIVE_MS = 10_000;
-const KEEPALIVE_TIMEOUT_MS = 5_000;
+/**
+ * Default {@link ChannelOptions.keepAliveMs} and {@link ChannelOptions.keepAliveTimeoutMs}:
+ * a member that stops answering (frozen, or cut off) is left within about
+ * 4 s, well inside a session's lease, whose renewals go through it too —
+ * while it holds the connection, every call waits and sessions expire. A
+ * live etcd answers a PING from its HTTP/2 reader at once, however busy.
+ */
+const KEEPALIVE_MS = 2_000;
+const KEEPALIVE_TIMEOUT_MS = 2_000;
 /** How long opening a connection may take (as etcd3's dial timeout). */
 const CONNECT_TIMEOUT_MS = 5000;
 /** Stream ids past this: open a new connection (ids end at 2^31). */
