@@ -33,6 +33,8 @@ export interface EtcdCluster {
   endpoints: string[];
   /** The member that is leader now, or null when there is none (or it cannot be asked). */
   leader(): Promise<Member | null>;
+  /** Once every member is healthy: one that is not the leader. */
+  follower(): Promise<Member>;
   /** Resolves once every running member reports healthy (quorum and a leader). */
   waitHealthy(ms?: number): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -120,6 +122,11 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
       );
       for (const x of all) if (x && x.s.id === x.s.leader) return x.m;
       return null;
+    },
+    async follower() {
+      await this.waitHealthy();
+      const leader = await this.leader();
+      return members.find((m) => m !== leader && m.running)!;
     },
     async waitHealthy(ms = 20_000) {
       const deadline = Date.now() + ms;

@@ -16,9 +16,7 @@ Deno.test({
   sanitizeResources: false,
 }, async () => {
   await using cluster = await startEtcdCluster();
-  await cluster.waitHealthy();
-  const leader = await cluster.leader();
-  const lagging = cluster.members.find((m) => m !== leader)!;
+  const lagging = await cluster.follower();
   const others = cluster.members.filter((m) => m !== lagging).map((m) => m.endpoint);
   for (const transport of ["direct", "etcd3"] as const) {
     const key = `/lin/${transport}`;
