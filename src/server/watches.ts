@@ -204,9 +204,9 @@ export class WatchHub {
       for (const [path, sinks] of this.#tables[table]) {
         const node = nodes.get(path);
         if (node === undefined) continue; // set after the gap
-        for (const [sink, { since, missing }] of sinks) {
-          if (since >= zxid) continue;
-          const type = missedEvent(table, { since, missing }, node?.stat ?? null);
+        for (const [sink, watch] of sinks) {
+          if (watch.since >= zxid) continue;
+          const type = missedEvent(table, watch, node?.stat ?? null);
           if (type === null) continue;
           sinks.delete(sink);
           const seen = told.get(sink) ?? new Set<string>();
