@@ -136,6 +136,12 @@ function typed(err: unknown): unknown {
 /** gRPC's RESOURCE_EXHAUSTED: a message over a size limit. */
 const GRPC_RESOURCE_EXHAUSTED = 8;
 
+/** gRPC's UNAVAILABLE. */
+const GRPC_UNAVAILABLE = 14;
+
+/** etcd's words for a call refused because the member has no leader (with `hasleader` asked). */
+const NO_LEADER = /^etcdserver: no leader$/;
+
 /** Whether etcd refused a call for its auth token (expired, or older than a change of permissions). */
 function staleToken(err: unknown): boolean {
   return err instanceof GrpcError && STALE_TOKEN.test(err.details);
@@ -209,6 +215,12 @@ export class EtcdClient {
         tls: options.tls,
         callTimeoutMs: ETCD_CALL_TIMEOUT_MS,
         maxResponseBytes: MAX_RESPONSE_BYTES,
+        // A member without a leader (cut off from the others, or in an
+        // election) refuses every call at once instead of holding it, and
+        // ends the streams it holds once it has been without one for three
+        // election timeouts: the channel moves on to the next member.
+        metadata: { hasleader: "true" },
+        memberRefuses: (code, details) => code === GRPC_UNAVAILABLE && NO_LEADER.test(details),
       });
       return new EtcdClient(null, direct, options.auth);
     }

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { startEtcdCluster } from "../_util/etcd_cluster.ts";
-import { startZetcd } from "../_util/zetcd.ts";
+import { startZetcd, uniquePrefix } from "../_util/zetcd.ts";
 import { Nzk } from "../_util/nzk.ts";
 import type { EtcdProcess } from "../_util/etcd.ts";
 
@@ -94,5 +94,77 @@ Deno.test({
     frozen.resume();
     await Promise.race([zk.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
     await server.close();
+  }
+});
+
+Deno.test({
+  name:
+    "a server moves off an etcd member without a leader: it starts through the next one, and writes go on within seconds when it reaches one",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using cluster = await startEtcdCluster();
+  // A member without a leader, as on the minority side of a partition: its
+  // process answers, its peers are gone. (It belongs to a cluster of its
+  // own; the server cannot tell.)
+  await using cutOff = await startEtcdCluster();
+  await cutOff.waitHealthy();
+  const [lost, ...peers] = cutOff.members;
+  for (const peer of peers) await peer.kill();
+  const [first, ...others] = cluster.members;
+  // The member the server uses dies, and the next one has no leader.
+  const prefix = uniquePrefix();
+  const server = await startZetcd(
+    { endpoints: [first, lost, ...others].map((m) => m.endpoint) } as EtcdProcess,
+    { prefix },
+  );
+  const zk = await Nzk.connect(server.address, 6_000);
+  const states: string[] = [];
+  zk.raw.on("state", (s: unknown) => states.push(String(s)));
+  try {
+    await zk.create("/k");
+    await first.kill();
+    const killedAt = Date.now();
+    const acknowledged: number[] = [];
+    while (Date.now() - killedAt < 6_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([
+          zk.setData("/k", new Uint8Array([1]), -1),
+          new Promise((_, reject) =>
+            timer = setTimeout(() => reject(new Error("no answer")), 2_000)
+          ),
+        ]);
+        acknowledged.push(Date.now() - killedAt);
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    assert.ok(acknowledged.length > 0, "writes acknowledged after the loss");
+    assert.ok(acknowledged[0] < 3_000, `the first write after the loss at ${acknowledged[0]} ms`);
+    assert.ok(!states.some((s) => s.startsWith("EXPIRED")), `no expiry: ${states.join(", ")}`);
+  } finally {
+    await Promise.race([zk.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
+    await server.close();
+  }
+  // A server whose first member has no leader starts through the next.
+  const second = await startZetcd(
+    { endpoints: [lost, ...others].map((m) => m.endpoint) } as EtcdProcess,
+    { prefix },
+  );
+  try {
+    const zk2 = await Nzk.connect(second.address, 6_000);
+    const { data } = await Promise.race([
+      zk2.getData("/k"),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("no answer in 5 s")), 5_000)
+      ),
+    ]);
+    assert.deepEqual([...data ?? []], [1]);
+    await zk2.close().catch(() => {});
+  } finally {
+    await second.close();
   }
 });

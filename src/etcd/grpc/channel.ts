@@ -32,6 +32,11 @@
  * `keepAliveMs` is sent a PING, and one that does not answer within
  * `keepAliveTimeoutMs` fails with UNAVAILABLE.
  *
+ * Members: a connection that fails is replaced by one to the next endpoint.
+ * A call its member refuses as a whole ({@link ChannelOptions.memberRefuses},
+ * etcd's "no leader") leaves that member too, and a unary call is sent
+ * again to the next, until its deadline.
+ *
  * @module
  */
 
@@ -99,7 +104,19 @@ export interface ChannelOptions {
   keepAliveMs?: number;
   /** A PING not answered within this many ms fails the connection (default 5 s). */
   keepAliveTimeoutMs?: number;
+  /** Headers sent with every call, besides a call's own (e.g. etcd's `hasleader`). */
+  metadata?: Metadata;
+  /**
+   * Whether the status a server ended a call with says that this member
+   * takes no call now (etcd's "no leader"). Such a call was not processed:
+   * the connection is left for the next member, where a unary call is sent
+   * again, member after member, until its deadline.
+   */
+  memberRefuses?: (code: number, details: string) => boolean;
 }
+
+/** The pause before a call refused by every member is sent around them again. */
+const ROUND_PAUSE_MS = 100;
 
 /** Unary gRPC calls over one HTTP/2 connection at a time. */
 export class GrpcChannel {
@@ -125,14 +142,21 @@ export class GrpcChannel {
     metadata?: Metadata,
     timeoutMs?: number,
   ): Promise<Uint8Array> {
-    for (let attempt = 0;; attempt++) {
+    const deadline = performance.now() + (timeoutMs ?? this.#options.callTimeoutMs);
+    for (let attempt = 1;; attempt++) {
       const live = this.#live?.usable ? this.#live : null;
       const conn = live ?? await this.#connect();
       try {
-        return await conn.call(path, request, metadata, timeoutMs ?? this.#options.callTimeoutMs);
+        const left = Math.max(1, deadline - performance.now());
+        return await conn.call(path, request, metadata, left);
       } catch (err) {
-        // Refused before processing (GOAWAY, REFUSED_STREAM): send it again, elsewhere.
-        if (!(err instanceof GrpcError && err.unprocessed) || attempt >= 3) throw err;
+        // Refused before processing (GOAWAY, REFUSED_STREAM, a member
+        // without a leader): send it again, on the next connection, until
+        // the deadline; once every member has refused it, after a pause.
+        if (!(err instanceof GrpcError && err.unprocessed)) throw err;
+        const pause = attempt % this.#options.endpoints.length === 0 ? ROUND_PAUSE_MS : 0;
+        if (performance.now() + pause >= deadline) throw err;
+        if (pause > 0) await new Promise((r) => setTimeout(r, pause));
       }
     }
   }
@@ -558,6 +582,7 @@ class H2Connection {
         { name: "te", value: "trailers" },
         ...(unary ? [{ name: "grpc-timeout", value: `${this.#options.callTimeoutMs}m` }] : []),
         { name: STATIC_INDEX.userAgent, value: "zetcd-deno" },
+        ...Object.entries(this.#options.metadata ?? {}).map(([name, value]) => ({ name, value })),
         ...extra.map(([name, value]) => ({ name, value })),
       ]);
       this.#headerBlocks.set(key, block);
@@ -959,7 +984,10 @@ class H2Connection {
     const code = Number(get("grpc-status") ?? 2);
     if (code !== 0) {
       const message = decodeURIComponentSafe(get("grpc-message") ?? "");
-      this.#end(id, new GrpcError(code, message || "etcd refused the call"), true);
+      const refuses = this.#options.memberRefuses?.(code, message) ?? false;
+      this.#end(id, new GrpcError(code, message || "etcd refused the call", refuses), true);
+      // The next call goes to the next member.
+      if (refuses) this.#fail(new GrpcError(UNAVAILABLE, `etcd at ${this.#authority}: ${message}`));
       return;
     }
     this.#end(id, null, true);
