@@ -9,6 +9,30 @@ import { startZetcd, uniquePrefix } from "../_util/zetcd.ts";
 import { Nzk } from "../_util/nzk.ts";
 import type { EtcdProcess } from "../_util/etcd.ts";
 
+/**
+ * Sets `path` again and again for `ms`, each write given 2 s: when each
+ * acknowledged write was, in ms from the start.
+ */
+async function keepWriting(zk: Nzk, path: string, ms: number): Promise<number[]> {
+  const start = Date.now();
+  const acknowledged: number[] = [];
+  while (Date.now() - start < ms) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        zk.setData(path, new Uint8Array([1]), -1),
+        new Promise((_, reject) => timer = setTimeout(() => reject(new Error("no answer")), 2_000)),
+      ]);
+      acknowledged.push(Date.now() - start);
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return acknowledged;
+}
+
 Deno.test({
   name: "with several etcd endpoints the server survives the loss of the member it used",
   sanitizeOps: false,
@@ -68,25 +92,8 @@ Deno.test({
   try {
     await zk.create("/k");
     await frozen.pause();
-    const frozenAt = Date.now();
-    const acknowledged: number[] = [];
     // Writes through a freeze longer than the session's timeout.
-    while (Date.now() - frozenAt < 10_000) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        await Promise.race([
-          zk.setData("/k", new Uint8Array([1]), -1),
-          new Promise((_, reject) =>
-            timer = setTimeout(() => reject(new Error("no answer")), 2_000)
-          ),
-        ]);
-        acknowledged.push(Date.now() - frozenAt);
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    const acknowledged = await keepWriting(zk, "/k", 10_000);
     assert.ok(acknowledged.length > 0, "writes acknowledged while the member is frozen");
     assert.ok(acknowledged[0] < 5_000, `the first write after the freeze at ${acknowledged[0]} ms`);
     assert.ok(!states.some((s) => s.startsWith("EXPIRED")), `no expiry: ${states.join(", ")}`);
@@ -124,24 +131,7 @@ Deno.test({
   try {
     await zk.create("/k");
     await first.kill();
-    const killedAt = Date.now();
-    const acknowledged: number[] = [];
-    while (Date.now() - killedAt < 6_000) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        await Promise.race([
-          zk.setData("/k", new Uint8Array([1]), -1),
-          new Promise((_, reject) =>
-            timer = setTimeout(() => reject(new Error("no answer")), 2_000)
-          ),
-        ]);
-        acknowledged.push(Date.now() - killedAt);
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    const acknowledged = await keepWriting(zk, "/k", 6_000);
     assert.ok(acknowledged.length > 0, "writes acknowledged after the loss");
     assert.ok(acknowledged[0] < 3_000, `the first write after the loss at ${acknowledged[0]} ms`);
     assert.ok(!states.some((s) => s.startsWith("EXPIRED")), `no expiry: ${states.join(", ")}`);
