@@ -199,6 +199,12 @@ export class EtcdClient {
     return this.#direct ? "direct" : "etcd3";
   }
 
+  /**
+   * Told when the connection to an etcd member ended (with why), as the
+   * next call goes to the next of the endpoints (over our own transport).
+   */
+  onMemberLeft?: (endpoint: string, why: string) => void;
+
   /** Told the duration (seconds) of each transaction: a write ("txn") or reads only ("read"). */
   onRoundTrip?: (kind: "txn" | "read", seconds: number) => void;
 
@@ -221,8 +227,10 @@ export class EtcdClient {
         // election timeouts: the channel moves on to the next member.
         metadata: { hasleader: "true" },
         memberRefuses: (code, details) => code === GRPC_UNAVAILABLE && NO_LEADER.test(details),
+        onLeave: (endpoint, why) => client.onMemberLeft?.(endpoint, why),
       });
-      return new EtcdClient(null, direct, options.auth);
+      const client = new EtcdClient(null, direct, options.auth);
+      return client;
     }
     const opts: IOptions = {
       hosts,

@@ -214,6 +214,14 @@ export class ZetcdServer {
       auth: options.etcdAuth,
       transport: options.etcdTransport,
     });
+    etcd.onMemberLeft = (endpoint, why) => {
+      if (options.endpoints.length > 1) {
+        log.warn("etcd at {endpoint}: {why}; going on with the next of the endpoints", {
+          endpoint,
+          why,
+        });
+      } else log.warn("etcd at {endpoint}: {why}; reconnecting", { endpoint, why });
+    };
     const keys = new Keys(options.prefix ?? "/zk/");
     let reaper: ReturnType<typeof setInterval> | undefined;
     const tree = new EtcdTree(etcd, keys);

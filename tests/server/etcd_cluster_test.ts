@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startEtcdCluster } from "../_util/etcd_cluster.ts";
 import { startZetcd, uniquePrefix } from "../_util/zetcd.ts";
+import { spawnServer } from "../_util/server_process.ts";
 import { Nzk } from "../_util/nzk.ts";
 import type { EtcdProcess } from "../_util/etcd.ts";
 
@@ -139,13 +140,12 @@ Deno.test({
     await Promise.race([zk.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
     await server.close();
   }
-  // A server whose first member has no leader starts through the next.
-  const second = await startZetcd(
-    { endpoints: [lost, ...others].map((m) => m.endpoint) } as EtcdProcess,
-    { prefix },
-  );
+  // A server whose first member has no leader starts through the next,
+  // and says so.
+  const endpoints = [lost, ...others].map((m) => m.endpoint).join(",");
+  await using second = await spawnServer(["--endpoints", endpoints, "--prefix", prefix]);
+  const zk2 = await Nzk.connect(second.address, 6_000);
   try {
-    const zk2 = await Nzk.connect(second.address, 6_000);
     const { data } = await Promise.race([
       zk2.getData("/k"),
       new Promise<never>((_, reject) =>
@@ -153,8 +153,11 @@ Deno.test({
       ),
     ]);
     assert.deepEqual([...data ?? []], [1]);
-    await zk2.close().catch(() => {});
   } finally {
-    await second.close();
+    await zk2.close().catch(() => {});
   }
+  const said = new RegExp(
+    `etcd at "?http://${lost.endpoint}"?: "?etcdserver: no leader"?; going on with the next`,
+  );
+  assert.match(second.output(), said, "the log says why it moved");
 });

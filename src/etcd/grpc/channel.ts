@@ -113,6 +113,8 @@ export interface ChannelOptions {
    * again, member after member, until its deadline.
    */
   memberRefuses?: (code: number, details: string) => boolean;
+  /** Told when the connection to `endpoint` ended, and why, as the next call opens another. */
+  onLeave?: (endpoint: string, why: string) => void;
 }
 
 /** The pause before a call refused by every member is sent around them again. */
@@ -192,10 +194,13 @@ export class GrpcChannel {
       return current.then((c) => {
         if (c.usable) return c;
         if (this.#connection === current) {
-          // It failed (its member killed, frozen or cut off, or going away):
-          // the next connection tries the next member first.
+          // It failed (its member killed, frozen, cut off or without a
+          // leader, or going away): the next connection tries the next
+          // member first.
+          const left = this.#options.endpoints[this.#endpoint];
           this.#endpoint = (this.#endpoint + 1) % this.#options.endpoints.length;
           this.#drop(current);
+          this.#options.onLeave?.(left, c.endedBecause);
         }
         return this.#connect();
       });
@@ -410,6 +415,7 @@ class H2Connection {
   #ping: { payload: Uint8Array; timer: ReturnType<typeof setTimeout> } | null = null;
   #writing = false;
   #draining = false;
+  #drainedBecause: string | null = null;
   #dead: GrpcError | null = null;
   /** Dead with a GOAWAY still to write: the socket closes once it is written (or in 1 s). */
   #closing = false;
@@ -460,6 +466,17 @@ class H2Connection {
   /** Whether new calls may use this connection. */
   get usable(): boolean {
     return !this.#dead && !this.#draining;
+  }
+
+  /** Why it is no longer usable. */
+  get endedBecause(): string {
+    return this.#drainedBecause ?? this.#dead?.details ?? "";
+  }
+
+  /** Takes no new call, and closes once its calls have ended. */
+  #drain(why: string): void {
+    this.#draining = true;
+    this.#drainedBecause ??= why;
   }
 
   call(
@@ -537,7 +554,7 @@ class H2Connection {
   ): Stream {
     const id = this.#nextId;
     this.#nextId += 2;
-    if (this.#nextId >= LAST_STREAM_ID) this.#draining = true; // closes once its calls end
+    if (this.#nextId >= LAST_STREAM_ID) this.#drain("its stream ids ran out"); // closes once its calls end
     const stream: Stream = {
       id,
       unary,
@@ -987,7 +1004,7 @@ class H2Connection {
       const refuses = this.#options.memberRefuses?.(code, message) ?? false;
       this.#end(id, new GrpcError(code, message || "etcd refused the call", refuses), true);
       // The next call goes to the next member.
-      if (refuses) this.#fail(new GrpcError(UNAVAILABLE, `etcd at ${this.#authority}: ${message}`));
+      if (refuses) this.#fail(new GrpcError(UNAVAILABLE, message));
       return;
     }
     this.#end(id, null, true);
@@ -1039,7 +1056,7 @@ class H2Connection {
 
   #onGoAway(payload: Uint8Array): void {
     const lastId = new DataView(payload.buffer, payload.byteOffset).getUint32(0) & 0x7fffffff;
-    this.#draining = true;
+    this.#drain("etcd is closing it (GOAWAY)");
     for (const id of [...this.#streams.keys()]) {
       if (id > lastId) {
         this.#end(id, new GrpcError(UNAVAILABLE, "etcd is closing the connection", true));
