@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { enableAuth, startEtcd } from "../_util/etcd.ts";
 import { startRelay } from "../_util/tcp_relay.ts";
+import { startEtcdCluster } from "../_util/etcd_cluster.ts";
 import {
   type Compare,
   EtcdClient,
@@ -311,5 +312,46 @@ Deno.test("a watch's idle connection is kept by PINGs etcd answers, and a frozen
   } finally {
     etcd.signal("SIGCONT");
     channel.close();
+  }
+});
+
+Deno.test({
+  name:
+    "a call an etcd member refuses for want of a leader is sent again until its deadline; the member is left, and told once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  // The survivor of a cluster whose other members were killed: its process
+  // answers, and it has no leader.
+  await using cluster = await startEtcdCluster();
+  await cluster.waitHealthy();
+  const [lost, ...peers] = cluster.members;
+  for (const peer of peers) await peer.kill();
+  const read = [{ get: "/k" }];
+  // It holds calls until it finds its leader gone (an election timeout).
+  const probe = EtcdClient.connect({ endpoints: [lost.endpoint] });
+  for (const deadline = Date.now() + 10_000;;) {
+    const err = await probe.txn([], read, [], { timeoutMs: 300 }).then(() => null, (e) => e);
+    if (err instanceof GrpcError && err.code === 14) break;
+    assert.ok(Date.now() < deadline, `still no refusal: ${err}`);
+  }
+  probe.close();
+  for (const endpoints of [[lost.endpoint], [lost.endpoint, lost.endpoint]]) {
+    const client = EtcdClient.connect({ endpoints });
+    const left: string[] = [];
+    client.onMemberLeft = (endpoint, why) => left.push(`${endpoint} ${why}`);
+    try {
+      const started = performance.now();
+      const err = await client.txn([], read, [], { timeoutMs: 1500 }).then(() => null, (e) => e);
+      const took = performance.now() - started;
+      assert.ok(err instanceof GrpcError && err.code === 14, String(err));
+      assert.match(err.details, /no leader/);
+      // Sent again (not held by the member until its deadline, nor given up at once).
+      assert.ok(took > 500 && took < 2_000, `refused for ${took} ms`);
+      if (endpoints.length === 1) assert.deepEqual(left, [], "one endpoint: nowhere to go");
+      else assert.deepEqual(left, [`http://${lost.endpoint} etcdserver: no leader`]);
+    } finally {
+      client.close();
+    }
   }
 });

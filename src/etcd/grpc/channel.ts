@@ -108,17 +108,26 @@ export interface ChannelOptions {
   metadata?: Metadata;
   /**
    * Whether the status a server ended a call with says that this member
-   * takes no call now (etcd's "no leader"). Such a call was not processed:
-   * the connection is left for the next member, where a unary call is sent
-   * again, member after member, until its deadline.
+   * takes no call now (etcd's "no leader"). Such a call was not processed
+   * and is sent again (see {@link GrpcChannel.unary}). With several
+   * endpoints the member is left: its connection takes no new call, its
+   * streaming calls end (to be opened again on the next member), and its
+   * unary calls get their own answers.
    */
   memberRefuses?: (code: number, details: string) => boolean;
-  /** Told when the connection to `endpoint` ended, and why, as the next call opens another. */
+  /**
+   * Told when the connection to `endpoint` ended, and why, as the next call
+   * opens another: once for each endpoint and reason until a call succeeds.
+   */
   onLeave?: (endpoint: string, why: string) => void;
 }
 
-/** The pause before a call refused by every member is sent around them again. */
+/** The first pause before a call refused by every member is sent around them again; it doubles. */
 const ROUND_PAUSE_MS = 100;
+/** The longest of those pauses. */
+const MAX_ROUND_PAUSE_MS = 1000;
+/** A refused call is not sent again with less than this many ms left before its deadline. */
+const RESEND_MIN_MS = 250;
 
 /** Unary gRPC calls over one HTTP/2 connection at a time. */
 export class GrpcChannel {
@@ -128,6 +137,8 @@ export class GrpcChannel {
   #live: H2Connection | null = null;
   #endpoint = 0;
   #closed = false;
+  /** Endpoints and reasons told to `onLeave` since the last call that succeeded. */
+  #reported = new Set<string>();
 
   constructor(options: ChannelOptions) {
     this.#options = options;
@@ -136,7 +147,13 @@ export class GrpcChannel {
   /**
    * Calls `path` (e.g. `/etcdserverpb.KV/Txn`) with an encoded request;
    * resolves to the encoded response. `timeoutMs` (default: the channel's
-   * `callTimeoutMs`) is how long the call may wait for its answer.
+   * `callTimeoutMs`) is how long the call may wait for its answer, from
+   * when it is first sent.
+   *
+   * A call refused before it was processed (GOAWAY, REFUSED_STREAM, a
+   * member without a leader) is sent again, on the next member's connection
+   * when the member was left, until its deadline: once every member has
+   * refused it, after a pause that doubles from {@link ROUND_PAUSE_MS}.
    */
   async unary(
     path: string,
@@ -144,20 +161,27 @@ export class GrpcChannel {
     metadata?: Metadata,
     timeoutMs?: number,
   ): Promise<Uint8Array> {
-    const deadline = performance.now() + (timeoutMs ?? this.#options.callTimeoutMs);
+    const endpoints = this.#options.endpoints.length;
+    let deadline = 0;
+    let refused: GrpcError | null = null;
     for (let attempt = 1;; attempt++) {
       const live = this.#live?.usable ? this.#live : null;
       const conn = live ?? await this.#connect();
+      const now = performance.now();
+      if (!refused) deadline = now + (timeoutMs ?? this.#options.callTimeoutMs);
+      else if (deadline - now < RESEND_MIN_MS) throw refused;
       try {
-        const left = Math.max(1, deadline - performance.now());
-        return await conn.call(path, request, metadata, left);
+        const answer = await conn.call(path, request, metadata, deadline - now);
+        this.#reported.clear();
+        return answer;
       } catch (err) {
-        // Refused before processing (GOAWAY, REFUSED_STREAM, a member
-        // without a leader): send it again, on the next connection, until
-        // the deadline; once every member has refused it, after a pause.
         if (!(err instanceof GrpcError && err.unprocessed)) throw err;
-        const pause = attempt % this.#options.endpoints.length === 0 ? ROUND_PAUSE_MS : 0;
-        if (performance.now() + pause >= deadline) throw err;
+        refused = err;
+        const rounds = attempt / endpoints;
+        const pause = Number.isInteger(rounds)
+          ? Math.min(ROUND_PAUSE_MS * 2 ** (rounds - 1), MAX_ROUND_PAUSE_MS)
+          : 0;
+        if (deadline - (performance.now() + pause) < RESEND_MIN_MS) throw err;
         if (pause > 0) await new Promise((r) => setTimeout(r, pause));
       }
     }
@@ -200,7 +224,7 @@ export class GrpcChannel {
           const left = this.#options.endpoints[this.#endpoint];
           this.#endpoint = (this.#endpoint + 1) % this.#options.endpoints.length;
           this.#drop(current);
-          this.#options.onLeave?.(left, c.endedBecause);
+          this.#tellLeft(left, c.endedBecause);
         }
         return this.#connect();
       });
@@ -209,6 +233,16 @@ export class GrpcChannel {
     this.#connection = opening;
     opening.then((c) => this.#live = c, () => this.#drop(opening));
     return opening;
+  }
+
+  /** Tells `onLeave`, once for each endpoint and reason until a call succeeds. */
+  #tellLeft(endpoint: string, why: string): void {
+    const key = `${endpoint} ${why}`;
+    if (this.#reported.has(key)) return;
+    this.#reported.add(key);
+    try {
+      this.#options.onLeave?.(endpoint, why);
+    } catch { /* a listener's error is not the call's */ }
   }
 
   #drop(which: Promise<H2Connection>): void {
@@ -479,13 +513,27 @@ class H2Connection {
     this.#drainedBecause ??= why;
   }
 
+  /**
+   * Leaves a member that takes no call now: no new call, its streaming
+   * calls end (their callers open them again, on the next member), its
+   * unary calls get their own answers.
+   */
+  #leave(why: string): void {
+    this.#drain(why);
+    for (const stream of [...this.#streams.values()]) {
+      if (!stream.unary) this.#abort(stream, new GrpcError(UNAVAILABLE, why, true));
+    }
+    if (this.#streams.size === 0) this.close();
+  }
+
   call(
     path: string,
     request: Uint8Array,
     metadata: Metadata | undefined,
     timeoutMs: number,
   ): Promise<Uint8Array> {
-    if (this.#dead) return Promise.reject(this.#dead);
+    // Not sent: it may go elsewhere.
+    if (!this.usable) return Promise.reject(new GrpcError(UNAVAILABLE, this.endedBecause, true));
     if (this.#streams.size >= this.#maxStreams) {
       // The deadline runs while waiting for a free stream too (a limit of 0 would hold it for ever).
       const started = performance.now();
@@ -1003,8 +1051,7 @@ class H2Connection {
       const message = decodeURIComponentSafe(get("grpc-message") ?? "");
       const refuses = this.#options.memberRefuses?.(code, message) ?? false;
       this.#end(id, new GrpcError(code, message || "etcd refused the call", refuses), true);
-      // The next call goes to the next member.
-      if (refuses) this.#fail(new GrpcError(UNAVAILABLE, message));
+      if (refuses && this.#options.endpoints.length > 1) this.#leave(message);
       return;
     }
     this.#end(id, null, true);
