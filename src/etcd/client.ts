@@ -479,6 +479,8 @@ export class EtcdClient {
           }
         },
       }, metadata);
+      // Stopped while it was being opened: nothing will come for it.
+      if (stopped) return current?.close();
       await created.promise;
     };
     const again = () => {

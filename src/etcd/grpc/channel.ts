@@ -128,6 +128,10 @@ const ROUND_PAUSE_MS = 100;
 const MAX_ROUND_PAUSE_MS = 1000;
 /** A refused call is not sent again with less than this many ms left before its deadline. */
 const RESEND_MIN_MS = 250;
+/** Once every member has been left for refusing, how long before leaving one again. */
+const LEAVE_AGAIN_MS = 1000;
+/** Most reasons remembered as told to `onLeave`. */
+const MAX_REPORTED = 64;
 
 /** Unary gRPC calls over one HTTP/2 connection at a time. */
 export class GrpcChannel {
@@ -139,6 +143,10 @@ export class GrpcChannel {
   #closed = false;
   /** Endpoints and reasons told to `onLeave` since the last call that succeeded. */
   #reported = new Set<string>();
+  /** Endpoints (indexes) left for refusing a call since the last call that succeeded. */
+  #refusedBy = new Set<number>();
+  /** When the last of them was added (performance.now()). */
+  #everyoneRefusedAt = 0;
 
   constructor(options: ChannelOptions) {
     this.#options = options;
@@ -162,17 +170,23 @@ export class GrpcChannel {
     timeoutMs?: number,
   ): Promise<Uint8Array> {
     const endpoints = this.#options.endpoints.length;
+    const budget = timeoutMs ?? this.#options.callTimeoutMs;
     let deadline = 0;
     let refused: GrpcError | null = null;
     for (let attempt = 1;; attempt++) {
       const live = this.#live?.usable ? this.#live : null;
-      const conn = live ?? await this.#connect();
+      const conn = live ??
+        (refused
+          ? await this.#connectWithin(deadline - RESEND_MIN_MS, refused)
+          : await this.#connect());
       const now = performance.now();
-      if (!refused) deadline = now + (timeoutMs ?? this.#options.callTimeoutMs);
+      if (!refused) deadline = now + budget;
       else if (deadline - now < RESEND_MIN_MS) throw refused;
       try {
-        const answer = await conn.call(path, request, metadata, deadline - now);
-        this.#reported.clear();
+        const left = Math.round(deadline - now);
+        // A connection silent for half the whole budget is given up, as for a first attempt.
+        const answer = await conn.call(path, request, metadata, left, budget / 2);
+        this.#succeeded();
         return answer;
       } catch (err) {
         if (!(err instanceof GrpcError && err.unprocessed)) throw err;
@@ -235,10 +249,53 @@ export class GrpcChannel {
     return opening;
   }
 
+  /** {@link #connect}, or `refused` thrown once `deadline` (performance.now()) passes first. */
+  async #connectWithin(deadline: number, refused: GrpcError): Promise<H2Connection> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        this.#connect(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(refused), Math.max(0, deadline - performance.now()));
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A call succeeded: leaves are told again, and members that refused may be left again. */
+  #succeeded(): void {
+    if (this.#reported.size > 0) this.#reported.clear();
+    if (this.#refusedBy.size > 0) this.#refusedBy.clear();
+  }
+
+  /**
+   * Whether the connection to endpoint `index`, which refused a call for
+   * want of a leader, is left. Not with one endpoint; nor once every one
+   * has been left that way since a call last succeeded, until
+   * {@link LEAVE_AGAIN_MS} later: the calls then wait on the member they
+   * have (each pausing between tries) instead of opening connection after
+   * connection.
+   */
+  #mayLeave(index: number): boolean {
+    const endpoints = this.#options.endpoints.length;
+    if (endpoints < 2) return false;
+    const now = performance.now();
+    if (this.#refusedBy.size >= endpoints) {
+      if (now - this.#everyoneRefusedAt < LEAVE_AGAIN_MS) return false;
+      this.#refusedBy.clear();
+    }
+    this.#refusedBy.add(index);
+    if (this.#refusedBy.size >= endpoints) this.#everyoneRefusedAt = now;
+    return true;
+  }
+
   /** Tells `onLeave`, once for each endpoint and reason until a call succeeds. */
   #tellLeft(endpoint: string, why: string): void {
     const key = `${endpoint} ${why}`;
     if (this.#reported.has(key)) return;
+    if (this.#reported.size >= MAX_REPORTED) this.#reported.clear();
     this.#reported.add(key);
     try {
       this.#options.onLeave?.(endpoint, why);
@@ -261,7 +318,11 @@ export class GrpcChannel {
     for (let i = 0; i < endpoints.length; i++) {
       const index = (this.#endpoint + i) % endpoints.length;
       try {
-        const conn = await H2Connection.open(endpoints[index], this.#options);
+        const conn = await H2Connection.open(
+          endpoints[index],
+          this.#options,
+          () => this.#mayLeave(index),
+        );
         this.#endpoint = index;
         return conn;
       } catch (err) {
@@ -455,15 +516,28 @@ class H2Connection {
   #closing = false;
   #closeTimer?: ReturnType<typeof setTimeout>;
   #lastFrameAt = performance.now();
+  /** Whether to leave this member when it refuses a call (see {@link ChannelOptions.memberRefuses}). */
+  readonly #mayLeave: () => boolean;
 
-  private constructor(conn: Deno.Conn, options: ChannelOptions, authority: string, tls: boolean) {
+  private constructor(
+    conn: Deno.Conn,
+    options: ChannelOptions,
+    authority: string,
+    tls: boolean,
+    mayLeave: () => boolean,
+  ) {
     this.#conn = conn;
     this.#options = options;
+    this.#mayLeave = mayLeave;
     this.#authority = authority;
     this.#scheme = tls ? STATIC_INDEX.schemeHttps : STATIC_INDEX.schemeHttp;
   }
 
-  static async open(endpoint: string, options: ChannelOptions): Promise<H2Connection> {
+  static async open(
+    endpoint: string,
+    options: ChannelOptions,
+    mayLeave: () => boolean,
+  ): Promise<H2Connection> {
     const url = new URL(endpoint.includes("://") ? endpoint : `http://${endpoint}`);
     const tls = url.protocol === "https:";
     const hostname = url.hostname.replace(/^\[|\]$/g, "");
@@ -492,7 +566,7 @@ class H2Connection {
     ]).finally(() => clearTimeout(timer));
     connecting.then((late) => late !== conn && late.close(), () => {});
     if (!tls) (conn as Deno.TcpConn).setNoDelay(true);
-    const h2 = new H2Connection(conn, options, url.host, tls);
+    const h2 = new H2Connection(conn, options, url.host, tls, mayLeave);
     h2.#start();
     return h2;
   }
@@ -511,6 +585,8 @@ class H2Connection {
   #drain(why: string): void {
     this.#draining = true;
     this.#drainedBecause ??= why;
+    // Calls waiting for a stream go elsewhere.
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 
   /**
@@ -521,7 +597,10 @@ class H2Connection {
   #leave(why: string): void {
     this.#drain(why);
     for (const stream of [...this.#streams.values()]) {
-      if (!stream.unary) this.#abort(stream, new GrpcError(UNAVAILABLE, why, true));
+      if (stream.unary) continue;
+      try {
+        this.#abort(stream, new GrpcError(UNAVAILABLE, why, true));
+      } catch { /* a handler's error must not keep the others from ending */ }
     }
     if (this.#streams.size === 0) this.close();
   }
@@ -531,6 +610,7 @@ class H2Connection {
     request: Uint8Array,
     metadata: Metadata | undefined,
     timeoutMs: number,
+    silentMs = timeoutMs / 2,
   ): Promise<Uint8Array> {
     // Not sent: it may go elsewhere.
     if (!this.usable) return Promise.reject(new GrpcError(UNAVAILABLE, this.endedBecause, true));
@@ -540,13 +620,14 @@ class H2Connection {
       return new Promise<Uint8Array>((resolve, reject) => {
         const wake = () => {
           clearTimeout(timer);
-          const left = Math.max(1, timeoutMs - (performance.now() - started));
-          resolve(this.call(path, request, metadata, left));
+          const left = Math.max(1, Math.round(timeoutMs - (performance.now() - started)));
+          resolve(this.call(path, request, metadata, left, silentMs));
         };
         const timer = setTimeout(() => {
           const at = this.#waiting.indexOf(wake);
           if (at >= 0) this.#waiting.splice(at, 1);
-          reject(new GrpcError(4, `etcd did not answer within ${timeoutMs} ms`));
+          // Never sent.
+          reject(new GrpcError(4, `etcd did not answer within ${timeoutMs} ms`, true));
         }, timeoutMs);
         this.#waiting.push(wake);
       });
@@ -561,7 +642,7 @@ class H2Connection {
         else reject(new GrpcError(13, "etcd sent no response message"));
       },
     });
-    stream.timer = setTimeout(() => this.#timeout(stream, timeoutMs), timeoutMs);
+    stream.timer = setTimeout(() => this.#timeout(stream, timeoutMs, silentMs), timeoutMs);
     return promise;
   }
 
@@ -572,7 +653,7 @@ class H2Connection {
     handlers: Pick<Stream, "onMessage" | "onEnd">,
     metadata?: Metadata,
   ): ClientStream {
-    if (this.#dead) throw this.#dead;
+    if (!this.usable) throw new GrpcError(UNAVAILABLE, this.endedBecause, true);
     const stream = this.#open(path, first, false, metadata, handlers);
     return {
       close: () => {
@@ -1050,8 +1131,11 @@ class H2Connection {
     if (code !== 0) {
       const message = decodeURIComponentSafe(get("grpc-message") ?? "");
       const refuses = this.#options.memberRefuses?.(code, message) ?? false;
+      // Left before the call ends, so that no waiting call takes its place here.
+      const leaving = refuses && this.#mayLeave();
+      if (leaving) this.#drain(message);
       this.#end(id, new GrpcError(code, message || "etcd refused the call", refuses), true);
-      if (refuses && this.#options.endpoints.length > 1) this.#leave(message);
+      if (leaving) this.#leave(message);
       return;
     }
     this.#end(id, null, true);
@@ -1142,12 +1226,14 @@ class H2Connection {
     this.#flush();
   }
 
-  #timeout(stream: Stream, ms: number): void {
+  #timeout(stream: Stream, ms: number, silentMs: number): void {
     this.#cancel(stream);
     this.#end(stream.id, new GrpcError(4, `etcd did not answer within ${ms} ms`));
     // Nothing heard for a while: the connection may be dead; later calls open another.
-    if (performance.now() - this.#lastFrameAt > ms / 2) {
-      this.#fail(new GrpcError(UNAVAILABLE, `etcd connection silent for ${ms} ms`));
+    if (performance.now() - this.#lastFrameAt > silentMs) {
+      this.#fail(
+        new GrpcError(UNAVAILABLE, `etcd connection silent for ${Math.round(silentMs)} ms`),
+      );
     }
   }
 
