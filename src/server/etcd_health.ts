@@ -23,6 +23,13 @@ import type { EtcdClient } from "../etcd/client.ts";
 export const UNAVAILABLE_AFTER_MS = 2000;
 /** Time between probes. */
 const PROBE_EVERY_MS = 500;
+/**
+ * Most probes waiting for etcd at once. One held by a member that lost its
+ * leader after taking it (a linearizable read waits there for etcd's
+ * request timeout) must not hold back the next, which go to the member the
+ * client moved on to.
+ */
+const MAX_PROBES = 4;
 
 /** Tracks etcd's availability and reports changes. */
 export class EtcdHealth {
@@ -30,7 +37,7 @@ export class EtcdHealth {
   readonly #key: string;
   readonly #log: Logger;
   #lastSuccess = Date.now();
-  #probing = false;
+  #probing = 0;
   #available = true;
   #downSince = 0;
   #lastError = "";
@@ -62,12 +69,12 @@ export class EtcdHealth {
   }
 
   #tick(): void {
-    if (!this.#probing) {
-      this.#probing = true;
+    if (this.#probing < MAX_PROBES) {
+      this.#probing++;
       this.#etcd.read([{ get: this.#key, keysOnly: true }]).then(
         () => this.#succeeded(),
         (err) => this.#lastError = err instanceof Error ? err.message : String(err),
-      ).finally(() => this.#probing = false);
+      ).finally(() => this.#probing--);
     }
     if (this.#available && Date.now() - this.#lastSuccess > UNAVAILABLE_AFTER_MS) {
       this.#available = false;
