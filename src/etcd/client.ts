@@ -222,9 +222,9 @@ export class EtcdClient {
         callTimeoutMs: ETCD_CALL_TIMEOUT_MS,
         maxResponseBytes: MAX_RESPONSE_BYTES,
         // A member without a leader (cut off from the others, or in an
-        // election) refuses every call at once instead of holding it, and
-        // ends the streams it holds once it has been without one for three
-        // election timeouts: the channel moves on to the next member.
+        // election) refuses every call at once instead of holding it until
+        // etcd's request timeout: the channel sends the call again, leaving
+        // that member for the next (see ChannelOptions.memberRefuses).
         metadata: { hasleader: "true" },
         memberRefuses: (code, details) => code === GRPC_UNAVAILABLE && NO_LEADER.test(details),
         onLeave: (endpoint, why) => client.onMemberLeft?.(endpoint, why),

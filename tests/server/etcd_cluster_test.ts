@@ -34,6 +34,20 @@ async function keepWriting(zk: Nzk, path: string, ms: number): Promise<number[]>
   return acknowledged;
 }
 
+/** A client with a session timeout of 6 s, recording its states; closed within 5 s. */
+async function recordedClient(address: string) {
+  const zk = await Nzk.connect(address, 6_000);
+  const states: string[] = [];
+  zk.raw.on("state", (s: unknown) => states.push(String(s)));
+  return {
+    zk,
+    assertNotExpired: () =>
+      assert.ok(!states.some((s) => s.startsWith("EXPIRED")), `no expiry: ${states.join(", ")}`),
+    close: () =>
+      Promise.race([zk.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]),
+  };
+}
+
 Deno.test({
   name: "with several etcd endpoints the server survives the loss of the member it used",
   sanitizeOps: false,
@@ -87,20 +101,18 @@ Deno.test({
   // takes TCP connections: only silence tells it apart).
   const endpoints = [frozen, ...cluster.members.filter((m) => m !== frozen)].map((m) => m.endpoint);
   const server = await startZetcd({ endpoints } as EtcdProcess);
-  const zk = await Nzk.connect(server.address, 6_000);
-  const states: string[] = [];
-  zk.raw.on("state", (s: unknown) => states.push(String(s)));
+  const client = await recordedClient(server.address);
   try {
-    await zk.create("/k");
+    await client.zk.create("/k");
     await frozen.pause();
     // Writes through a freeze longer than the session's timeout.
-    const acknowledged = await keepWriting(zk, "/k", 10_000);
+    const acknowledged = await keepWriting(client.zk, "/k", 10_000);
     assert.ok(acknowledged.length > 0, "writes acknowledged while the member is frozen");
     assert.ok(acknowledged[0] < 5_000, `the first write after the freeze at ${acknowledged[0]} ms`);
-    assert.ok(!states.some((s) => s.startsWith("EXPIRED")), `no expiry: ${states.join(", ")}`);
+    client.assertNotExpired();
   } finally {
     frozen.resume();
-    await Promise.race([zk.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
+    await client.close();
     await server.close();
   }
 });
@@ -126,18 +138,16 @@ Deno.test({
     { endpoints: [first, lost, ...others].map((m) => m.endpoint) } as EtcdProcess,
     { prefix },
   );
-  const zk = await Nzk.connect(server.address, 6_000);
-  const states: string[] = [];
-  zk.raw.on("state", (s: unknown) => states.push(String(s)));
+  const client = await recordedClient(server.address);
   try {
-    await zk.create("/k");
+    await client.zk.create("/k");
     await first.kill();
-    const acknowledged = await keepWriting(zk, "/k", 6_000);
+    const acknowledged = await keepWriting(client.zk, "/k", 6_000);
     assert.ok(acknowledged.length > 0, "writes acknowledged after the loss");
     assert.ok(acknowledged[0] < 3_000, `the first write after the loss at ${acknowledged[0]} ms`);
-    assert.ok(!states.some((s) => s.startsWith("EXPIRED")), `no expiry: ${states.join(", ")}`);
+    client.assertNotExpired();
   } finally {
-    await Promise.race([zk.close().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
+    await client.close();
     await server.close();
   }
   // A server whose first member has no leader starts through the next,
