@@ -40,6 +40,40 @@ export interface EtcdCluster {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** A member's id and the id of the leader it knows ("0": none), from its status. */
+async function status(m: Member): Promise<{ id: string; leader: string }> {
+  const res = await fetch(`http://${m.endpoint}/v3/maintenance/status`, {
+    method: "POST",
+    body: "{}",
+    signal: AbortSignal.timeout(1000),
+  });
+  const body = await res.json();
+  return { id: String(body.header?.member_id), leader: String(body.leader ?? "0") };
+}
+
+/**
+ * A member without a leader, as on the minority side of a partition: the
+ * survivor of a cluster whose two other members were killed. Its process
+ * answers; resolves once it has found its leader gone.
+ */
+export async function startMemberWithoutLeader(): Promise<{ member: Member } & AsyncDisposable> {
+  const cluster = await startEtcdCluster();
+  const [member, ...peers] = cluster.members;
+  try {
+    for (const peer of peers) await peer.kill();
+    for (const deadline = Date.now() + 10_000;;) {
+      const known = await status(member).then((s) => s.leader, () => "?");
+      if (known === "0") break;
+      if (Date.now() > deadline) throw new Error(`etcd member ${member.name} still knows a leader`);
+      await sleep(100);
+    }
+  } catch (err) {
+    await cluster[Symbol.asyncDispose]();
+    throw err;
+  }
+  return { member, [Symbol.asyncDispose]: () => cluster[Symbol.asyncDispose]() };
+}
+
 /** Starts three members with fast elections (heartbeat 50 ms, election timeout 500 ms). */
 export async function startEtcdCluster(): Promise<EtcdCluster> {
   const dir = await Deno.makeTempDir({ prefix: "zetcd-cluster-" });
@@ -104,15 +138,6 @@ export async function startEtcdCluster(): Promise<EtcdCluster> {
     };
     return member;
   });
-  const status = async (m: Member) => {
-    const res = await fetch(`http://${m.endpoint}/v3/maintenance/status`, {
-      method: "POST",
-      body: "{}",
-      signal: AbortSignal.timeout(1000),
-    });
-    const body = await res.json();
-    return { id: String(body.header?.member_id), leader: String(body.leader ?? "0") };
-  };
   const cluster: EtcdCluster = {
     members,
     endpoints: members.map((m) => m.endpoint),
